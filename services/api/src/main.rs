@@ -1,0 +1,36 @@
+//! The numbers-api binary: parse config, set up logs, connect + migrate, serve.
+
+use clap::Parser;
+use numbers_api::config::LogFormat;
+use numbers_api::{AppState, Config, app, connect_and_migrate, serve};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    init_tracing(config.log_format);
+    tracing::info!(?config, "starting numbers-api");
+    let db = connect_and_migrate(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen_addr))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "numbers-api listening on http://{addr}");
+    serve(
+        listener,
+        app(AppState::new(db.clone(), config.db_max_connections)),
+    )
+    .await?;
+    db.close().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
