@@ -13,7 +13,7 @@ use sea_orm_migration::MigratorTrait;
 use crate::migration::Migrator;
 
 /// Key of the PostgreSQL advisory lock that serialises migrations across replicas.
-const MIGRATION_LOCK_KEY: i64 = 0x6e75_6d62_6572_73; // "numbers"
+const MIGRATION_LOCK_KEY: i64 = 0x006e_756d_6265_7273; // "numbers"
 
 /// Open a pool to `url` with timeouts short enough that an outage becomes a quick 503.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {

@@ -159,6 +159,9 @@ pub async fn check_health(addr: std::net::SocketAddr) -> anyhow::Result<()> {
     if answer.starts_with(b"HTTP/1.1 200") {
         Ok(())
     } else {
-        anyhow::bail!("{target} answered: {}", String::from_utf8_lossy(answer.split(|b| *b == b'\n').next().unwrap_or_default()))
+        anyhow::bail!(
+            "{target} answered: {}",
+            String::from_utf8_lossy(answer.split(|b| *b == b'\n').next().unwrap_or_default())
+        )
     }
 }

@@ -20,11 +20,19 @@ async fn a_database_outage_gives_503s_and_the_api_recovers_when_it_returns() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "database_unavailable");
     let (status, body) = app.get("/v1/numbers").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("database_unavailable")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("database_unavailable")),
+        "{body}"
+    );
     let (status, body) = app.post_json("/values", &json!({"value": 3})).await;
     assert_eq!((status, &body["working"]), (503, &json!(false)), "{body}");
     assert_eq!(app.get("/readyz").await.0, 503);
-    assert_eq!(app.get("/healthz").await.0, 200, "the process itself is fine");
+    assert_eq!(
+        app.get("/healthz").await.0,
+        200,
+        "the process itself is fine"
+    );
 
     tokio::task::block_in_place(|| pg.resume()).expect("PostgreSQL restarts");
 
@@ -39,5 +47,9 @@ async fn a_database_outage_gives_503s_and_the_api_recovers_when_it_returns() {
     assert!(recovered, "readiness never came back");
     app.store(4).await;
     let (_, all) = app.get("/values/all").await;
-    assert_eq!(all, json!({"rows": [{"number": 1}, {"number": 4}]}), "nothing from the outage was stored");
+    assert_eq!(
+        all,
+        json!({"rows": [{"number": 1}, {"number": 4}]}),
+        "nothing from the outage was stored"
+    );
 }

@@ -38,13 +38,24 @@ impl Api {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("numbers-api starts");
-        Self { child, port, log, _dir: dir }
+        Self {
+            child,
+            port,
+            log,
+            _dir: dir,
+        }
     }
 
     fn wait_ready(&mut self) {
         let port = self.port;
-        let ready = wait_until(Duration::from_secs(60), || http(port, "GET", "/readyz", None).is_some_and(|(s, _)| s == 200));
-        assert!(ready, "numbers-api on {port} never became ready; log:\n{}", self.logs());
+        let ready = wait_until(Duration::from_secs(60), || {
+            http(port, "GET", "/readyz", None).is_some_and(|(s, _)| s == 200)
+        });
+        assert!(
+            ready,
+            "numbers-api on {port} never became ready; log:\n{}",
+            self.logs()
+        );
     }
 
     fn logs(&self) -> String {
@@ -52,7 +63,10 @@ impl Api {
     }
 
     fn terminate(&mut self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill runs");
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
         assert!(status.success());
     }
 
@@ -77,7 +91,9 @@ impl Drop for Api {
 /// A minimal HTTP/1.1 exchange over std (no runtime needed): (status, body).
 fn http(port: u16, method: &str, path: &str, json: Option<&str>) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     let body = json.unwrap_or("");
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -87,23 +103,37 @@ fn http(port: u16, method: &str, path: &str, json: Option<&str>) -> Option<(u16,
     let mut answer = String::new();
     stream.read_to_string(&mut answer).ok()?;
     let status = answer.split_whitespace().nth(1)?.parse().ok()?;
-    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Some((status, body))
 }
 
 #[test]
 fn several_replicas_migrating_one_fresh_postgres_all_start_with_one_schema() {
     let url = shared_pg_database();
-    let mut replicas: Vec<Api> = (0..6).map(|_| Api::spawn(&[("DATABASE_URL", &url)])).collect();
+    let mut replicas: Vec<Api> = (0..6)
+        .map(|_| Api::spawn(&[("DATABASE_URL", &url)]))
+        .collect();
     for api in &mut replicas {
         api.wait_ready();
     }
-    assert_eq!(psql(&url, "SELECT count(*) FROM seaql_migrations").expect("query"), "1");
+    assert_eq!(
+        psql(&url, "SELECT count(*) FROM seaql_migrations").expect("query"),
+        "1"
+    );
     let tables = psql(&url, "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public'")
         .expect("query");
     assert_eq!(tables, "idempotency_keys,numbers,seaql_migrations");
     // Every replica serves the same data.
-    let (status, _) = http(replicas[0].port, "POST", "/v1/numbers", Some(r#"{"value": 5}"#)).expect("answer");
+    let (status, _) = http(
+        replicas[0].port,
+        "POST",
+        "/v1/numbers",
+        Some(r#"{"value": 5}"#),
+    )
+    .expect("answer");
     assert_eq!(status, 201);
     for api in &replicas {
         let (status, body) = http(api.port, "GET", "/v1/numbers/stats", None).expect("answer");
@@ -116,7 +146,8 @@ fn several_replicas_migrating_one_fresh_postgres_all_start_with_one_schema() {
 fn with_no_database_configured_it_uses_numbers_db_in_the_working_directory() {
     let mut api = Api::spawn(&[]);
     api.wait_ready();
-    let (status, _) = http(api.port, "POST", "/values", Some(r#"{"value": "12"}"#)).expect("answer");
+    let (status, _) =
+        http(api.port, "POST", "/values", Some(r#"{"value": "12"}"#)).expect("answer");
     assert_eq!(status, 200);
     let db = api._dir.path().join("numbers.db");
     assert!(db.is_file(), "expected {}", db.display());
@@ -129,20 +160,29 @@ fn sigterm_lets_the_in_flight_request_finish_then_exits_cleanly() {
     api.wait_ready();
     // Start a request: headers sent, body not yet.
     let mut stream = TcpStream::connect(("127.0.0.1", api.port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     stream
         .write_all(b"POST /v1/numbers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n")
         .expect("headers");
     std::thread::sleep(Duration::from_millis(200));
     api.terminate();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(api.child.try_wait().expect("status").is_none(), "must wait for the in-flight request");
+    assert!(
+        api.child.try_wait().expect("status").is_none(),
+        "must wait for the in-flight request"
+    );
     stream.write_all(br#"{"value": 42}"#).expect("body");
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("answer");
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
     let status = api.wait_exit();
-    assert!(status.success(), "exit status {status}; log:\n{}", api.logs());
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        api.logs()
+    );
     assert!(api.logs().contains("shutting down"), "{}", api.logs());
 }
 
@@ -152,7 +192,11 @@ fn the_health_probe_flag_reports_up_and_down() {
     api.wait_ready();
     let probe = |port: u16| {
         Command::new(BIN)
-            .args(["--check-health", "--listen-addr", &format!("127.0.0.1:{port}")])
+            .args([
+                "--check-health",
+                "--listen-addr",
+                &format!("127.0.0.1:{port}"),
+            ])
             .output()
             .expect("probe runs")
             .status
@@ -185,7 +229,8 @@ fn json_logs_never_show_the_database_password() {
     assert!(!logs.is_empty());
     assert!(!logs.contains(password), "password leaked:\n{logs}");
     for line in logs.lines() {
-        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
     }
     assert!(logs.contains("***"), "the redacted URL is logged:\n{logs}");
 }

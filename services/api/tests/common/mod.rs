@@ -35,7 +35,10 @@ impl TestApp {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary folder");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("numbers.db").display());
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("numbers.db").display()
+                );
                 Self::start_on(url, Some(dir)).await
             }
             Backend::Postgres => Self::start_on(ferry_testkit::shared_pg_database(), None).await,
@@ -43,15 +46,27 @@ impl TestApp {
     }
 
     pub async fn start_on(database_url: String, dir: Option<tempfile::TempDir>) -> Self {
-        let pool = db::connect(&database_url, 16).await.expect("database connects");
-        db::migrate(&database_url, &pool).await.expect("migrations apply");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let pool = db::connect(&database_url, 16)
+            .await
+            .expect("database connects");
+        db::migrate(&database_url, &pool)
+            .await
+            .expect("migrations apply");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().expect("local address");
         let router = app(AppState::new(pool, 16));
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Self { addr, client: reqwest::Client::new(), database_url, _dir: dir, server }
+        Self {
+            addr,
+            client: reqwest::Client::new(),
+            database_url,
+            _dir: dir,
+            server,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -59,16 +74,32 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(self.url(path)).send().await.expect("GET is answered");
+        let r = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET is answered");
         into_json(r).await
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self.client.post(self.url(path)).json(body).send().await.expect("POST is answered");
+        let r = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST is answered");
         into_json(r).await
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
         let mut req = self.client.post(self.url(path)).body(body);
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
@@ -77,12 +108,20 @@ impl TestApp {
     }
 
     pub async fn delete(&self, path: &str) -> u16 {
-        self.client.delete(self.url(path)).send().await.expect("DELETE is answered").status().as_u16()
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("DELETE is answered")
+            .status()
+            .as_u16()
     }
 
     /// Store `value` through the API and return the created number.
     pub async fn store(&self, value: i64) -> Value {
-        let (status, body) = self.post_json("/v1/numbers", &serde_json::json!({ "value": value })).await;
+        let (status, body) = self
+            .post_json("/v1/numbers", &serde_json::json!({ "value": value }))
+            .await;
         assert_eq!(status, 201, "{body}");
         body
     }
@@ -97,7 +136,11 @@ impl TestApp {
 pub async fn into_json(r: reqwest::Response) -> (u16, Value) {
     let status = r.status().as_u16();
     let text = r.text().await.expect("body is readable");
-    let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (status, value)
 }
 
