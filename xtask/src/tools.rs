@@ -9,14 +9,18 @@ use anyhow::{Context, bail};
 
 /// The repository root (the parent of `xtask/`).
 pub(crate) fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// Run a command inheriting stdio; fail with the command line when it fails.
 pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let shown = describe(cmd);
     eprintln!("$ {shown}");
-    let status = cmd.status().with_context(|| format!("cannot start `{shown}`"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start `{shown}`"))?;
     if !status.success() {
         bail!("`{shown}` failed ({status})");
     }
@@ -26,7 +30,9 @@ pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
 /// Run a command and capture its stdout; fail with its output when it fails.
 pub(crate) fn output(cmd: &mut Command) -> anyhow::Result<String> {
     let shown = describe(cmd);
-    let out = cmd.output().with_context(|| format!("cannot start `{shown}`"))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start `{shown}`"))?;
     if !out.status.success() {
         bail!(
             "`{shown}` failed ({}):\n{}{}",
@@ -72,7 +78,13 @@ pub(crate) fn venv(name: &str, packages: &[&str]) -> anyhow::Result<PathBuf> {
         run(Command::new("python3").arg("-m").arg("venv").arg(&dir))?;
     }
     run(Command::new(bin.join("python"))
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .args(packages))?;
     std::fs::write(&stamp, wanted).context("cannot record the virtualenv's packages")?;
     Ok(bin)
@@ -82,13 +94,19 @@ pub(crate) fn venv(name: &str, packages: &[&str]) -> anyhow::Result<PathBuf> {
 pub(crate) fn apt(tools: &[(&str, &str)]) -> anyhow::Result<()> {
     let missing: Vec<&str> = tools
         .iter()
-        .filter(|(tool, _)| ferry_testkit::find_on_path(tool).is_none() && !Path::new(tool).exists())
+        .filter(|(tool, _)| {
+            ferry_testkit::find_on_path(tool).is_none() && !Path::new(tool).exists()
+        })
         .map(|(_, package)| *package)
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let sudo = if ferry_testkit::is_root() { None } else { Some("sudo") };
+    let sudo = if ferry_testkit::is_root() {
+        None
+    } else {
+        Some("sudo")
+    };
     let apt_get = |args: &[&str]| {
         let mut cmd = match sudo {
             Some(s) => {
@@ -110,7 +128,10 @@ pub(crate) fn apt(tools: &[(&str, &str)]) -> anyhow::Result<()> {
 
 /// `cargo nextest` is available (installing it from crates.io when missing).
 pub(crate) fn ensure_nextest() -> anyhow::Result<()> {
-    let ok = Command::new("cargo").args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
         run(Command::new("cargo").args(["install", "--locked", "cargo-nextest"]))?;
     }

@@ -20,15 +20,22 @@ pub(crate) fn run(args: &UpArgs) -> anyhow::Result<()> {
     let root = repo_root();
     let data = root.join("target").join("numbers-local");
     std::fs::create_dir_all(&data).context("cannot create the data folder")?;
-    run_cmd(Command::new("cargo").current_dir(&root).args(["build", "--quiet", "--package", "numbers-api"]))?;
+    run_cmd(Command::new("cargo").current_dir(&root).args([
+        "build",
+        "--quiet",
+        "--package",
+        "numbers-api",
+    ]))?;
     eprintln!(
         "numbers API on SQLite ({}): http://{} (try /v1/numbers, /openapi.json); Ctrl-C stops it",
         data.join("numbers.db").display(),
         args.listen
     );
-    run_cmd(Command::new(root.join("target/debug/numbers-api"))
-        .current_dir(&data)
-        .env("LISTEN_ADDR", &args.listen)
-        .env_remove("DATABASE_URL")
-        .env_remove("PG_HOST"))
+    run_cmd(
+        Command::new(root.join("target/debug/numbers-api"))
+            .current_dir(&data)
+            .env("LISTEN_ADDR", &args.listen)
+            .env_remove("DATABASE_URL")
+            .env_remove("PG_HOST"),
+    )
 }

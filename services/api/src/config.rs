@@ -45,7 +45,7 @@ pub struct Config {
     pub sqlite_path: String,
 
     /// Largest number of pooled database connections.
-    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 32)]
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
     /// How long to keep retrying the database at start-up before giving up.

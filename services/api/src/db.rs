@@ -24,7 +24,8 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .connect_timeout(Duration::from_secs(3))
         .acquire_timeout(Duration::from_secs(3))
         .idle_timeout(Duration::from_secs(300))
-        .test_before_acquire(true)
+        // Ping only connections idle for a while: a ping per request would double round trips.
+        .test_before_acquire_if_idle_for(Duration::from_secs(2))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)

@@ -42,7 +42,14 @@ pub struct NumberOut {
     /// The stored integer.
     pub value: i64,
     /// When it was stored (RFC 3339, UTC).
+    #[serde(serialize_with = "rfc3339_micros")]
     pub created_at: DateTime<Utc>,
+}
+
+/// `2026-11-29T12:30:14.347368Z`: formatted once into a string (chrono's own `Serialize`
+/// streams it character by character through the JSON escaper, which shows up in profiles).
+fn rfc3339_micros<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 
 impl From<store::Number> for NumberOut {
