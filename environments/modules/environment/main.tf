@@ -1,0 +1,133 @@
+# One environment of the numbers platform, wired from the building-block
+# modules:
+#
+#   kms ─┬─ network ── security_groups ─┬─ bastion
+#        │                              ├─ database ──┐
+#        ├─ ecs_cluster ────────────────┼─────────────┴─ iam (execution, task, Ferry roles)
+#        │                              └─ load_balancer (ALB, target group, ACM, DNS, WAF)
+#        └─ github_ci (OIDC provider, CI roles)
+#
+# The root modules (dev, staging, prod) call this module once each, with
+# their sizes and protections, and publish its outputs for the manifests.
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  name       = "${var.app_name}-${var.environment}"
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+}
+
+module "kms" {
+  source = "../kms"
+
+  name       = local.name
+  account_id = local.account_id
+  region     = var.region
+  partition  = local.partition
+}
+
+module "network" {
+  source = "../network"
+
+  name                    = local.name
+  cidr_block              = var.vpc_cidr
+  availability_zones      = var.availability_zones
+  nat_gateway_per_az      = var.nat_gateway_per_az
+  flow_log_retention_days = var.log_retention_days
+  logs_kms_key_arn        = module.kms.logs_key_arn
+  account_id              = local.account_id
+}
+
+module "security_groups" {
+  source = "../security_groups"
+
+  name   = local.name
+  vpc_id = module.network.vpc_id
+}
+
+module "bastion" {
+  source = "../bastion"
+
+  name              = local.name
+  subnet_id         = module.network.private_subnet_ids[0]
+  security_group_id = module.security_groups.bastion_security_group_id
+  instance_type     = var.bastion_instance_type
+  partition         = local.partition
+}
+
+module "database" {
+  source = "../database"
+
+  identifier            = local.name
+  subnet_ids            = module.network.private_subnet_ids
+  security_group_id     = module.security_groups.database_security_group_id
+  engine_major_version  = var.db_engine_major_version
+  instance_class        = var.db_instance_class
+  allocated_storage     = var.db_allocated_storage
+  max_allocated_storage = var.db_max_allocated_storage
+  multi_az              = var.db_multi_az
+  deletion_protection   = var.deletion_protection
+  backup_retention_days = var.db_backup_retention_days
+  kms_key_arn           = module.kms.data_key_arn
+  logs_kms_key_arn      = module.kms.logs_key_arn
+  log_retention_days    = var.log_retention_days
+  partition             = local.partition
+  account_id            = local.account_id
+}
+
+module "ecs_cluster" {
+  source = "../ecs_cluster"
+
+  name               = local.name
+  log_retention_days = var.log_retention_days
+  logs_kms_key_arn   = module.kms.logs_key_arn
+}
+
+module "iam" {
+  source = "../iam"
+
+  name                    = local.name
+  environment             = var.environment
+  account_id              = local.account_id
+  region                  = var.region
+  partition               = local.partition
+  cluster_name            = module.ecs_cluster.cluster_name
+  log_group_arn           = module.ecs_cluster.log_group_arn
+  db_secret_arn           = module.database.master_user_secret_arn
+  data_kms_key_arn        = module.kms.data_key_arn
+  ecr_repository_names    = var.ecr_repository_names
+  ferry_trusted_role_arns = var.ferry_trusted_role_arns
+}
+
+module "load_balancer" {
+  source = "../load_balancer"
+
+  name                   = local.name
+  vpc_id                 = module.network.vpc_id
+  public_subnet_ids      = module.network.public_subnet_ids
+  security_group_id      = module.security_groups.alb_security_group_id
+  hosted_zone_name       = var.hosted_zone_name
+  domain_name            = var.domain_name
+  deletion_protection    = var.deletion_protection
+  waf_log_retention_days = var.log_retention_days
+  logs_kms_key_arn       = module.kms.logs_key_arn
+  account_id             = local.account_id
+}
+
+module "github_ci" {
+  source = "../github_ci"
+
+  name                   = local.name
+  environment            = var.environment
+  github_repository      = var.github_repository
+  create_oidc_provider   = var.create_github_oidc_provider
+  account_id             = local.account_id
+  region                 = var.region
+  partition              = local.partition
+  ecr_repository_names   = var.ecr_repository_names
+  terraform_state_bucket = var.terraform_state_bucket
+  terraform_state_key    = var.terraform_state_key
+}

@@ -1,0 +1,148 @@
+# Inputs of the environment module: everything that differs between dev,
+# staging and prod is a variable here and is set by the root module of that
+# environment.
+
+variable "environment" {
+  description = "Environment name: dev, staging or prod."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be dev, staging or prod."
+  }
+}
+
+variable "app_name" {
+  description = "Application name; resources are named \"<app_name>-<environment>\"."
+  type        = string
+  default     = "numbers"
+
+  validation {
+    # Leaves room for the longest suffix ("-ci-terraform-apply", 19 characters)
+    # within IAM's 64 and for "-proxy" within the target group's 32.
+    condition     = can(regex("^[a-z][a-z0-9]{1,11}$", var.app_name))
+    error_message = "app_name must be 2-12 lowercase letters or digits, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the environment (the provider's region)."
+  type        = string
+}
+
+variable "availability_zones" {
+  description = "The two availability zones the environment spans, named explicitly so that the set never changes when AWS adds a zone."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.availability_zones) == 2 && alltrue([for zone in var.availability_zones : startswith(zone, var.region)])
+    error_message = "Name exactly two availability zones of the environment's region."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "IPv4 CIDR of the environment's VPC (a /16)."
+  type        = string
+}
+
+variable "nat_gateway_per_az" {
+  description = "One NAT gateway per availability zone (true, prod) or one shared NAT gateway (false)."
+  type        = bool
+}
+
+variable "db_instance_class" {
+  description = "RDS instance class."
+  type        = string
+}
+
+variable "db_engine_major_version" {
+  description = "PostgreSQL major version."
+  type        = string
+  default     = "17"
+}
+
+variable "db_allocated_storage" {
+  description = "Initial database storage, in GiB."
+  type        = number
+  default     = 20
+}
+
+variable "db_max_allocated_storage" {
+  description = "Database storage autoscaling ceiling, in GiB."
+  type        = number
+  default     = 100
+}
+
+variable "db_multi_az" {
+  description = "Run a synchronous database standby in the second zone."
+  type        = bool
+}
+
+variable "db_backup_retention_days" {
+  description = "Days of automated database backups."
+  type        = number
+}
+
+variable "deletion_protection" {
+  description = "Deletion protection of the database and the load balancer."
+  type        = bool
+}
+
+variable "log_retention_days" {
+  description = "Retention of every log group of the environment, in days (at least a year)."
+  type        = number
+
+  validation {
+    condition     = contains([365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch Logs retention value of at least 365 days."
+  }
+}
+
+variable "bastion_instance_type" {
+  description = "EC2 instance type of the bastion."
+  type        = string
+  default     = "t3.micro"
+}
+
+variable "hosted_zone_name" {
+  description = "Existing public Route 53 hosted zone of the app's domain."
+  type        = string
+}
+
+variable "domain_name" {
+  description = "Host name of the environment's app, inside hosted_zone_name."
+  type        = string
+}
+
+variable "ecr_repository_names" {
+  description = "ECR repositories of the images (created by Ferry from the manifests)."
+  type        = list(string)
+  default     = ["numbers-api", "numbers-frontend", "numbers-proxy", "ferry"]
+}
+
+variable "ferry_trusted_role_arns" {
+  description = "IAM roles, besides ECS tasks, allowed to assume Ferry's role."
+  type        = list(string)
+  default     = []
+}
+
+variable "github_repository" {
+  description = "GitHub repository (\"owner/name\") whose workflows may assume the CI roles."
+  type        = string
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the account-wide GitHub OIDC provider (false when another environment in the same account already does)."
+  type        = bool
+  default     = true
+}
+
+variable "terraform_state_bucket" {
+  description = "S3 bucket of the Terraform state."
+  type        = string
+}
+
+variable "terraform_state_key" {
+  description = "Object key of this environment's Terraform state."
+  type        = string
+}

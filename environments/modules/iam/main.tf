@@ -1,0 +1,245 @@
+# IAM roles of one environment's workloads and of Ferry itself.
+#
+# - task execution role: what ECS needs to start the numbers tasks: pull the
+#   images from ECR, write logs, read the database secret.
+# - task role: what the application code may call in AWS (nothing today).
+# - Ferry's role: reconcile the environment: ECS services of this cluster,
+#   task definitions tagged for this environment, the ECR repositories named
+#   in the manifests, and iam:PassRole of the two roles above, to ECS only.
+
+locals {
+  arn_prefix = "arn:${var.partition}"
+
+  cluster_arn         = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:cluster/${var.cluster_name}"
+  service_arns        = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service/${var.cluster_name}/*"
+  task_arns           = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:task/${var.cluster_name}/*"
+  task_definition_arn = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:task-definition/*"
+
+  repository_arns = [
+    for repository in var.ecr_repository_names :
+    "${local.arn_prefix}:ecr:${var.region}:${var.account_id}:repository/${repository}"
+  ]
+
+  # Ferry tags everything it creates with its environment; the tag scopes the
+  # task-definition permissions that AWS cannot scope by resource.
+  environment_tag = "ferry.dev/environment"
+
+  # Trust policy statement for roles that ECS tasks of this account assume.
+  ecs_tasks_trust = {
+    Effect    = "Allow"
+    Principal = { Service = "ecs-tasks.amazonaws.com" }
+    Action    = "sts:AssumeRole"
+    Condition = {
+      StringEquals = { "aws:SourceAccount" = var.account_id }
+    }
+  }
+}
+
+# --- Task execution role -----------------------------------------------------
+
+resource "aws_iam_role" "task_execution" {
+  name        = "${var.name}-task-execution"
+  description = "ECS task execution role of ${var.name}: pull images, write logs, read the database secret."
+
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [local.ecs_tasks_trust]
+  })
+}
+
+resource "aws_iam_role_policy" "task_execution" {
+  name = "start-tasks"
+  role = aws_iam_role.task_execution.id
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # The registry login token; it grants no image access by itself
+        # (the API has no resource-level permissions).
+        Sid      = "EcrLogin"
+        Effect   = "Allow"
+        Action   = "ecr:GetAuthorizationToken"
+        Resource = "*"
+      },
+      {
+        Sid    = "EcrPull"
+        Effect = "Allow"
+        Action = [
+          "ecr:BatchCheckLayerAvailability",
+          "ecr:GetDownloadUrlForLayer",
+          "ecr:BatchGetImage",
+        ]
+        Resource = local.repository_arns
+      },
+      {
+        Sid      = "WriteLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+        Resource = [var.log_group_arn, "${var.log_group_arn}:*"]
+      },
+      {
+        Sid      = "ReadDatabaseSecret"
+        Effect   = "Allow"
+        Action   = "secretsmanager:GetSecretValue"
+        Resource = var.db_secret_arn
+      },
+      {
+        Sid      = "DecryptDatabaseSecret"
+        Effect   = "Allow"
+        Action   = "kms:Decrypt"
+        Resource = var.data_kms_key_arn
+        Condition = {
+          StringEquals = { "kms:ViaService" = "secretsmanager.${var.region}.amazonaws.com" }
+        }
+      },
+    ]
+  })
+}
+
+# --- Task role -----------------------------------------------------------------
+
+# The numbers containers call no AWS API; the role exists so that the task
+# definition names one and a future need is a policy away, not a new role.
+resource "aws_iam_role" "task" {
+  name        = "${var.name}-task"
+  description = "ECS task role of the ${var.name} workloads (no AWS permissions today)."
+
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [merge(local.ecs_tasks_trust, {
+      Condition = {
+        StringEquals = { "aws:SourceAccount" = var.account_id }
+        ArnLike      = { "aws:SourceArn" = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:*" }
+      }
+    })]
+  })
+}
+
+# --- Ferry ---------------------------------------------------------------------
+
+resource "aws_iam_role" "ferry" {
+  name        = "${var.name}-ferry"
+  description = "Ferry, the GitOps controller of ${var.name}: reconciles ECS services, task definitions and ECR repositories."
+
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      [local.ecs_tasks_trust],
+      length(var.ferry_trusted_role_arns) == 0 ? [] : [{
+        Effect    = "Allow"
+        Principal = { AWS = var.ferry_trusted_role_arns }
+        Action    = "sts:AssumeRole"
+      }],
+    )
+  })
+}
+
+resource "aws_iam_role_policy" "ferry" {
+  name = "reconcile-${var.environment}"
+  role = aws_iam_role.ferry.id
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ObserveCluster"
+        Effect   = "Allow"
+        Action   = "ecs:DescribeClusters"
+        Resource = local.cluster_arn
+      },
+      {
+        # List calls take the cluster as a parameter, not as a resource.
+        Sid      = "ListInCluster"
+        Effect   = "Allow"
+        Action   = ["ecs:ListServices", "ecs:ListTasks"]
+        Resource = "*"
+        Condition = {
+          ArnEquals = { "ecs:cluster" = local.cluster_arn }
+        }
+      },
+      {
+        Sid    = "ReconcileServices"
+        Effect = "Allow"
+        Action = [
+          "ecs:CreateService",
+          "ecs:UpdateService",
+          "ecs:DeleteService",
+          "ecs:DescribeServices",
+        ]
+        Resource = local.service_arns
+      },
+      {
+        Sid      = "ObserveTasks"
+        Effect   = "Allow"
+        Action   = "ecs:DescribeTasks"
+        Resource = local.task_arns
+      },
+      {
+        # RegisterTaskDefinition has no resource-level permissions; require
+        # the environment tag so that Ferry only registers what it owns.
+        Sid      = "RegisterTaskDefinitions"
+        Effect   = "Allow"
+        Action   = "ecs:RegisterTaskDefinition"
+        Resource = "*"
+        Condition = {
+          StringEquals = { "aws:RequestTag/${local.environment_tag}" = var.environment }
+        }
+      },
+      {
+        # Read-only task-definition calls: no resource-level permissions exist.
+        Sid    = "ObserveTaskDefinitions"
+        Effect = "Allow"
+        Action = [
+          "ecs:DescribeTaskDefinition",
+          "ecs:ListTaskDefinitions",
+          "ecs:ListTaskDefinitionFamilies",
+        ]
+        Resource = "*"
+      },
+      {
+        # Tags are written only as part of creating a service or a task
+        # definition, never onto existing resources Ferry does not own.
+        Sid      = "TagOnCreate"
+        Effect   = "Allow"
+        Action   = "ecs:TagResource"
+        Resource = [local.service_arns, local.task_definition_arn]
+        Condition = {
+          StringEquals = { "ecs:CreateAction" = ["CreateService", "RegisterTaskDefinition"] }
+        }
+      },
+      {
+        Sid      = "ReadTags"
+        Effect   = "Allow"
+        Action   = "ecs:ListTagsForResource"
+        Resource = [local.service_arns, local.task_definition_arn]
+      },
+      {
+        Sid      = "PassTaskRolesToEcs"
+        Effect   = "Allow"
+        Action   = "iam:PassRole"
+        Resource = [aws_iam_role.task_execution.arn, aws_iam_role.task.arn]
+        Condition = {
+          StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" }
+        }
+      },
+      {
+        Sid    = "ReconcileRepositories"
+        Effect = "Allow"
+        Action = [
+          "ecr:CreateRepository",
+          "ecr:DescribeRepositories",
+          "ecr:DescribeImages",
+          "ecr:ListImages",
+          "ecr:GetLifecyclePolicy",
+          "ecr:PutLifecyclePolicy",
+          "ecr:PutImageScanningConfiguration",
+          "ecr:PutImageTagMutability",
+          "ecr:TagResource",
+          "ecr:ListTagsForResource",
+        ]
+        Resource = local.repository_arns
+      },
+    ]
+  })
+}

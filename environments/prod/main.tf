@@ -1,0 +1,36 @@
+# The prod environment of the numbers app: its sizes and protections, and one
+# call of the shared environment module that builds it.
+
+locals {
+  region              = "us-east-1"
+  terraform_state_key = "environments/prod/terraform.tfstate" # = backend key
+}
+
+module "numbers" {
+  source = "../modules/environment"
+
+  environment        = "prod"
+  region             = local.region
+  availability_zones = ["us-east-1a", "us-east-1b"]
+  vpc_cidr           = "10.30.0.0/16"
+
+  # One NAT gateway per zone: losing a zone never cuts the other one off.
+  nat_gateway_per_az = true
+
+  # Multi-AZ database with the longest automated backup window RDS offers,
+  # deletion protection, two years of logs.
+  db_instance_class        = "db.m7g.large"
+  db_multi_az              = true
+  db_backup_retention_days = 35
+  deletion_protection      = true
+  log_retention_days       = 731
+
+  hosted_zone_name = var.hosted_zone_name
+  domain_name      = var.hosted_zone_name
+
+  github_repository           = var.github_repository
+  create_github_oidc_provider = var.create_github_oidc_provider
+  terraform_state_bucket      = var.terraform_state_bucket
+  terraform_state_key         = local.terraform_state_key
+  ferry_trusted_role_arns     = var.ferry_trusted_role_arns
+}

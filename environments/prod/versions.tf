@@ -1,0 +1,38 @@
+# Terraform settings of the prod environment: versions, state backend and the
+# AWS provider.
+
+terraform {
+  required_version = ">= 1.11"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.100"
+    }
+  }
+
+  # Remote state with S3-native locking (a .tflock object next to the state).
+  # The bucket is account-specific and passed at init:
+  #   terraform init -backend-config="bucket=<state bucket>"
+  # The key is this environment's own; keep it in sync with
+  # local.terraform_state_key in main.tf.
+  backend "s3" {
+    key          = "environments/prod/terraform.tfstate"
+    region       = "us-east-1"
+    encrypt      = true
+    use_lockfile = true
+  }
+}
+
+provider "aws" {
+  region = local.region
+
+  default_tags {
+    tags = {
+      Project     = "ferry"
+      Application = "numbers"
+      Environment = "prod"
+      ManagedBy   = "terraform"
+    }
+  }
+}

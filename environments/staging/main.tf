@@ -1,0 +1,37 @@
+# The staging environment of the numbers app: its sizes and protections, and one
+# call of the shared environment module that builds it.
+
+locals {
+  region              = "us-east-1"
+  terraform_state_key = "environments/staging/terraform.tfstate" # = backend key
+}
+
+module "numbers" {
+  source = "../modules/environment"
+
+  environment        = "staging"
+  region             = local.region
+  availability_zones = ["us-east-1a", "us-east-1b"]
+  vpc_cidr           = "10.20.0.0/16"
+
+  # One NAT gateway shared by both zones: cheaper; losing its zone cuts
+  # outbound traffic (image pulls, AWS APIs) until the zone recovers.
+  nat_gateway_per_az = false
+
+  # Production-like protections, smaller sizes: deletion protection on,
+  # single-AZ database.
+  db_instance_class        = "db.t4g.medium"
+  db_multi_az              = false
+  db_backup_retention_days = 14
+  deletion_protection      = true
+  log_retention_days       = 365
+
+  hosted_zone_name = var.hosted_zone_name
+  domain_name      = "staging.${var.hosted_zone_name}"
+
+  github_repository           = var.github_repository
+  create_github_oidc_provider = var.create_github_oidc_provider
+  terraform_state_bucket      = var.terraform_state_bucket
+  terraform_state_key         = local.terraform_state_key
+  ferry_trusted_role_arns     = var.ferry_trusted_role_arns
+}

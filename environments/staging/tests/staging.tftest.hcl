@@ -1,0 +1,312 @@
+# Tests of the staging environment, run with `terraform test` in environments/staging.
+#
+# AWS is mocked (no credentials, no network): the first run plans the
+# environment and checks what the configuration decides (protections, sizes,
+# names, firewall rules); the second "applies" it against the mock, which
+# fills every computed attribute, and checks that each output the manifests
+# consume is present and comes from the right resource, and that the CI roles
+# trust only this repository's workflows.
+
+mock_provider "aws" {
+  source = "../tests/mocks"
+}
+
+variables {
+  github_repository      = "example-org/ferry"
+  hosted_zone_name       = "numbers.example.com"
+  terraform_state_bucket = "example-org-terraform-state"
+}
+
+# The certificate's DNS validation record is looked up by domain name.
+override_resource {
+  target = module.numbers.module.load_balancer.aws_acm_certificate.this
+  values = {
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+    domain_validation_options = [{
+      domain_name           = "staging.numbers.example.com"
+      resource_record_name  = "_0123456789abcdef.staging.numbers.example.com."
+      resource_record_type  = "CNAME"
+      resource_record_value = "_fedcba9876543210.acm-validations.aws."
+    }]
+  }
+}
+
+# Distinct ARNs for the resources behind the outputs, so that the outputs
+# test can tell which resource each output comes from.
+override_resource {
+  target = module.numbers.module.iam.aws_iam_role.task_execution
+  values = { arn = "arn:aws:iam::123456789012:role/numbers-staging-task-execution" }
+}
+
+override_resource {
+  target = module.numbers.module.iam.aws_iam_role.task
+  values = { arn = "arn:aws:iam::123456789012:role/numbers-staging-task" }
+}
+
+override_resource {
+  target = module.numbers.module.iam.aws_iam_role.ferry
+  values = { arn = "arn:aws:iam::123456789012:role/numbers-staging-ferry" }
+}
+
+override_resource {
+  target = module.numbers.module.load_balancer.aws_lb_target_group.proxy
+  values = { arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/numbers-staging-proxy/0123456789abcdef" }
+}
+
+run "plan" {
+  command = plan
+
+  # --- Environment-specific protections and sizes -----------------------------
+
+  assert {
+    condition     = module.numbers.nat_gateway_count == 1
+    error_message = "staging must have 1 NAT gateway(s)."
+  }
+
+  assert {
+    condition     = module.numbers.database.multi_az == false
+    error_message = "staging's database multi_az must be false."
+  }
+
+  assert {
+    condition     = module.numbers.database.deletion_protection == true
+    error_message = "staging's database deletion_protection must be true."
+  }
+
+  assert {
+    condition     = module.numbers.load_balancer.deletion_protection == true
+    error_message = "staging's load balancer deletion protection must be true."
+  }
+
+  assert {
+    condition     = module.numbers.database.backup_retention_period == 14
+    error_message = "staging must keep 14 days of database backups."
+  }
+
+  # --- Protections every environment has ----------------------------------------
+
+  assert {
+    condition     = module.numbers.database.storage_encrypted
+    error_message = "The database storage must be encrypted."
+  }
+
+  assert {
+    condition     = !module.numbers.database.publicly_accessible
+    error_message = "The database must not be publicly accessible."
+  }
+
+  assert {
+    condition     = module.numbers.bastion.metadata_http_tokens == "required"
+    error_message = "The bastion must require IMDSv2 tokens."
+  }
+
+  assert {
+    condition     = module.numbers.bastion.root_volume_encrypted
+    error_message = "The bastion's root volume must be encrypted."
+  }
+
+  assert {
+    condition = (
+      module.numbers.load_balancer.https_listener.protocol == "HTTPS"
+      && module.numbers.load_balancer.https_listener.port == 443
+      && startswith(module.numbers.load_balancer.https_listener.ssl_policy, "ELBSecurityPolicy-TLS13-")
+    )
+    error_message = "The HTTPS listener must use a TLS 1.3 security policy."
+  }
+
+  assert {
+    condition     = module.numbers.load_balancer.drop_invalid_header_fields
+    error_message = "The load balancer must drop invalid header fields."
+  }
+
+  assert {
+    condition     = length(distinct(module.numbers.availability_zones)) == 2
+    error_message = "The environment must span two availability zones."
+  }
+
+  # --- Firewall: only the ALB is open to the internet, on 80 and 443 -----------
+
+  assert {
+    condition = toset([
+      for name, rule in module.numbers.ingress_rules : name if rule.cidr_ipv4 != null
+    ]) == toset(["alb_http", "alb_https"])
+    error_message = "Only the ALB's HTTP and HTTPS rules may take traffic from an address range."
+  }
+
+  assert {
+    condition = alltrue([
+      for rule in module.numbers.ingress_rules :
+      rule.cidr_ipv4 == null || (
+        rule.cidr_ipv4 == "0.0.0.0/0" && rule.ip_protocol == "tcp"
+        && rule.from_port == rule.to_port && contains([80, 443], rule.from_port)
+      )
+    ])
+    error_message = "Internet ingress must be TCP 80 or 443 only."
+  }
+
+  assert {
+    condition = alltrue([
+      for rule in values(merge(module.numbers.ingress_rules, module.numbers.egress_rules)) :
+      rule.cidr_ipv6 == null && rule.ip_protocol == "tcp" && rule.from_port == rule.to_port
+    ])
+    error_message = "Every rule must name one TCP port and no IPv6 range (no all-traffic rules)."
+  }
+
+  assert {
+    condition = !anytrue([
+      for rule in module.numbers.ingress_rules : rule.from_port <= 22 && rule.to_port >= 22
+    ])
+    error_message = "No security group may allow SSH: the bastion is reached through SSM."
+  }
+
+  assert {
+    condition = alltrue([
+      for rule in values(merge(module.numbers.ingress_rules, module.numbers.egress_rules)) :
+      length(rule.description) > 0
+    ])
+    error_message = "Every security group rule must be described."
+  }
+
+  # --- Names within AWS limits -------------------------------------------------
+
+  assert {
+    condition     = length(module.numbers.load_balancer.alb_name) <= 32
+    error_message = "ALB names are limited to 32 characters."
+  }
+
+  assert {
+    condition     = length(module.numbers.load_balancer.target_group_name) <= 32
+    error_message = "Target group names are limited to 32 characters."
+  }
+
+  assert {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", module.numbers.load_balancer.access_log_bucket))
+    error_message = "The access-log bucket name must be a valid S3 bucket name (3-63 characters)."
+  }
+
+  assert {
+    condition     = alltrue([for name in module.numbers.iam_role_names : length(name) <= 64])
+    error_message = "IAM role names are limited to 64 characters."
+  }
+
+  assert {
+    condition     = length(module.numbers.database.identifier) <= 63
+    error_message = "RDS identifiers are limited to 63 characters."
+  }
+}
+
+run "outputs" {
+  command = apply
+
+  assert {
+    condition     = length(output.private_subnet_ids) == 2 && alltrue([for id in output.private_subnet_ids : id != ""])
+    error_message = "private_subnet_ids must list the two private subnets."
+  }
+
+  assert {
+    condition     = output.task_security_group_id == module.numbers.security_group_ids.tasks
+    error_message = "task_security_group_id must be the tasks' security group."
+  }
+
+  assert {
+    condition     = output.target_group_arn == "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/numbers-staging-proxy/0123456789abcdef"
+    error_message = "target_group_arn must be the proxy target group's ARN."
+  }
+
+  assert {
+    condition     = output.execution_role_arn == "arn:aws:iam::123456789012:role/numbers-staging-task-execution"
+    error_message = "execution_role_arn must be the task execution role's ARN."
+  }
+
+  assert {
+    condition     = output.task_role_arn == "arn:aws:iam::123456789012:role/numbers-staging-task"
+    error_message = "task_role_arn must be the task role's ARN."
+  }
+
+  assert {
+    condition     = output.ferry_role_arn == "arn:aws:iam::123456789012:role/numbers-staging-ferry"
+    error_message = "ferry_role_arn must be Ferry's role ARN."
+  }
+
+  assert {
+    condition     = output.log_group_name == "/ecs/numbers-staging"
+    error_message = "log_group_name must be /ecs/numbers-staging."
+  }
+
+  assert {
+    condition     = output.db_host != "" && output.db_port == 5432 && output.db_name == "numbers"
+    error_message = "db_host, db_port (5432) and db_name (numbers) must be set."
+  }
+
+  assert {
+    condition     = startswith(output.db_secret_arn, "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!")
+    error_message = "db_secret_arn must be the ARN of the RDS-managed master user secret."
+  }
+
+  assert {
+    condition     = output.cluster_name == "numbers-staging"
+    error_message = "cluster_name must be numbers-staging."
+  }
+
+  assert {
+    condition     = output.region == "us-east-1"
+    error_message = "region must be us-east-1."
+  }
+
+  # With real ids known, check whose rules the internet-facing ones are.
+  assert {
+    condition = alltrue([
+      for rule in module.numbers.ingress_rules :
+      rule.security_group_id == module.numbers.security_group_ids.alb if rule.cidr_ipv4 != null
+    ])
+    error_message = "Only the ALB's security group may be open to an address range."
+  }
+
+  assert {
+    condition = !anytrue([
+      for rule in module.numbers.ingress_rules : rule.security_group_id == module.numbers.security_group_ids.bastion
+    ])
+    error_message = "The bastion must have no ingress rule."
+  }
+
+  assert {
+    condition = toset([
+      for rule in module.numbers.ingress_rules : rule.referenced_security_group_id
+      if rule.security_group_id == module.numbers.security_group_ids.database
+      ]) == toset([
+      module.numbers.security_group_ids.tasks,
+      module.numbers.security_group_ids.bastion,
+    ])
+    error_message = "The database must accept connections from the tasks and the bastion only."
+  }
+
+  assert {
+    condition = toset([
+      for rule in module.numbers.ingress_rules : rule.referenced_security_group_id
+      if rule.security_group_id == module.numbers.security_group_ids.tasks
+    ]) == toset([module.numbers.security_group_ids.alb])
+    error_message = "The tasks must accept connections from the ALB only."
+  }
+
+  # The CI roles trust this repository's workflows only, for the STS audience.
+  assert {
+    condition = length(module.numbers.ci_trust_policies) == 3 && alltrue([
+      for policy in values(module.numbers.ci_trust_policies) : alltrue([
+        for statement in jsondecode(policy).Statement :
+        statement.Action == "sts:AssumeRoleWithWebIdentity"
+        && keys(statement.Condition) == ["StringEquals"]
+        && statement.Condition.StringEquals["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
+        && alltrue([
+          for subject in flatten([statement.Condition.StringEquals["token.actions.githubusercontent.com:sub"]]) :
+          startswith(subject, "repo:example-org/ferry:") && !strcontains(subject, "*")
+        ])
+      ])
+    ])
+    error_message = "CI roles must trust exactly this repository's workflows (no wildcards) for the STS audience."
+  }
+
+  assert {
+    condition     = jsondecode(module.numbers.ci_trust_policies.terraform_apply).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == "repo:example-org/ferry:environment:staging"
+    error_message = "The apply role must trust only jobs in the staging GitHub environment."
+  }
+}

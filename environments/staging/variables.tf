@@ -1,0 +1,34 @@
+# Inputs of the root module that the repository cannot know: where the
+# GitHub repository, the DNS zone and the Terraform state live. In CI they come
+# from repository variables (TF_VAR_*); see .github/workflows/infra.yml.
+
+variable "github_repository" {
+  description = "GitHub repository (\"owner/name\") whose workflows may assume the CI roles."
+  type        = string
+}
+
+variable "hosted_zone_name" {
+  description = "Existing public Route 53 hosted zone of the app, e.g. \"numbers.example.com\"."
+  type        = string
+}
+
+variable "terraform_state_bucket" {
+  description = "S3 bucket of the Terraform state (the same one given to terraform init)."
+  type        = string
+}
+
+# The environments share one AWS account by default (one ECR registry, so
+# that promotion only moves tags): dev creates the account-wide GitHub OIDC
+# provider and this environment uses it. Set true when this environment has
+# an AWS account of its own.
+variable "create_github_oidc_provider" {
+  description = "Create the account-wide GitHub OIDC provider; false when another environment in the same AWS account already does."
+  type        = bool
+  default     = false
+}
+
+variable "ferry_trusted_role_arns" {
+  description = "IAM roles, besides ECS tasks, allowed to assume Ferry's role (e.g. to run Ferry from an operator's machine)."
+  type        = list(string)
+  default     = []
+}
