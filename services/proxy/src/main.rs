@@ -1,0 +1,43 @@
+//! The numbers-proxy binary: parse config, set up logs, serve until SIGTERM, drain.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use numbers_proxy::config::LogFormat;
+use numbers_proxy::{Config, Proxy, serve, shutdown_signal};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    if config.check_health {
+        return numbers_proxy::check_health(config.listen_addr).await;
+    }
+    init_tracing(config.log_format);
+    let listener = tokio::net::TcpListener::bind(config.listen_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen_addr))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        api = %config.api_upstream,
+        frontend = %config.frontend_upstream,
+        "numbers-proxy listening on http://{addr}"
+    );
+    let proxy = Arc::new(Proxy::new(&config));
+    serve(listener, proxy, &config, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
