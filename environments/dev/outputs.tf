@@ -68,3 +68,8 @@ output "region" {
   description = "AWS region."
   value       = module.numbers.region
 }
+
+output "ecr_registry" {
+  description = "ECR registry host (the Environment's `registry`)."
+  value       = module.numbers.ecr_registry
+}

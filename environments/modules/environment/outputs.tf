@@ -69,6 +69,11 @@ output "region" {
   value       = var.region
 }
 
+output "ecr_registry" {
+  description = "ECR registry host of this account and region (the Environment's `registry`)."
+  value       = "${local.account_id}.dkr.ecr.${var.region}.amazonaws.com"
+}
+
 # --- Facts for tests and operators ---------------------------------------------
 
 output "name" {

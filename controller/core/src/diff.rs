@@ -1,0 +1,447 @@
+//! Diff: desired (rendered) against observed → an ordered [`Plan`]. Pure.
+//!
+//! Both sides are normalized for every default ECS fills in (container `cpu: 0`, empty lists,
+//! `hostPort` = `containerPort`, `protocol: tcp`, `essential: true`, health check defaults,
+//! environment order...), so an unchanged manifest always gives an empty plan. Ferry never
+//! plans a write to a resource it does not own.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::kinds::ADOPT_ANNOTATION;
+use crate::live::{ActualState, LiveRepository, LiveService};
+use crate::load::DesiredState;
+use crate::plan::{Change, Conflict, FieldDiff, Op, Plan, ResourceKey, ResourceKind};
+use crate::render::{
+    ContainerDefinition, DeploymentConfiguration, NetworkConfiguration, Rendered,
+    RenderedRepository, RenderedService, TaskDefinition,
+};
+
+/// Compare `rendered` (from `state`) with `actual` and plan the changes.
+pub fn diff(state: &DesiredState, rendered: &Rendered, actual: &ActualState) -> Plan {
+    let env = &state.env;
+    let key = |kind, name: &str| ResourceKey {
+        env: env.clone(),
+        kind,
+        name: name.to_owned(),
+    };
+    let mut plan = Plan {
+        env: env.clone(),
+        ..Plan::default()
+    };
+    let mut task_definitions = Vec::new();
+    let mut services = Vec::new();
+
+    for repo in &rendered.repositories {
+        let k = key(ResourceKind::EcrRepository, &repo.name);
+        let adopt = state
+            .repositories
+            .get(&repo.name)
+            .is_some_and(|r| adopting(&r.annotations));
+        match actual.repositories.get(&repo.name) {
+            None => plan.changes.push(Change { key: k, op: Op::Create, fields: created(&normalize_repository_desired(repo)) }),
+            Some(live) if !live.owned_by(env) && !adopt => plan.conflicts.push(Conflict {
+                key: k,
+                reason: format!("repository exists but is not managed by Ferry for `{env}`; annotate it `{ADOPT_ANNOTATION}: \"true\"` to adopt"),
+            }),
+            Some(live) => {
+                let mut fields = Vec::new();
+                diff_values(&normalize_repository_desired(repo), &normalize_repository_live(live, repo), "", &mut fields);
+                if fields.iter().any(|f| f.path.starts_with("encryption")) {
+                    plan.conflicts.push(Conflict {
+                        key: k.clone(),
+                        reason: "encryption of an existing repository cannot change; create a new repository".into(),
+                    });
+                    fields.retain(|f| !f.path.starts_with("encryption"));
+                }
+                if !fields.is_empty() {
+                    plan.changes.push(Change { key: k, op: Op::Update, fields });
+                }
+            }
+        }
+    }
+
+    for svc in &rendered.services {
+        let family = &svc.register_task_definition.family;
+        let adopt = state
+            .services
+            .get(&svc.name)
+            .is_some_and(|s| adopting(&s.annotations));
+        let live = actual.services.get(&svc.name).filter(|s| s.is_active());
+        match live {
+            None => {
+                task_definitions.push(Change {
+                    key: key(ResourceKind::TaskDefinition, family),
+                    op: Op::Create,
+                    fields: created(&normalize_task_definition(&svc.register_task_definition)),
+                });
+                services.push(Change {
+                    key: key(ResourceKind::EcsService, &svc.name),
+                    op: Op::Create,
+                    fields: created(&normalize_service_desired(svc)),
+                });
+            }
+            Some(live) if !live.owned_by(env) && !adopt => plan.conflicts.push(Conflict {
+                key: key(ResourceKind::EcsService, &svc.name),
+                reason: match live.tag(crate::kinds::ENVIRONMENT_TAG) {
+                    Some(other) if live.tag(crate::kinds::MANAGED_BY_TAG).is_some() => {
+                        format!("service is managed by Ferry for environment `{other}`, not `{env}`")
+                    }
+                    _ => format!("service exists but is not managed by Ferry; annotate it `{ADOPT_ANNOTATION}: \"true\"` to adopt"),
+                },
+            }),
+            Some(live) => {
+                let desired_td = normalize_task_definition(&svc.register_task_definition);
+                let live_td = actual.task_definitions.get(&live.task_definition).map(normalize_task_definition);
+                let mut td_fields = Vec::new();
+                match &live_td {
+                    Some(l) => diff_values(&desired_td, l, "", &mut td_fields),
+                    None => td_fields = created(&desired_td),
+                }
+                let mut fields = Vec::new();
+                if !td_fields.is_empty() {
+                    fields.push(FieldDiff {
+                        path: "taskDefinition".into(),
+                        desired: Some(json!(format!("{family}:<new revision>"))),
+                        live: Some(json!(live.task_definition)),
+                    });
+                    task_definitions.push(Change { key: key(ResourceKind::TaskDefinition, family), op: Op::Update, fields: td_fields });
+                }
+                diff_values(&normalize_service_desired(svc), &normalize_service_live(live, svc), "", &mut fields);
+                if !fields.is_empty() {
+                    services.push(Change { key: key(ResourceKind::EcsService, &svc.name), op: Op::Update, fields });
+                }
+            }
+        }
+    }
+
+    plan.changes.extend(task_definitions);
+    plan.changes.extend(services);
+
+    let stale: Vec<&LiveService> = actual
+        .services
+        .values()
+        .filter(|s| {
+            s.is_active() && s.owned_by(env) && !state.services.contains_key(&s.service_name)
+        })
+        .collect();
+    let may_prune = state.environment.spec.prune && !state.services.is_empty();
+    for s in stale {
+        if may_prune {
+            plan.changes.push(Change {
+                key: key(ResourceKind::EcsService, &s.service_name),
+                op: Op::Prune,
+                fields: Vec::new(),
+            });
+        } else {
+            plan.prune_skipped.push(s.service_name.clone());
+        }
+    }
+    plan
+}
+
+fn adopting(annotations: &BTreeMap<String, String>) -> bool {
+    annotations
+        .get(ADOPT_ANNOTATION)
+        .is_some_and(|v| v == "true")
+}
+
+/// Field list for something that does not exist yet.
+fn created(desired: &Value) -> Vec<FieldDiff> {
+    let mut out = Vec::new();
+    diff_values(desired, &Value::Null, "", &mut out);
+    out
+}
+
+/// Every leaf where `desired` and `live` differ.
+pub fn diff_values(desired: &Value, live: &Value, path: &str, out: &mut Vec<FieldDiff>) {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => {
+            let keys: std::collections::BTreeSet<&String> = d.keys().chain(l.keys()).collect();
+            for k in keys {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                diff_values(
+                    d.get(k).unwrap_or(&Value::Null),
+                    l.get(k).unwrap_or(&Value::Null),
+                    &child,
+                    out,
+                );
+            }
+        }
+        (Value::Object(d), Value::Null) => {
+            for (k, v) in d {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                diff_values(v, &Value::Null, &child, out);
+            }
+        }
+        (d, l) if d == l => {}
+        (d, l) => out.push(FieldDiff {
+            path: path.to_owned(),
+            desired: (!d.is_null()).then(|| d.clone()),
+            live: (!l.is_null()).then(|| l.clone()),
+        }),
+    }
+}
+
+/// Insert `value` unless it is null, an empty list/map, or `false`-ish default.
+fn put(map: &mut Map<String, Value>, key: &str, value: Value) {
+    let empty = match &value {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    };
+    if !empty {
+        map.insert(key.to_owned(), value);
+    }
+}
+
+/// A task definition with every ECS default made explicit and every list in a canonical order.
+pub fn normalize_task_definition(td: &TaskDefinition) -> Value {
+    let mut m = Map::new();
+    put(&mut m, "family", json!(td.family));
+    put(
+        &mut m,
+        "networkMode",
+        json!(td.network_mode.clone().unwrap_or_else(|| "awsvpc".into())),
+    );
+    let mut compat = td.requires_compatibilities.clone();
+    compat.sort();
+    put(&mut m, "requiresCompatibilities", json!(compat));
+    put(&mut m, "cpu", json!(td.cpu));
+    put(&mut m, "memory", json!(td.memory));
+    put(&mut m, "executionRoleArn", json!(td.execution_role_arn));
+    put(&mut m, "taskRoleArn", json!(td.task_role_arn));
+    let containers: Map<String, Value> = td
+        .container_definitions
+        .iter()
+        .map(|c| (c.name.clone(), normalize_container(c)))
+        .collect();
+    put(&mut m, "containerDefinitions", Value::Object(containers));
+    Value::Object(m)
+}
+
+fn normalize_container(c: &ContainerDefinition) -> Value {
+    let mut m = Map::new();
+    put(&mut m, "image", json!(c.image));
+    put(&mut m, "cpu", json!(c.cpu.filter(|cpu| *cpu > 0)));
+    put(&mut m, "memory", json!(c.memory));
+    put(&mut m, "memoryReservation", json!(c.memory_reservation));
+    put(&mut m, "essential", json!(c.essential.unwrap_or(true)));
+    put(&mut m, "command", json!(c.command));
+    put(&mut m, "entryPoint", json!(c.entry_point));
+    let mut ports: Vec<Value> = c
+        .port_mappings
+        .iter()
+        .map(|p| {
+            let mut pm = Map::new();
+            pm.insert("containerPort".into(), json!(p.container_port));
+            pm.insert(
+                "hostPort".into(),
+                json!(p.host_port.unwrap_or(p.container_port)),
+            );
+            pm.insert(
+                "protocol".into(),
+                json!(p.protocol.clone().unwrap_or_else(|| "tcp".into())),
+            );
+            put(&mut pm, "name", json!(p.name));
+            Value::Object(pm)
+        })
+        .collect();
+    ports.sort_by_key(|v| v.to_string());
+    put(&mut m, "portMappings", Value::Array(ports));
+    let env: Map<String, Value> = c
+        .environment
+        .iter()
+        .map(|kv| (kv.name.clone(), json!(kv.value)))
+        .collect();
+    put(&mut m, "environment", Value::Object(env));
+    let secrets: Map<String, Value> = c
+        .secrets
+        .iter()
+        .map(|s| (s.name.clone(), json!(s.value_from)))
+        .collect();
+    put(&mut m, "secrets", Value::Object(secrets));
+    if let Some(h) = &c.health_check {
+        let mut hm = Map::new();
+        put(&mut hm, "command", json!(h.command));
+        hm.insert("interval".into(), json!(h.interval.unwrap_or(30)));
+        hm.insert("timeout".into(), json!(h.timeout.unwrap_or(5)));
+        hm.insert("retries".into(), json!(h.retries.unwrap_or(3)));
+        put(
+            &mut hm,
+            "startPeriod",
+            json!(h.start_period.filter(|s| *s > 0)),
+        );
+        m.insert("healthCheck".into(), Value::Object(hm));
+    }
+    let mut deps = c.depends_on.clone();
+    deps.sort();
+    put(&mut m, "dependsOn", json!(deps));
+    if let Some(l) = &c.log_configuration {
+        m.insert(
+            "logConfiguration".into(),
+            json!({"logDriver": l.log_driver, "options": l.options}),
+        );
+    }
+    put(&mut m, "workingDirectory", json!(c.working_directory));
+    if c.readonly_root_filesystem == Some(true) {
+        m.insert("readonlyRootFilesystem".into(), json!(true));
+    }
+    put(&mut m, "user", json!(c.user));
+    Value::Object(m)
+}
+
+fn normalize_network(n: Option<&NetworkConfiguration>) -> Value {
+    let Some(n) = n else { return Value::Null };
+    let vpc = &n.awsvpc_configuration;
+    let mut subnets = vpc.subnets.clone();
+    subnets.sort();
+    let mut groups = vpc.security_groups.clone();
+    groups.sort();
+    json!({
+        "subnets": subnets,
+        "securityGroups": groups,
+        "assignPublicIp": vpc.assign_public_ip.clone().unwrap_or_else(|| "DISABLED".into()),
+    })
+}
+
+fn normalize_deployment(d: Option<&DeploymentConfiguration>) -> Value {
+    let d = d.cloned().unwrap_or_default();
+    let cb = d.deployment_circuit_breaker.unwrap_or_default();
+    json!({
+        "minimumHealthyPercent": d.minimum_healthy_percent.unwrap_or(100),
+        "maximumPercent": d.maximum_percent.unwrap_or(200),
+        "circuitBreaker": {"enable": cb.enable, "rollback": cb.rollback},
+    })
+}
+
+fn normalize_service_desired(svc: &RenderedService) -> Value {
+    let c = &svc.create_service;
+    let mut lbs = c.load_balancers.clone();
+    lbs.sort();
+    let mut strategy = c.capacity_provider_strategy.clone();
+    strategy.sort();
+    let tags: Map<String, Value> = c
+        .tags
+        .iter()
+        .map(|t| (t.key.clone(), json!(t.value)))
+        .collect();
+    let mut m = Map::new();
+    m.insert("desiredCount".into(), json!(c.desired_count));
+    put(&mut m, "launchType", json!(c.launch_type));
+    put(&mut m, "capacityProviderStrategy", json!(strategy));
+    put(
+        &mut m,
+        "networkConfiguration",
+        normalize_network(c.network_configuration.as_ref()),
+    );
+    put(&mut m, "loadBalancers", json!(lbs));
+    m.insert(
+        "deploymentConfiguration".into(),
+        normalize_deployment(Some(&c.deployment_configuration)),
+    );
+    m.insert(
+        "healthCheckGracePeriodSeconds".into(),
+        json!(c.health_check_grace_period_seconds.unwrap_or(0)),
+    );
+    m.insert("tags".into(), Value::Object(tags));
+    Value::Object(m)
+}
+
+/// The live service in the desired shape. Only tags the manifests set are compared: others
+/// (added by people or AWS) are not Ferry's business.
+fn normalize_service_live(live: &LiveService, desired: &RenderedService) -> Value {
+    let mut lbs = live.load_balancers.clone();
+    lbs.sort();
+    let mut strategy = live.capacity_provider_strategy.clone();
+    strategy.sort();
+    let tags: Map<String, Value> = desired
+        .create_service
+        .tags
+        .iter()
+        .filter_map(|t| live.tag(&t.key).map(|v| (t.key.clone(), json!(v))))
+        .collect();
+    let launch_type = if strategy.is_empty() {
+        live.launch_type.clone().or_else(|| Some("FARGATE".into()))
+    } else {
+        None
+    };
+    let mut m = Map::new();
+    m.insert("desiredCount".into(), json!(live.desired_count));
+    put(&mut m, "launchType", json!(launch_type));
+    put(&mut m, "capacityProviderStrategy", json!(strategy));
+    put(
+        &mut m,
+        "networkConfiguration",
+        normalize_network(live.network_configuration.as_ref()),
+    );
+    put(&mut m, "loadBalancers", json!(lbs));
+    m.insert(
+        "deploymentConfiguration".into(),
+        normalize_deployment(live.deployment_configuration.as_ref()),
+    );
+    m.insert(
+        "healthCheckGracePeriodSeconds".into(),
+        json!(live.health_check_grace_period_seconds.unwrap_or(0)),
+    );
+    m.insert("tags".into(), Value::Object(tags));
+    Value::Object(m)
+}
+
+fn lifecycle_value(text: Option<&str>) -> Value {
+    text.and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn normalize_repository_desired(repo: &RenderedRepository) -> Value {
+    let c = &repo.create_repository;
+    let tags: Map<String, Value> = c
+        .tags
+        .iter()
+        .map(|t| (t.key.clone(), json!(t.value)))
+        .collect();
+    json!({
+        "imageTagMutability": c.image_tag_mutability,
+        "scanOnPush": c.image_scanning_configuration.scan_on_push,
+        "encryption": {"type": c.encryption_configuration.encryption_type, "kmsKey": c.encryption_configuration.kms_key},
+        "lifecyclePolicy": lifecycle_value(repo.put_lifecycle_policy.as_ref().map(|p| p.lifecycle_policy_text.as_str())),
+        "tags": tags,
+    })
+}
+
+/// The live repository in the desired shape (only the tags the manifests set are compared).
+fn normalize_repository_live(live: &LiveRepository, desired: &RenderedRepository) -> Value {
+    let enc = live.encryption_configuration.clone().unwrap_or_default();
+    let tags: Map<String, Value> = desired
+        .create_repository
+        .tags
+        .iter()
+        .filter_map(|d| {
+            live.tags
+                .iter()
+                .find(|t| t.key == d.key)
+                .map(|t| (t.key.clone(), json!(t.value)))
+        })
+        .collect();
+    json!({
+        "imageTagMutability": live.image_tag_mutability,
+        "scanOnPush": live.image_scanning_configuration.scan_on_push,
+        "encryption": {
+            "type": if enc.encryption_type.is_empty() { "AES256".to_owned() } else { enc.encryption_type },
+            "kmsKey": enc.kms_key,
+        },
+        "lifecyclePolicy": lifecycle_value(live.lifecycle_policy_text.as_deref()),
+        "tags": tags,
+    })
+}

@@ -1,0 +1,547 @@
+//! The manifest kinds (`apiVersion: ferry.dev/v1alpha1`): `Environment`, `EcsService`,
+//! `EcrRepository`. Field names follow ECS's own JSON (camelCase) so users can paste from the
+//! console. Types only: loading is in `load`, rules are in `validate`.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The API group and version every kind uses.
+pub const API_VERSION: &str = "ferry.dev/v1alpha1";
+
+/// Tag (and label) naming the manager of a resource.
+pub const MANAGED_BY_TAG: &str = "ferry.dev/managed-by";
+/// Value of [`MANAGED_BY_TAG`] on everything Ferry creates.
+pub const MANAGED_BY_VALUE: &str = "ferry";
+/// Tag naming the environment a resource belongs to.
+pub const ENVIRONMENT_TAG: &str = "ferry.dev/environment";
+/// Annotation that lets Ferry take over an existing service it did not create.
+pub const ADOPT_ANNOTATION: &str = "ferry.dev/adopt";
+
+/// Where an environment runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PlatformKind {
+    /// Amazon ECS (Fargate) and ECR.
+    #[default]
+    Ecs,
+    /// Local processes on this machine.
+    Local,
+}
+
+/// What to do when the live state drifts from git.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftMode {
+    /// Put it back as git says.
+    #[default]
+    Heal,
+    /// Only report it.
+    Detect,
+}
+
+/// One environment (dev, staging, prod, local): where and how its stack runs.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "ferry.dev",
+    version = "v1alpha1",
+    kind = "Environment",
+    namespaced
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvironmentSpec {
+    /// `ecs` (default) or `local`.
+    #[serde(default)]
+    pub platform: PlatformKind,
+    /// AWS region (ecs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// ECS cluster name (ecs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// ECR registry host, e.g. `123456789012.dkr.ecr.us-east-1.amazonaws.com`, used to turn a
+    /// repository name into an image reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// awsvpc networking shared by the environment's services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkSpec>,
+    /// Default task execution role ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+    /// Default task role ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+    /// CloudWatch log group for containers without their own logging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_group: Option<String>,
+    /// Folders (or files) of resources, relative to this environment's folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// Image overrides per repository name: what CI bumps.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, ImageOverride>,
+    /// Values substituted for `${name}` in resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<ValuesSpec>,
+    /// JSON merge patches applied to base resources.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patches: Vec<Patch>,
+    /// Delete owned services that left the manifests.
+    #[serde(default)]
+    pub prune: bool,
+    /// `heal` (default) or `detect`.
+    #[serde(default)]
+    pub drift: DriftMode,
+    /// Stop reconciling this environment.
+    #[serde(default)]
+    pub suspend: bool,
+    /// How images run on the local platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalSpec>,
+}
+
+/// awsvpc network configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Subnet ids.
+    #[serde(default)]
+    pub subnets: Vec<String>,
+    /// Security group ids.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Give tasks a public IP.
+    #[serde(default)]
+    pub assign_public_ip: bool,
+}
+
+/// An image override: a tag or a digest (a digest wins).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageOverride {
+    /// Image tag, e.g. a commit SHA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Image digest, `sha256:...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// Values for `${name}` substitution.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValuesSpec {
+    /// Values written in the manifest (win over `fromFile`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inline: BTreeMap<String, serde_json::Value>,
+    /// A `terraform output -json` file, relative to this environment's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_file: Option<String>,
+}
+
+/// A JSON merge patch (RFC 7396) for one resource.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Patch {
+    /// Which resource.
+    pub target: PatchTarget,
+    /// The merge patch, applied to the whole resource document.
+    pub merge: serde_json::Value,
+}
+
+/// The resource a patch applies to.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchTarget {
+    /// `EcsService` or `EcrRepository`.
+    pub kind: String,
+    /// `metadata.name` of the resource.
+    pub name: String,
+}
+
+/// The local platform: what to run for each image.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalSpec {
+    /// Command per image (repository name or image reference).
+    #[serde(default)]
+    pub commands: BTreeMap<String, LocalCommand>,
+}
+
+/// A local process standing in for a container image.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalCommand {
+    /// Program and arguments.
+    pub command: Vec<String>,
+    /// Working folder, relative to the manifests root's parent (the repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+}
+
+/// An ECS service with its task definition inline.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "ferry.dev",
+    version = "v1alpha1",
+    kind = "EcsService",
+    namespaced
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EcsServiceSpec {
+    /// How many tasks to run.
+    #[serde(default = "one")]
+    pub desired_count: u32,
+    /// `FARGATE` (default) or `EC2`; ignored when a capacity provider strategy is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<LaunchType>,
+    /// Capacity provider strategy (e.g. FARGATE_SPOT).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity_provider_strategy: Vec<CapacityProviderItem>,
+    /// The task definition.
+    pub task_definition: TaskDefinitionSpec,
+    /// Load balancer attachments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<LoadBalancerSpec>,
+    /// Rolling deployment settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentSpec>,
+    /// Seconds to ignore load balancer health checks after a task starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_grace_period_seconds: Option<u32>,
+    /// Per-service network override (defaults to the Environment's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkSpec>,
+    /// Extra tags (Ferry adds its ownership tags).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Services that must be applied (and healthy) before this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// ECS launch type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LaunchType {
+    /// AWS Fargate.
+    Fargate,
+    /// EC2 container instances.
+    Ec2,
+}
+
+/// One capacity provider of a strategy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CapacityProviderItem {
+    /// e.g. `FARGATE` or `FARGATE_SPOT`.
+    pub capacity_provider: String,
+    /// Relative weight.
+    #[serde(default)]
+    pub weight: u32,
+    /// Tasks to run on this provider first.
+    #[serde(default)]
+    pub base: u32,
+}
+
+/// The inline task definition.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskDefinitionSpec {
+    /// Family; default `<environment>-<service>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// Task CPU units (Fargate pairs with memory).
+    #[serde(deserialize_with = "scalar_string")]
+    pub cpu: String,
+    /// Task memory in MiB.
+    #[serde(deserialize_with = "scalar_string")]
+    pub memory: String,
+    /// Execution role ARN (defaults to the Environment's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+    /// Task role ARN (defaults to the Environment's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+    /// The containers.
+    pub containers: Vec<ContainerSpec>,
+}
+
+/// One container of a task.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerSpec {
+    /// Container name, unique in the task.
+    pub name: String,
+    /// An `EcrRepository` name of the stack, or a full image reference.
+    pub image: String,
+    /// CPU units reserved for the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<u32>,
+    /// Hard memory limit (MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u32>,
+    /// Soft memory limit (MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<u32>,
+    /// Whether the task stops when this container stops (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub essential: Option<bool>,
+    /// Overrides the image's CMD.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Overrides the image's ENTRYPOINT.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entry_point: Vec<String>,
+    /// Ports the container listens on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub port_mappings: Vec<PortMapping>,
+    /// Plain environment variables (never secrets).
+    #[serde(
+        default,
+        deserialize_with = "scalar_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub environment: BTreeMap<String, String>,
+    /// Secret environment variables: name → Secrets Manager or SSM parameter ARN.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    /// Container health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+    /// Start order inside the task.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<ContainerDependency>,
+    /// Log configuration (default: awslogs to the Environment's log group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<LogConfiguration>,
+    /// Working directory inside the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+    /// Read-only root file system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readonly_root_filesystem: Option<bool>,
+    /// User to run as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// A container port.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PortMapping {
+    /// Port inside the container.
+    pub container_port: u16,
+    /// Host port (under awsvpc it must equal containerPort; defaulted to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<u16>,
+    /// `tcp` (default) or `udp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+    /// Port name (Service Connect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Transport protocol of a port.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// Container health check (ECS semantics; the local platform runs the same command).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HealthCheck {
+    /// `["CMD", ...]` or `["CMD-SHELL", "..."]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// An HTTP check (local platform): GET this path on this port must answer 2xx.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpCheck>,
+    /// Seconds between checks (5-300, default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u32>,
+    /// Seconds before a check fails (2-120, default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    /// Failures before unhealthy (1-10, default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Grace seconds after start (0-300, default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<u32>,
+}
+
+/// An HTTP health check.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpCheck {
+    /// Path, e.g. `/healthz`.
+    pub path: String,
+    /// Container port.
+    pub port: u16,
+}
+
+/// Start-order dependency on another container of the task.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerDependency {
+    /// The other container.
+    pub container_name: String,
+    /// `START`, `COMPLETE`, `SUCCESS` or `HEALTHY`.
+    pub condition: String,
+}
+
+/// Container log configuration (as ECS's `logConfiguration`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogConfiguration {
+    /// e.g. `awslogs`.
+    pub log_driver: String,
+    /// Driver options.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// A load balancer target group attachment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoadBalancerSpec {
+    /// Target group ARN.
+    pub target_group_arn: String,
+    /// Container receiving traffic.
+    pub container_name: String,
+    /// Its port.
+    pub container_port: u16,
+}
+
+/// Rolling deployment settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeploymentSpec {
+    /// Lower bound of running tasks during a deployment, percent (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_healthy_percent: Option<u32>,
+    /// Upper bound, percent (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_percent: Option<u32>,
+    /// Deployment circuit breaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<CircuitBreaker>,
+}
+
+/// ECS deployment circuit breaker.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CircuitBreaker {
+    /// Stop failing deployments.
+    pub enable: bool,
+    /// Roll back to the last good deployment.
+    pub rollback: bool,
+}
+
+/// An ECR repository.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "ferry.dev",
+    version = "v1alpha1",
+    kind = "EcrRepository",
+    namespaced
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EcrRepositorySpec {
+    /// `IMMUTABLE` (default) or `MUTABLE`.
+    #[serde(default)]
+    pub image_tag_mutability: TagMutability,
+    /// Scan images on push (default true).
+    #[serde(default = "yes")]
+    pub scan_on_push: bool,
+    /// Encryption at rest (default AES256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
+    /// Image lifecycle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+    /// Extra tags (Ferry adds its ownership tags).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// ECR tag mutability.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TagMutability {
+    /// Tags cannot be moved (default).
+    #[default]
+    Immutable,
+    /// Tags can be overwritten.
+    Mutable,
+}
+
+/// ECR encryption.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Encryption {
+    /// `AES256` or `KMS`.
+    pub encryption_type: String,
+    /// KMS key ARN when `KMS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key: Option<String>,
+}
+
+/// Image lifecycle rules.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Lifecycle {
+    /// Keep only the newest N images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<u32>,
+    /// Expire untagged images after D days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_untagged_after_days: Option<u32>,
+}
+
+/// Accept a string, number or boolean scalar as a string (`cpu: 512` or `cpu: "512"`).
+fn scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Bool(b) => Ok(b.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string or number, got {other}"
+        ))),
+    }
+}
+
+/// A map whose values may be written as any scalar (`PORT: 5000`), kept as strings.
+fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, s)),
+            serde_json::Value::Number(n) => Ok((k, n.to_string())),
+            serde_json::Value::Bool(b) => Ok((k, b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "environment variable `{k}` must be a string, number or boolean, got {other}"
+            ))),
+        })
+        .collect()
+}

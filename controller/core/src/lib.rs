@@ -1,0 +1,17 @@
+//! Ferry's pure core: manifest kinds, loading and validation, rendering to ECS/ECR API inputs,
+//! and the diff of desired against observed state into an ordered plan.
+//!
+//! No I/O beyond reading manifest files, no AWS SDK, no async runtime: platforms (`ecs`,
+//! `local`) and the controller build on these types.
+
+pub mod diff;
+pub mod kinds;
+pub mod live;
+pub mod load;
+pub mod plan;
+pub mod render;
+pub mod validate;
+pub mod yaml;
+
+pub use load::{DesiredState, Diagnostic, Diagnostics, discover_environments, load_environment};
+pub use plan::{Change, Conflict, FieldDiff, Op, Plan, ResourceKey, ResourceKind};

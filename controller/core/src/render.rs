@@ -1,0 +1,771 @@
+//! Rendering: a validated [`DesiredState`] → the exact ECS/ECR API inputs, in the JSON shape
+//! `aws ... --cli-input-json` accepts. The same types read the live `Describe*` output (a
+//! superset of the inputs), so diff compares like with like.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::kinds::{
+    ContainerSpec, ENVIRONMENT_TAG, EcrRepositorySpec, EcsServiceSpec, LaunchType, MANAGED_BY_TAG,
+    MANAGED_BY_VALUE, PlatformKind, Protocol, TagMutability,
+};
+use crate::load::{DesiredState, Loaded};
+
+/// Image digests known for `repository:tag` (the platform resolves them; empty is fine).
+pub type Digests = BTreeMap<String, String>;
+
+/// `{key, value}` as ECS and ECR tag lists.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tag {
+    /// Tag key.
+    pub key: String,
+    /// Tag value.
+    pub value: String,
+}
+
+/// `{name, value}` environment entry.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct KeyValuePair {
+    /// Variable name.
+    pub name: String,
+    /// Value.
+    pub value: String,
+}
+
+/// `{name, valueFrom}` secret entry.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Secret {
+    /// Variable name.
+    pub name: String,
+    /// Secrets Manager / SSM ARN.
+    pub value_from: String,
+}
+
+/// A port mapping as ECS writes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PortMappingOut {
+    /// Container port.
+    pub container_port: u16,
+    /// Host port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<u16>,
+    /// `tcp` or `udp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// Port name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Container health check as ECS writes it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HealthCheckOut {
+    /// Command.
+    pub command: Vec<String>,
+    /// Seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u32>,
+    /// Seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    /// Count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// Seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<u32>,
+}
+
+/// Container dependency as ECS writes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerDependencyOut {
+    /// The other container.
+    pub container_name: String,
+    /// Condition.
+    pub condition: String,
+}
+
+/// Log configuration as ECS writes it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LogConfigurationOut {
+    /// Driver.
+    pub log_driver: String,
+    /// Options.
+    pub options: BTreeMap<String, String>,
+}
+
+/// One `containerDefinitions` entry.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerDefinition {
+    /// Name.
+    pub name: String,
+    /// Image reference.
+    pub image: String,
+    /// CPU units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<u32>,
+    /// Hard memory limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u32>,
+    /// Soft memory limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<u32>,
+    /// Essential.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub essential: Option<bool>,
+    /// Command.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Entry point.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entry_point: Vec<String>,
+    /// Ports.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub port_mappings: Vec<PortMappingOut>,
+    /// Environment, sorted by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub environment: Vec<KeyValuePair>,
+    /// Secrets, sorted by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<Secret>,
+    /// Health check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckOut>,
+    /// Start order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<ContainerDependencyOut>,
+    /// Logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_configuration: Option<LogConfigurationOut>,
+    /// Working directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+    /// Read-only root file system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readonly_root_filesystem: Option<bool>,
+    /// User.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// `RegisterTaskDefinition` input (and the `taskDefinition` of `DescribeTaskDefinition`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TaskDefinition {
+    /// Family.
+    pub family: String,
+    /// `awsvpc`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
+    /// `["FARGATE"]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requires_compatibilities: Vec<String>,
+    /// Task CPU units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Task memory (MiB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// Execution role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+    /// Task role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+    /// Containers.
+    pub container_definitions: Vec<ContainerDefinition>,
+    /// Tags (input only; ECS does not return them in the task definition).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+}
+
+/// `awsvpcConfiguration`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AwsVpcConfiguration {
+    /// Subnets.
+    pub subnets: Vec<String>,
+    /// Security groups.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
+    /// `ENABLED` or `DISABLED`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assign_public_ip: Option<String>,
+}
+
+/// `networkConfiguration`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NetworkConfiguration {
+    /// awsvpc settings.
+    pub awsvpc_configuration: AwsVpcConfiguration,
+}
+
+/// `loadBalancers` entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LoadBalancer {
+    /// Target group.
+    pub target_group_arn: String,
+    /// Container.
+    pub container_name: String,
+    /// Port.
+    pub container_port: u16,
+}
+
+/// `deploymentCircuitBreaker`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeploymentCircuitBreaker {
+    /// Enabled.
+    pub enable: bool,
+    /// Roll back.
+    pub rollback: bool,
+}
+
+/// `deploymentConfiguration`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeploymentConfiguration {
+    /// Percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimum_healthy_percent: Option<u32>,
+    /// Percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_percent: Option<u32>,
+    /// Circuit breaker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_circuit_breaker: Option<DeploymentCircuitBreaker>,
+}
+
+/// `capacityProviderStrategy` entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CapacityProviderStrategyItem {
+    /// Provider.
+    pub capacity_provider: String,
+    /// Weight.
+    pub weight: u32,
+    /// Base.
+    pub base: u32,
+}
+
+/// `CreateService` input.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateService {
+    /// Cluster.
+    pub cluster: String,
+    /// Service name.
+    pub service_name: String,
+    /// Family (the platform substitutes the registered revision's ARN).
+    pub task_definition: String,
+    /// Count.
+    pub desired_count: u32,
+    /// Launch type (absent with a capacity provider strategy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// Strategy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+    /// Network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// Load balancers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<LoadBalancer>,
+    /// Deployment settings.
+    pub deployment_configuration: DeploymentConfiguration,
+    /// Grace period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check_grace_period_seconds: Option<u32>,
+    /// Tags, Ferry's ownership tags included.
+    pub tags: Vec<Tag>,
+    /// `SERVICE`: tasks carry the service's tags.
+    pub propagate_tags: String,
+    /// ECS-managed tags on tasks.
+    pub enable_ecs_managed_tags: bool,
+}
+
+/// `UpdateService` input (tags are changed with `TagResource`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateService {
+    /// Cluster.
+    pub cluster: String,
+    /// Service name.
+    pub service: String,
+    /// Family (the platform substitutes the registered revision's ARN).
+    pub task_definition: String,
+    /// Count.
+    pub desired_count: u32,
+    /// Strategy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+    /// Network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// Load balancers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<LoadBalancer>,
+    /// Deployment settings.
+    pub deployment_configuration: DeploymentConfiguration,
+    /// Grace period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check_grace_period_seconds: Option<u32>,
+}
+
+/// `CreateRepository` input.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateRepository {
+    /// Name.
+    pub repository_name: String,
+    /// `IMMUTABLE` or `MUTABLE`.
+    pub image_tag_mutability: String,
+    /// Scanning.
+    pub image_scanning_configuration: ImageScanningConfiguration,
+    /// Encryption.
+    pub encryption_configuration: EncryptionConfiguration,
+    /// Tags.
+    pub tags: Vec<TagOut>,
+}
+
+/// ECR tags are `{Key, Value}`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagOut {
+    /// Key.
+    pub key: String,
+    /// Value.
+    pub value: String,
+}
+
+/// `imageScanningConfiguration`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ImageScanningConfiguration {
+    /// Scan on push.
+    pub scan_on_push: bool,
+}
+
+/// `encryptionConfiguration`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EncryptionConfiguration {
+    /// `AES256` or `KMS`.
+    pub encryption_type: String,
+    /// KMS key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_key: Option<String>,
+}
+
+/// `PutLifecyclePolicy` input.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutLifecyclePolicy {
+    /// Repository.
+    pub repository_name: String,
+    /// The policy document, as a JSON string.
+    pub lifecycle_policy_text: String,
+}
+
+/// Everything Ferry would send for one service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderedService {
+    /// Service name.
+    pub name: String,
+    /// `aws ecs register-task-definition --cli-input-json`.
+    pub register_task_definition: TaskDefinition,
+    /// `aws ecs create-service --cli-input-json`.
+    pub create_service: CreateService,
+    /// `aws ecs update-service --cli-input-json`.
+    pub update_service: UpdateService,
+}
+
+/// Everything Ferry would send for one repository.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderedRepository {
+    /// Repository name.
+    pub name: String,
+    /// `aws ecr create-repository --cli-input-json`.
+    pub create_repository: CreateRepository,
+    /// `aws ecr put-lifecycle-policy --cli-input-json`, when a lifecycle is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub put_lifecycle_policy: Option<PutLifecyclePolicy>,
+}
+
+/// The whole environment rendered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rendered {
+    /// Environment.
+    pub env: String,
+    /// Repositories by name.
+    pub repositories: Vec<RenderedRepository>,
+    /// Services in dependency order.
+    pub services: Vec<RenderedService>,
+}
+
+/// Render every resource of `state`.
+pub fn render(state: &DesiredState, digests: &Digests) -> Rendered {
+    let order = crate::plan::service_order(state)
+        .unwrap_or_else(|_| state.services.keys().cloned().collect());
+    Rendered {
+        env: state.env.clone(),
+        repositories: state
+            .repositories
+            .values()
+            .map(|r| render_repository(state, r))
+            .collect(),
+        services: order
+            .iter()
+            .filter_map(|n| state.services.get(n))
+            .map(|s| render_service(state, s, digests))
+            .collect(),
+    }
+}
+
+/// Ferry's ownership tags plus the resource's own, sorted by key.
+pub fn ownership_tags(env: &str, extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut tags = extra.clone();
+    tags.insert(MANAGED_BY_TAG.into(), MANAGED_BY_VALUE.into());
+    tags.insert(ENVIRONMENT_TAG.into(), env.into());
+    tags
+}
+
+/// The task definition family of a service: `spec.taskDefinition.family` or `<env>-<name>`.
+pub fn family(state: &DesiredState, svc: &Loaded<EcsServiceSpec>) -> String {
+    svc.spec
+        .task_definition
+        .family
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", state.env, svc.name))
+}
+
+/// Whether `image` names a repository in the environment's registry: an `EcrRepository` of
+/// the stack, or a repository the Environment pins in `spec.images` (declared elsewhere, e.g.
+/// by the environment that owns the shared registry).
+pub fn is_registry_image(state: &DesiredState, image: &str) -> bool {
+    state.repositories.contains_key(image) || state.environment.spec.images.contains_key(image)
+}
+
+/// The image reference a container runs: a stack repository becomes
+/// `<registry>/<repo>:<tag>` (with `@<digest>` when known or pinned), anything else is kept.
+pub fn image_reference(state: &DesiredState, image: &str, digests: &Digests) -> String {
+    let env = &state.environment.spec;
+    if !is_registry_image(state, image) || env.platform == PlatformKind::Local {
+        return image.to_owned();
+    }
+    let base = match env.registry.as_deref() {
+        Some(registry) if !registry.is_empty() => {
+            format!("{}/{image}", registry.trim_end_matches('/'))
+        }
+        _ => image.to_owned(),
+    };
+    let Some(pin) = env.images.get(image) else {
+        return base;
+    };
+    let tagged = pin
+        .tag
+        .as_ref()
+        .map_or_else(|| base.clone(), |t| format!("{base}:{t}"));
+    let digest = pin.digest.clone().or_else(|| {
+        pin.tag
+            .as_ref()
+            .and_then(|t| digests.get(&format!("{image}:{t}")).cloned())
+    });
+    match digest {
+        Some(d) => format!("{tagged}@{d}"),
+        None => tagged,
+    }
+}
+
+fn render_service(
+    state: &DesiredState,
+    svc: &Loaded<EcsServiceSpec>,
+    digests: &Digests,
+) -> RenderedService {
+    let env = &state.environment.spec;
+    let spec = &svc.spec;
+    let td = &spec.task_definition;
+    let family = family(state, svc);
+    let tags: Vec<Tag> = ownership_tags(&state.env, &spec.tags)
+        .into_iter()
+        .map(|(key, value)| Tag { key, value })
+        .collect();
+    let fargate =
+        spec.capacity_provider_strategy.is_empty() && spec.launch_type != Some(LaunchType::Ec2);
+    let task_definition = TaskDefinition {
+        family: family.clone(),
+        network_mode: Some("awsvpc".into()),
+        requires_compatibilities: vec![if fargate
+            || spec
+                .capacity_provider_strategy
+                .iter()
+                .any(|c| c.capacity_provider.starts_with("FARGATE"))
+        {
+            "FARGATE".into()
+        } else {
+            "EC2".into()
+        }],
+        cpu: Some(td.cpu.clone()),
+        memory: Some(td.memory.clone()),
+        execution_role_arn: td
+            .execution_role_arn
+            .clone()
+            .or_else(|| env.execution_role_arn.clone()),
+        task_role_arn: td
+            .task_role_arn
+            .clone()
+            .or_else(|| env.task_role_arn.clone()),
+        container_definitions: td
+            .containers
+            .iter()
+            .map(|c| container(state, &svc.name, c, digests))
+            .collect(),
+        tags: tags.clone(),
+    };
+    let network = spec
+        .network
+        .as_ref()
+        .or(env.network.as_ref())
+        .map(|n| NetworkConfiguration {
+            awsvpc_configuration: AwsVpcConfiguration {
+                subnets: n.subnets.clone(),
+                security_groups: n.security_groups.clone(),
+                assign_public_ip: Some(
+                    if n.assign_public_ip {
+                        "ENABLED"
+                    } else {
+                        "DISABLED"
+                    }
+                    .into(),
+                ),
+            },
+        });
+    let load_balancers: Vec<LoadBalancer> = spec
+        .load_balancers
+        .iter()
+        .map(|lb| LoadBalancer {
+            target_group_arn: lb.target_group_arn.clone(),
+            container_name: lb.container_name.clone(),
+            container_port: lb.container_port,
+        })
+        .collect();
+    let deployment = spec.deployment.clone().unwrap_or_default();
+    let deployment_configuration = DeploymentConfiguration {
+        minimum_healthy_percent: Some(deployment.minimum_healthy_percent.unwrap_or(100)),
+        maximum_percent: Some(deployment.maximum_percent.unwrap_or(200)),
+        deployment_circuit_breaker: Some(deployment.circuit_breaker.map_or(
+            DeploymentCircuitBreaker {
+                enable: false,
+                rollback: false,
+            },
+            |c| DeploymentCircuitBreaker {
+                enable: c.enable,
+                rollback: c.rollback,
+            },
+        )),
+    };
+    let strategy: Vec<CapacityProviderStrategyItem> = spec
+        .capacity_provider_strategy
+        .iter()
+        .map(|c| CapacityProviderStrategyItem {
+            capacity_provider: c.capacity_provider.clone(),
+            weight: c.weight,
+            base: c.base,
+        })
+        .collect();
+    let cluster = env.cluster.clone().unwrap_or_default();
+    RenderedService {
+        name: svc.name.clone(),
+        register_task_definition: task_definition,
+        create_service: CreateService {
+            cluster: cluster.clone(),
+            service_name: svc.name.clone(),
+            task_definition: family.clone(),
+            desired_count: spec.desired_count,
+            launch_type: strategy
+                .is_empty()
+                .then(|| if fargate { "FARGATE" } else { "EC2" }.to_owned()),
+            capacity_provider_strategy: strategy.clone(),
+            network_configuration: network.clone(),
+            load_balancers: load_balancers.clone(),
+            deployment_configuration: deployment_configuration.clone(),
+            health_check_grace_period_seconds: spec.health_check_grace_period_seconds,
+            tags,
+            propagate_tags: "SERVICE".into(),
+            enable_ecs_managed_tags: true,
+        },
+        update_service: UpdateService {
+            cluster,
+            service: svc.name.clone(),
+            task_definition: family,
+            desired_count: spec.desired_count,
+            capacity_provider_strategy: strategy,
+            network_configuration: network,
+            load_balancers,
+            deployment_configuration,
+            health_check_grace_period_seconds: spec.health_check_grace_period_seconds,
+        },
+    }
+}
+
+fn container(
+    state: &DesiredState,
+    service: &str,
+    c: &ContainerSpec,
+    digests: &Digests,
+) -> ContainerDefinition {
+    let env = &state.environment.spec;
+    let log_configuration = c
+        .logging
+        .as_ref()
+        .map(|l| LogConfigurationOut {
+            log_driver: l.log_driver.clone(),
+            options: l.options.clone(),
+        })
+        .or_else(|| {
+            env.log_group.as_ref().map(|group| LogConfigurationOut {
+                log_driver: "awslogs".into(),
+                options: BTreeMap::from([
+                    ("awslogs-group".to_owned(), group.clone()),
+                    (
+                        "awslogs-region".to_owned(),
+                        env.region.clone().unwrap_or_default(),
+                    ),
+                    ("awslogs-stream-prefix".to_owned(), service.to_owned()),
+                ]),
+            })
+        });
+    ContainerDefinition {
+        name: c.name.clone(),
+        image: image_reference(state, &c.image, digests),
+        cpu: c.cpu,
+        memory: c.memory,
+        memory_reservation: c.memory_reservation,
+        essential: Some(c.essential.unwrap_or(true)),
+        command: c.command.clone(),
+        entry_point: c.entry_point.clone(),
+        port_mappings: c
+            .port_mappings
+            .iter()
+            .map(|p| PortMappingOut {
+                container_port: p.container_port,
+                host_port: Some(p.host_port.unwrap_or(p.container_port)),
+                protocol: Some(match p.protocol.unwrap_or(Protocol::Tcp) {
+                    Protocol::Tcp => "tcp".into(),
+                    Protocol::Udp => "udp".into(),
+                }),
+                name: p.name.clone(),
+            })
+            .collect(),
+        environment: c
+            .environment
+            .iter()
+            .map(|(k, v)| KeyValuePair {
+                name: k.clone(),
+                value: v.clone(),
+            })
+            .collect(),
+        secrets: c
+            .secrets
+            .iter()
+            .map(|(k, v)| Secret {
+                name: k.clone(),
+                value_from: v.clone(),
+            })
+            .collect(),
+        health_check: c
+            .health_check
+            .as_ref()
+            .filter(|h| !h.command.is_empty())
+            .map(|h| HealthCheckOut {
+                command: h.command.clone(),
+                interval: Some(h.interval.unwrap_or(30)),
+                timeout: Some(h.timeout.unwrap_or(5)),
+                retries: Some(h.retries.unwrap_or(3)),
+                start_period: h.start_period,
+            }),
+        depends_on: c
+            .depends_on
+            .iter()
+            .map(|d| ContainerDependencyOut {
+                container_name: d.container_name.clone(),
+                condition: d.condition.clone(),
+            })
+            .collect(),
+        log_configuration,
+        working_directory: c.working_directory.clone(),
+        readonly_root_filesystem: c.readonly_root_filesystem,
+        user: c.user.clone(),
+    }
+}
+
+fn render_repository(state: &DesiredState, repo: &Loaded<EcrRepositorySpec>) -> RenderedRepository {
+    let spec = &repo.spec;
+    let encryption = spec.encryption.clone().unwrap_or_default();
+    RenderedRepository {
+        name: repo.name.clone(),
+        create_repository: CreateRepository {
+            repository_name: repo.name.clone(),
+            image_tag_mutability: match spec.image_tag_mutability {
+                TagMutability::Immutable => "IMMUTABLE".into(),
+                TagMutability::Mutable => "MUTABLE".into(),
+            },
+            image_scanning_configuration: ImageScanningConfiguration {
+                scan_on_push: spec.scan_on_push,
+            },
+            encryption_configuration: EncryptionConfiguration {
+                encryption_type: if encryption.encryption_type.is_empty() {
+                    "AES256".into()
+                } else {
+                    encryption.encryption_type
+                },
+                kms_key: encryption.kms_key,
+            },
+            tags: ownership_tags(&state.env, &spec.tags)
+                .into_iter()
+                .map(|(key, value)| TagOut { key, value })
+                .collect(),
+        },
+        put_lifecycle_policy: lifecycle_policy_text(spec).map(|text| PutLifecyclePolicy {
+            repository_name: repo.name.clone(),
+            lifecycle_policy_text: text,
+        }),
+    }
+}
+
+/// The ECR lifecycle policy document for a repository's `lifecycle`, if any.
+pub fn lifecycle_policy_text(spec: &EcrRepositorySpec) -> Option<String> {
+    let lifecycle = spec.lifecycle.as_ref()?;
+    let mut rules = Vec::new();
+    if let Some(days) = lifecycle.expire_untagged_after_days {
+        rules.push(serde_json::json!({
+            "rulePriority": rules.len() + 1,
+            "description": format!("expire untagged images after {days} days"),
+            "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": days},
+            "action": {"type": "expire"}
+        }));
+    }
+    if let Some(keep) = lifecycle.keep_last {
+        rules.push(serde_json::json!({
+            "rulePriority": rules.len() + 1,
+            "description": format!("keep the newest {keep} images"),
+            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
+            "action": {"type": "expire"}
+        }));
+    }
+    (!rules.is_empty()).then(|| serde_json::json!({ "rules": rules }).to_string())
+}
