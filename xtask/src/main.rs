@@ -2,6 +2,7 @@
 //! needs nothing but the repository and the Rust toolchain.
 
 mod bench;
+mod browser;
 mod infra;
 mod test;
 mod tools;

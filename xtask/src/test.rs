@@ -33,6 +33,7 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
         ("psql", "Debian postgresql-client"),
     ])?;
     tools::ensure_nextest()?;
+    crate::browser::ensure_browser_tools()?;
     if !args.no_lint {
         lint(&root)?;
     }

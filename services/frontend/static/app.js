@@ -360,7 +360,7 @@ function renderChart(newestFirst) {
     els.chart.append(rect);
   });
   els.chart.append(svg('line', { class: 'axis', x1: 0, x2: W, y1: y(0), y2: y(0) }));
-  els.chart.append(svg('text', { x: 4, y: 13, class: 'axis-label' }, `max ${Math.max(...values)}`));
+  els.chart.append(svg('text', { x: 4, y: 14, class: 'axis-label' }, `max ${Math.max(...values)}`));
   els.chart.append(svg('text', { x: 4, y: 216, class: 'axis-label' }, `min ${Math.min(...values)}`));
   els.chartDesc.textContent = `${items.length} values, oldest first: ${items.map((i) => String(i.value)).join(', ')}.`;
 }
@@ -374,12 +374,30 @@ async function refreshSummary() {
   renderChart(recent.items);
 }
 
+/** After a failed first load: placeholders say "unknown", not "loading", and the list says why. */
+function markUnloaded() {
+  if (state.loaded) return;
+  for (const dd of els.stats.querySelectorAll('dd')) dd.textContent = '–';
+  els.stats.setAttribute('aria-busy', 'false');
+  els.empty.textContent = 'The numbers could not be loaded.';
+  els.empty.hidden = false;
+}
+
 async function loadAll() {
-  const [page, stats, recent] = await Promise.all([
-    api(`${API}?limit=${PAGE_SIZE}`),
-    api(`${API}/stats`),
-    api(`${API}?limit=${CHART_SIZE}`),
-  ]);
+  let page;
+  let stats;
+  let recent;
+  try {
+    [page, stats, recent] = await Promise.all([
+      api(`${API}?limit=${PAGE_SIZE}`),
+      api(`${API}/stats`),
+      api(`${API}?limit=${CHART_SIZE}`),
+    ]);
+  } catch (e) {
+    markUnloaded();
+    throw e;
+  }
+  els.empty.textContent = 'No numbers stored yet.';
   state.items = page.items;
   state.nextCursor = page.nextCursor;
   state.loaded = true;
