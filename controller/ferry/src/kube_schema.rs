@@ -42,14 +42,13 @@ impl Schemas {
                 C::crd_name(),
             ),
         ] {
-            let kind = kind
-                .split('.')
-                .next()
-                .unwrap_or(kind)
-                .trim_end_matches('s')
-                .to_owned();
             // Serializing derived types to JSON values cannot fail.
-            crds.push(crd.unwrap_or_default());
+            let crd = crd.unwrap_or_default();
+            let kind = crd["spec"]["names"]["kind"]
+                .as_str()
+                .unwrap_or(kind)
+                .to_lowercase();
+            crds.push(crd);
             json_schemas.push((format!("{kind}_v1alpha1.json"), schema.unwrap_or_default()));
         }
         Self { crds, json_schemas }
