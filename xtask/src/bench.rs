@@ -32,20 +32,23 @@ pub(crate) struct BenchArgs {
 enum Which {
     /// The numbers API versus pgbench.
     Api,
+    /// numbers-proxy versus nginx in front of the same upstream.
+    Proxy,
 }
 
 /// One measured run.
 #[derive(Debug, Clone)]
-struct Figures {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+pub(crate) struct Figures {
+    pub(crate) rps: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
 }
 
 /// Run the chosen benchmark.
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match args.which {
         Which::Api => api(args),
+        Which::Proxy => crate::proxy_bench::run(args.duration, args.connections),
     }
 }
 
@@ -165,7 +168,7 @@ impl Drop for ApiProcess {
     }
 }
 
-fn wrk(
+pub(crate) fn wrk(
     base: &str,
     path: &str,
     script: Option<&Path>,

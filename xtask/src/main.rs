@@ -4,6 +4,7 @@
 mod bench;
 mod browser;
 mod infra;
+mod proxy_bench;
 mod test;
 mod tools;
 mod up;
