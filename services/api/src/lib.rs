@@ -4,6 +4,7 @@
 //! [`app`] builds the router from a state, so tests drive it without `main`; [`run`] is what
 //! the binary does: connect, migrate, serve, shut down gracefully.
 
+pub mod batch;
 pub mod body;
 pub mod config;
 pub mod db;
@@ -24,7 +25,6 @@ use axum::response::IntoResponse;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 pub use config::Config;
 use error::ApiError;
@@ -38,15 +38,24 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// The pool's configured size, reported in metrics.
     pub max_connections: u32,
+    /// Coalesces concurrent inserts (PostgreSQL only; SQLite inserts directly).
+    pub inserter: Option<batch::Inserter>,
 }
 
+/// Batch workers (each uses one pooled connection at a time).
+const INSERT_WORKERS: usize = 4;
+
 impl AppState {
-    /// State over an open pool.
+    /// State over an open pool. Must be called inside a tokio runtime (it starts the
+    /// insert workers on PostgreSQL).
     pub fn new(db: DatabaseConnection, max_connections: u32) -> Self {
+        let inserter = (db.get_database_backend() == sea_orm::DatabaseBackend::Postgres)
+            .then(|| batch::Inserter::spawn(db.clone(), INSERT_WORKERS));
         Self {
             db,
             metrics: Arc::new(metrics::Metrics::default()),
             max_connections,
+            inserter,
         }
     }
 }
@@ -67,7 +76,6 @@ pub fn app(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),
         ))
-        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 

@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests by route and status, latency by route, database pool.
+//! Prometheus metrics (requests by route and status, latency by route, database pool) and the
+//! access log line, both from one middleware.
 //! One registry per app instance (no global recorder), rendered at `GET /metrics`.
 
 use std::sync::Arc;
@@ -124,6 +125,8 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     let started = Instant::now();
     let response = next.run(req).await;
     let elapsed = started.elapsed().as_secs_f64();
+    // The access log (RUST_LOG=numbers_api=debug): method, matched route, status, latency.
+    tracing::debug!(%method, %route, status = response.status().as_u16(), elapsed_ms = elapsed * 1000.0, "request");
     metrics
         .latency
         .get_or_create(&RouteLabels {

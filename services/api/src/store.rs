@@ -29,11 +29,16 @@ pub enum Created {
 /// Store `value`, once per idempotency key when one is given. Returns only after commit.
 pub async fn create(
     db: &DatabaseConnection,
+    inserter: Option<&crate::batch::Inserter>,
     value: i64,
     key: Option<&str>,
 ) -> Result<Created, DbErr> {
     let Some(key) = key else {
-        return Ok(Created::New(insert(db, value).await?));
+        let stored = match inserter {
+            Some(batched) => batched.insert(value).await?,
+            None => insert(db, value).await?,
+        };
+        return Ok(Created::New(stored));
     };
     if let Some(done) = replay(db, key, value).await? {
         return Ok(done);
@@ -99,6 +104,9 @@ pub async fn page(
     limit: u64,
     before: Option<i64>,
 ) -> Result<(Vec<Number>, bool), DbErr> {
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        return page_postgres(db, limit, before).await;
+    }
     let mut query = number::Entity::find().order_by_desc(number::Column::Id);
     if let Some(before) = before {
         query = query.filter(number::Column::Id.lt(before));
@@ -106,6 +114,36 @@ pub async fn page(
     let mut rows = query.limit(limit + 1).all(db).await?;
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
+    Ok((rows, more))
+}
+
+/// The hot read path on PostgreSQL: one prepared statement, columns decoded by position
+/// (sea-orm's by-name decoding costs more than the query itself at 100 rows a page).
+async fn page_postgres(
+    db: &DatabaseConnection,
+    limit: u64,
+    before: Option<i64>,
+) -> Result<(Vec<Number>, bool), DbErr> {
+    use sea_orm::sqlx;
+    let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+    let rows: Vec<(i64, i64, DateTime<Utc>)> = sqlx::query_as(
+        r#"SELECT id, "value", created_at FROM numbers WHERE id < $1 ORDER BY id DESC LIMIT $2"#,
+    )
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(fetch)
+    .fetch_all(db.get_postgres_connection_pool())
+    .await
+    .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e))))?;
+    let more = rows.len() as u64 > limit;
+    let rows = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|(id, value, created_at)| Number {
+            id,
+            value,
+            created_at,
+        })
+        .collect();
     Ok((rows, more))
 }
 

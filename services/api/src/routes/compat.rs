@@ -65,7 +65,7 @@ pub async fn store_value(State(state): State<AppState>, req: Request) -> Respons
         let JsonObject(body) = JsonObject::from_request(req, &state).await?;
         deny_unknown_fields(&body, &["value"])?;
         let value = required_i64(&body, "value", Strings::Accept)?;
-        store::create(&state.db, value, None).await?;
+        store::create(&state.db, state.inserter.as_ref(), value, None).await?;
         Ok::<_, ApiError>(())
     }
     .await;

@@ -116,7 +116,7 @@ pub async fn create(
     let key = idempotency_key(&headers)?;
     deny_unknown_fields(&body, &["value"])?;
     let value = required_i64(&body, "value", Strings::Refuse)?;
-    match store::create(&state.db, value, key).await? {
+    match store::create(&state.db, state.inserter.as_ref(), value, key).await? {
         Created::New(n) => Ok((StatusCode::CREATED, Json(NumberOut::from(n))).into_response()),
         Created::Replayed(n) => Ok((
             StatusCode::CREATED,
