@@ -34,6 +34,8 @@ enum Which {
     Api,
     /// numbers-proxy versus nginx in front of the same upstream.
     Proxy,
+    /// Load + validate + render + diff of generated stacks of 10/100/1000 services.
+    Manifests,
 }
 
 /// One measured run.
@@ -49,6 +51,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match args.which {
         Which::Api => api(args),
         Which::Proxy => crate::proxy_bench::run(args.duration, args.connections),
+        Which::Manifests => crate::manifest_bench::run(),
     }
 }
 

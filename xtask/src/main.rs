@@ -4,6 +4,7 @@
 mod bench;
 mod browser;
 mod infra;
+mod manifest_bench;
 mod proxy_bench;
 mod test;
 mod tools;
