@@ -6,12 +6,18 @@ use std::time::Instant;
 
 use ferry_core::diff::diff;
 use ferry_core::live::{ActualState, LiveService};
-use ferry_core::render::{Digests, render};
 use ferry_core::load_environment;
+use ferry_core::render::{Digests, render};
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100);
-    let rounds: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(5);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100);
+    let rounds: usize = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5);
     let dir = tempfile::tempdir().expect("temporary folder");
     generate(dir.path(), n);
 
@@ -30,7 +36,10 @@ fn main() {
         changes = plan.changes.len();
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
         let total = ms(t0, t2) + ms(t3, t4);
-        for (slot, v) in best.iter_mut().zip([ms(t0, t1), ms(t1, t2), ms(t3, t4), total]) {
+        for (slot, v) in best
+            .iter_mut()
+            .zip([ms(t0, t1), ms(t1, t2), ms(t3, t4), total])
+        {
             *slot = slot.min(v);
         }
     }
@@ -90,8 +99,12 @@ fn generate(root: &std::path::Path, n: usize) {
 fn identical_live(rendered: &ferry_core::render::Rendered) -> ActualState {
     let mut live = ActualState::default();
     for svc in &rendered.services {
-        let arn = format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{}:1", svc.register_task_definition.family);
-        live.task_definitions.insert(arn.clone(), svc.register_task_definition.clone());
+        let arn = format!(
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/{}:1",
+            svc.register_task_definition.family
+        );
+        live.task_definitions
+            .insert(arn.clone(), svc.register_task_definition.clone());
         let c = &svc.create_service;
         live.services.insert(
             svc.name.clone(),
@@ -120,7 +133,10 @@ fn identical_live(rendered: &ferry_core::render::Rendered) -> ActualState {
                 image_scanning_configuration: c.image_scanning_configuration.clone(),
                 encryption_configuration: Some(c.encryption_configuration.clone()),
                 tags: c.tags.clone(),
-                lifecycle_policy_text: repo.put_lifecycle_policy.as_ref().map(|p| p.lifecycle_policy_text.clone()),
+                lifecycle_policy_text: repo
+                    .put_lifecycle_policy
+                    .as_ref()
+                    .map(|p| p.lifecycle_policy_text.clone()),
                 ..Default::default()
             },
         );

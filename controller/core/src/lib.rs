@@ -9,6 +9,7 @@ pub mod kinds;
 pub mod live;
 pub mod load;
 pub mod plan;
+pub mod platform;
 pub mod render;
 pub mod validate;
 pub mod yaml;
