@@ -177,9 +177,14 @@ pub struct LocalSpec {
 pub struct LocalCommand {
     /// Program and arguments.
     pub command: Vec<String>,
-    /// Working folder, relative to the manifests root's parent (the repository).
+    /// Working folder, relative to the manifests root's parent (the repository); default: a
+    /// data folder of its own that survives restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
+    /// HTTP path answering 2xx when the process is healthy (on its first container port);
+    /// without it, healthy means the port accepts connections (or, with no port, running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_path: Option<String>,
 }
 
 /// An ECS service with its task definition inline.

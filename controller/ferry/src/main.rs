@@ -12,6 +12,7 @@ use ferry_core::{discover_environments, load_environment};
 use kube_schema::Schemas;
 
 mod kube_schema;
+mod run;
 
 /// Ferry: GitOps for Amazon ECS.
 #[derive(Parser)]
@@ -44,6 +45,9 @@ enum Command {
         #[arg(short, long, value_enum, default_value = "json")]
         output: Format,
     },
+    /// Run the GitOps controller: watch a folder or follow a git branch, reconcile every
+    /// environment, serve status.
+    Run(run::RunArgs),
     /// Write CRDs and JSON Schemas of the kinds (for editors and kubeconform).
     Schema {
         /// Folder to write into (stdout when absent).
@@ -73,6 +77,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Run(args) => {
+            init_tracing();
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(run::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate { manifests, env } => validate(&manifests, env.as_deref()),
         Command::Render {
             manifests,
@@ -106,6 +116,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
     }
 }
 

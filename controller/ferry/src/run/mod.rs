@@ -1,0 +1,233 @@
+//! `ferry run`: the long-running controller. Wires a source (folder or git), one reconcile
+//! loop per environment, the platforms, and the status server; shuts down cleanly on
+//! SIGTERM/SIGINT (loops stop, local processes are stopped, exit 0).
+
+mod metrics;
+mod reconcile;
+mod server;
+mod source;
+mod status;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ferry_core::kinds::PlatformKind;
+use ferry_core::load::DesiredState;
+use ferry_core::plan::Plan;
+use ferry_core::platform::{ApplyOptions, Observed, Platform, PlatformError, ResourceResult};
+use ferry_core::render::Rendered;
+use ferry_local::{LocalOptions, LocalPlatform};
+use tokio::sync::{Notify, watch};
+
+use reconcile::{EnvLoop, LoopOptions};
+use source::{GitSource, Revision};
+use status::StatusSnapshot;
+
+/// Options of `ferry run`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct RunArgs {
+    /// Watch a plain folder of manifests (revision = content hash).
+    #[arg(long, conflicts_with = "repo")]
+    manifests: Option<PathBuf>,
+    /// Follow a git repository (URL or path), fetched with the git CLI.
+    #[arg(long, required_unless_present = "manifests")]
+    repo: Option<String>,
+    /// Branch to follow.
+    #[arg(long, default_value = "main")]
+    branch: String,
+    /// Manifests folder inside the repository.
+    #[arg(long, default_value = "manifests")]
+    path: String,
+    /// Fetch interval.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    interval: Duration,
+    /// Environments to run, comma separated (default: every environment found).
+    #[arg(long, value_delimiter = ',')]
+    env: Vec<String>,
+    /// Status server address.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    listen: SocketAddr,
+    /// How often to check for drift.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    drift_interval: Duration,
+    /// How often to refresh health between reconciles.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    health_interval: Duration,
+    /// Folder for snapshots, the git cache and local processes' data and logs.
+    #[arg(long, default_value = ".ferry")]
+    state_dir: PathBuf,
+    /// Folder that local commands are relative to (default: the manifests folder's parent).
+    #[arg(long)]
+    base_dir: Option<PathBuf>,
+    /// File holding the bearer token for `POST /sync` (the endpoint is off without it).
+    #[arg(long)]
+    api_token_file: Option<PathBuf>,
+    /// File holding the GitHub webhook secret (the webhook is off without it).
+    #[arg(long)]
+    webhook_secret_file: Option<PathBuf>,
+}
+
+/// The platforms of this process: local processes always, ECS when built in.
+pub(crate) struct Platforms {
+    local: LocalPlatform,
+}
+
+impl Platform for Platforms {
+    async fn observe(&self, desired: &DesiredState) -> Result<Observed, PlatformError> {
+        match desired.environment.spec.platform {
+            PlatformKind::Local => self.local.observe(desired).await,
+            PlatformKind::Ecs => Err(PlatformError {
+                transient: false,
+                message: "`ferry run` cannot drive platform: ecs yet (use `ferry plan`/`ferry apply`)".into(),
+            }),
+        }
+    }
+
+    async fn apply(&self, desired: &DesiredState, rendered: &Rendered, plan: &Plan, options: &ApplyOptions) -> Vec<ResourceResult> {
+        match desired.environment.spec.platform {
+            PlatformKind::Local => self.local.apply(desired, rendered, plan, options).await,
+            PlatformKind::Ecs => Vec::new(),
+        }
+    }
+}
+
+/// Exponential backoff with jitter: ~1s, 2s, 4s ... up to 5 minutes.
+pub(crate) fn backoff(failures: u32) -> Duration {
+    let base = Duration::from_secs(1).saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(9)));
+    let capped = base.min(Duration::from_secs(300));
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    // ±20% jitter so many environments do not retry in lockstep.
+    let jitter = f64::from(nanos % 1000) / 1000.0 * 0.4 - 0.2;
+    capped.mul_f64(1.0 + jitter)
+}
+
+fn read_secret(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let secret = text.trim().to_owned();
+    anyhow::ensure!(!secret.is_empty(), "{} is empty", path.display());
+    Ok(secret)
+}
+
+/// Run the controller until SIGTERM/SIGINT.
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.state_dir).with_context(|| format!("cannot create {}", args.state_dir.display()))?;
+    let state_dir = args.state_dir.canonicalize()?;
+    let snapshots = state_dir.join("revisions");
+    std::fs::create_dir_all(&snapshots)?;
+    let api_token = args.api_token_file.as_deref().map(read_secret).transpose()?;
+    let webhook_secret = args.webhook_secret_file.as_deref().map(read_secret).transpose()?.map(String::into_bytes);
+
+    let (revisions_tx, mut revisions_rx) = watch::channel::<Option<Revision>>(None);
+    let (status_tx, status_rx) = watch::channel(StatusSnapshot::default());
+    let fetch_now = Arc::new(Notify::new());
+    let base_dir;
+    let source_task = match (&args.manifests, &args.repo) {
+        (Some(dir), _) => {
+            let dir = dir.canonicalize().with_context(|| format!("no manifests folder {}", dir.display()))?;
+            base_dir = args.base_dir.clone().unwrap_or_else(|| dir.parent().map_or_else(|| dir.clone(), Path::to_path_buf));
+            status_tx.send_modify(|s| s.source = dir.display().to_string());
+            tokio::spawn(source::watch_folder(dir, snapshots, revisions_tx, status_tx.clone()))
+        }
+        (None, Some(repo)) => {
+            base_dir = args.base_dir.clone().unwrap_or(std::env::current_dir()?);
+            status_tx.send_modify(|s| s.source = format!("{} ({}:{})", source::redact_url(repo), args.branch, args.path));
+            let git = GitSource { url: repo.clone(), branch: args.branch.clone(), path: args.path.clone(), interval: args.interval };
+            tokio::spawn(source::follow_git(git, state_dir.join("git-cache"), snapshots, fetch_now.clone(), revisions_tx, status_tx.clone()))
+        }
+        (None, None) => anyhow::bail!("give --manifests DIR or --repo URL"),
+    };
+
+    // The environments: as asked, or every one in the first revision.
+    let first = loop {
+        if let Some(rev) = revisions_rx.borrow_and_update().clone() {
+            break rev;
+        }
+        tokio::select! {
+            changed = revisions_rx.changed() => changed.context("the source stopped before producing a revision")?,
+            () = shutdown_signal() => return Ok(()),
+        }
+    };
+    let envs = if args.env.is_empty() {
+        ferry_core::discover_environments(&first.root).map_err(|d| anyhow::anyhow!("{d}"))?
+    } else {
+        args.env.clone()
+    };
+    anyhow::ensure!(!envs.is_empty(), "no environment found in {}", first.root.display());
+    tracing::info!(?envs, revision = %first.id, "starting reconcile loops");
+
+    let platforms = Arc::new(Platforms {
+        local: LocalPlatform::new(LocalOptions { base_dir, state_dir: state_dir.join("local") }),
+    });
+    let metrics = Arc::new(metrics::Metrics::default());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut sync = BTreeMap::new();
+    let mut loops = Vec::new();
+    for env in &envs {
+        let notify = Arc::new(Notify::new());
+        sync.insert(env.clone(), notify.clone());
+        status_tx.send_modify(|s| {
+            s.environments.entry(env.clone()).or_default();
+        });
+        let env_loop = EnvLoop {
+            env: env.clone(),
+            platform: platforms.clone(),
+            options: LoopOptions { drift_interval: args.drift_interval, health_interval: args.health_interval },
+            revisions: revisions_rx.clone(),
+            sync: notify,
+            status: status_tx.clone(),
+            shutdown: shutdown_rx.clone(),
+            metrics: metrics.clone(),
+        };
+        loops.push(tokio::spawn(env_loop.run()));
+    }
+
+    let server_state = server::ServerState {
+        status: status_rx,
+        metrics,
+        sync,
+        api_token,
+        webhook_secret,
+        fetch_now: args.repo.is_some().then(|| fetch_now.clone()),
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!("status server on http://{}", listener.local_addr()?);
+    let mut server_shutdown = shutdown_tx.subscribe();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, server::router(server_state))
+            .with_graceful_shutdown(async move {
+                let _ = server_shutdown.changed().await;
+            })
+            .await;
+    });
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: stopping loops and local processes");
+    let _ = shutdown_tx.send(true);
+    source_task.abort();
+    for l in loops {
+        let _ = tokio::time::timeout(Duration::from_secs(30), l).await;
+    }
+    platforms.local.shutdown().await;
+    let _ = server.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,234 @@
+//! The status server: `/healthz`, `/readyz`, `/status` (JSON), `/` (HTML page that refreshes
+//! itself), `/metrics`, `POST /sync` (bearer token) and `POST /webhook/github` (HMAC-SHA256
+//! signature, constant-time). Handlers only read the published snapshot.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use hmac::{KeyInit, Mac};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tokio::sync::{Notify, watch};
+
+use super::metrics::Metrics;
+use super::status::StatusSnapshot;
+
+/// Largest webhook body accepted.
+const WEBHOOK_LIMIT: usize = 1024 * 1024;
+
+/// What the handlers read.
+#[derive(Clone)]
+pub(crate) struct ServerState {
+    pub(crate) status: watch::Receiver<StatusSnapshot>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) sync: BTreeMap<String, Arc<Notify>>,
+    pub(crate) api_token: Option<String>,
+    pub(crate) webhook_secret: Option<Vec<u8>>,
+    pub(crate) fetch_now: Option<Arc<Notify>>,
+}
+
+/// The router.
+pub(crate) fn router(state: ServerState) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/sync", post(sync))
+        .route("/webhook/github", post(webhook).layer(DefaultBodyLimit::max(WEBHOOK_LIMIT)))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<ServerState>) -> Response {
+    let snapshot = state.status.borrow().clone();
+    let waiting: Vec<&String> = snapshot.environments.iter().filter(|(_, e)| e.last_reconcile.is_none()).map(|(n, _)| n).collect();
+    if waiting.is_empty() {
+        axum::Json(json!({"status": "ready"})).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "starting", "waitingFor": waiting}))).into_response()
+    }
+}
+
+async fn status(State(state): State<ServerState>) -> Response {
+    let snapshot = state.status.borrow().clone();
+    axum::Json(snapshot).into_response()
+}
+
+async fn metrics(State(state): State<ServerState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct SyncQuery {
+    env: Option<String>,
+}
+
+async fn sync(State(state): State<ServerState>, headers: HeaderMap, Query(q): Query<SyncQuery>) -> Response {
+    let Some(token) = &state.api_token else {
+        return error(StatusCode::NOT_FOUND, "sync_disabled", "POST /sync is off: start ferry with --api-token-file");
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required");
+    }
+    let targets: Vec<&String> = match &q.env {
+        Some(env) => state.sync.keys().filter(|k| *k == env).collect(),
+        None => state.sync.keys().collect(),
+    };
+    if targets.is_empty() {
+        return error(StatusCode::NOT_FOUND, "unknown_environment", "no such environment");
+    }
+    for env in &targets {
+        if let Some(n) = state.sync.get(*env) {
+            n.notify_one();
+        }
+    }
+    (StatusCode::ACCEPTED, axum::Json(json!({"syncing": targets}))).into_response()
+}
+
+async fn webhook(State(state): State<ServerState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(secret) = &state.webhook_secret else {
+        return error(StatusCode::NOT_FOUND, "webhook_disabled", "the webhook is off: start ferry with --webhook-secret-file");
+    };
+    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !signature_valid(secret, &body, signature) {
+        tracing::warn!("webhook with a missing or wrong signature refused");
+        return error(StatusCode::UNAUTHORIZED, "bad_signature", "missing or wrong X-Hub-Signature-256");
+    }
+    let event = headers.get("x-github-event").and_then(|v| v.to_str().ok()).unwrap_or("");
+    match (event, &state.fetch_now) {
+        ("push", Some(fetch)) => {
+            fetch.notify_one();
+            (StatusCode::ACCEPTED, axum::Json(json!({"fetching": true}))).into_response()
+        }
+        ("ping", _) => axum::Json(json!({"pong": true})).into_response(),
+        _ => (StatusCode::ACCEPTED, axum::Json(json!({"ignored": event}))).into_response(),
+    }
+}
+
+/// Verify GitHub's `sha256=<hex>` HMAC of `body` in constant time.
+pub(crate) fn signature_valid(secret: &[u8], body: &[u8], header: &str) -> bool {
+    let Some(hex) = header.strip_prefix("sha256=") else { return false };
+    let Some(expected) = decode_hex(hex) else { return false };
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret) else { return false };
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+async fn page(State(state): State<ServerState>) -> Html<String> {
+    let s = state.status.borrow().clone();
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Ferry status</title><style>\
+         body{{font-family:system-ui,sans-serif;margin:1.5rem;color:#1b1f24}}table{{border-collapse:collapse;margin:.5rem 0 1.5rem}}\
+         td,th{{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left;vertical-align:top}}th{{background:#f6f8fa}}\
+         .Healthy,.Synced,.True{{color:#1a7f37}}.Degraded,.OutOfSync,.Missing,.False{{color:#cf222e}}.Progressing{{color:#9a6700}}\
+         code{{font-size:.85em}}</style></head><body><h1>Ferry</h1><p>Source: <code>{}</code> at <code>{}</code>{}</p>",
+        esc(&s.source),
+        esc(s.source_revision.as_deref().unwrap_or("(none yet)")),
+        s.source_error.as_deref().map(|e| format!(" — <strong class=\"False\">{}</strong>", esc(e))).unwrap_or_default()
+    );
+    for (name, env) in &s.environments {
+        let _ = write!(
+            h,
+            "<h2 id=\"env-{n}\">{n} <small>({p})</small></h2><p>Sync: <strong class=\"{sync:?}\">{sync:?}</strong> · applied <code>{a}</code> · attempted <code>{t}</code> · last reconcile {l}</p>",
+            n = esc(name),
+            p = esc(&env.platform),
+            sync = env.sync,
+            a = esc(env.last_applied_revision.as_deref().unwrap_or("-")),
+            t = esc(env.last_attempted_revision.as_deref().unwrap_or("-")),
+            l = esc(env.last_reconcile.as_deref().unwrap_or("never")),
+        );
+        h.push_str("<ul>");
+        for c in &env.conditions {
+            let _ = write!(h, "<li><strong>{}</strong>=<span class=\"{}\">{}</span> ({}): {}</li>", c.kind, c.status, c.status, c.reason, esc(&c.message));
+        }
+        h.push_str("</ul>");
+        if !env.errors.is_empty() {
+            h.push_str("<h3>Manifest errors</h3><ul class=\"errors\">");
+            for e in &env.errors {
+                let _ = write!(h, "<li><code>{}</code></li>", esc(e));
+            }
+            h.push_str("</ul>");
+        }
+        h.push_str("<table><tr><th>Kind</th><th>Name</th><th>Sync</th><th>Health</th><th>Revision / images</th><th>Drift</th><th>Detail</th></tr>");
+        for r in &env.resources {
+            let images: Vec<String> = r.images.iter().map(|(c, i)| format!("{}: {}", esc(c), esc(i))).collect();
+            let _ = write!(
+                h,
+                "<tr class=\"resource\" data-name=\"{n}\" data-health=\"{health:?}\"><td>{k}</td><td>{n}</td><td class=\"{sync:?}\">{sync:?}</td><td class=\"{health:?}\">{health:?}</td><td><code>{rev}</code><br>{imgs}</td><td>{drift}</td><td>{msg}{last}</td></tr>",
+                k = esc(&r.kind),
+                n = esc(&r.name),
+                sync = r.sync,
+                health = r.health,
+                rev = esc(r.live_revision.as_deref().unwrap_or("")),
+                imgs = images.join("<br>"),
+                drift = esc(&r.drift.join(", ")),
+                msg = esc(&r.message),
+                last = r.last_result.as_deref().map(|l| format!("<br><small>{}</small>", esc(l))).unwrap_or_default(),
+            );
+        }
+        h.push_str("</table><h3>History</h3><table><tr><th>Started</th><th>Revision</th><th>Trigger</th><th>Result</th><th>ms</th><th>Changes / errors</th></tr>");
+        for a in env.history.iter().take(10) {
+            let detail: Vec<String> = a.changes.iter().chain(&a.errors).map(|x| esc(x)).collect();
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&a.started),
+                esc(&a.revision),
+                esc(&a.trigger),
+                esc(&a.result),
+                a.duration_ms,
+                detail.join("<br>")
+            );
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("</body></html>");
+    Html(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_signatures_verify() {
+        // HMAC-SHA256("It's a Secret to Everybody", "Hello, World!"), from GitHub's documentation.
+        let header = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert!(signature_valid(b"It's a Secret to Everybody", b"Hello, World!", header));
+        assert!(!signature_valid(b"wrong secret", b"Hello, World!", header));
+        assert!(!signature_valid(b"It's a Secret to Everybody", b"Hello, World?", header));
+        assert!(!signature_valid(b"It's a Secret to Everybody", b"Hello, World!", "sha1=abc"));
+        assert!(!signature_valid(b"It's a Secret to Everybody", b"Hello, World!", ""));
+    }
+}

@@ -1,0 +1,274 @@
+//! Sources of revisions: a plain folder watched with `notify` (revision = content hash), or a
+//! git repository fetched with the `git` CLI on an interval and on demand (revision = commit).
+//! Each revision is copied into its own snapshot folder, so the files a reconcile reads never
+//! change under it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, watch};
+
+use super::status::StatusSnapshot;
+
+/// One version of the manifests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Revision {
+    /// Commit SHA, or `dir-<hash>` for a folder.
+    pub(crate) id: String,
+    /// The manifests root of this revision (a snapshot that never changes).
+    pub(crate) root: PathBuf,
+}
+
+/// Hash every file under `dir` (paths and contents, sorted), ignoring hidden files.
+pub(crate) fn content_hash(dir: &Path) -> std::io::Result<String> {
+    let mut files = Vec::new();
+    collect(dir, dir, &mut files)?;
+    files.sort();
+    let mut hasher = Sha256::new();
+    for rel in files {
+        hasher.update(rel.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update(std::fs::read(dir.join(&rel))?);
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    Ok(digest.iter().take(6).map(|b| format!("{b:02x}")).collect())
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            collect(root, &path, out)?;
+        } else if path.is_file() {
+            out.push(path.strip_prefix(root).map(Path::to_path_buf).unwrap_or(path));
+        }
+    }
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if entry.path().is_file() {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Snapshot `dir` if its content changed since `last`; the new revision, if any.
+fn snapshot_folder(dir: &Path, snapshots: &Path, last: Option<&str>) -> std::io::Result<Option<Revision>> {
+    let id = format!("dir-{}", content_hash(dir)?);
+    if last == Some(id.as_str()) {
+        return Ok(None);
+    }
+    let root = snapshots.join(&id);
+    if !root.exists() {
+        let partial = snapshots.join(format!(".{id}.partial"));
+        let _ = std::fs::remove_dir_all(&partial);
+        copy_tree(dir, &partial)?;
+        std::fs::rename(&partial, &root)?;
+    }
+    Ok(Some(Revision { id, root }))
+}
+
+/// Watch `dir`: publish a revision now and after every change (debounced, so an editor's
+/// write-then-rename is one change).
+pub(crate) async fn watch_folder(
+    dir: PathBuf,
+    snapshots: PathBuf,
+    revisions: watch::Sender<Option<Revision>>,
+    status: watch::Sender<StatusSnapshot>,
+) {
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let debouncer = notify_debouncer_full::new_debouncer(
+        Duration::from_millis(150),
+        None,
+        move |result: notify_debouncer_full::DebounceEventResult| {
+            if result.is_ok_and(|events| !events.is_empty()) {
+                let _ = events_tx.send(());
+            }
+        },
+    );
+    let _debouncer = match debouncer {
+        Ok(mut d) => match d.watch(&dir, notify::RecursiveMode::Recursive) {
+            Ok(()) => Some(d),
+            Err(e) => {
+                status.send_modify(|s| s.source_error = Some(format!("cannot watch {}: {e}", dir.display())));
+                None
+            }
+        },
+        Err(e) => {
+            status.send_modify(|s| s.source_error = Some(format!("cannot watch {}: {e}", dir.display())));
+            None
+        }
+    };
+    let mut last: Option<String> = None;
+    loop {
+        let (d, s) = (dir.clone(), snapshots.clone());
+        let prev = last.clone();
+        let result = tokio::task::spawn_blocking(move || snapshot_folder(&d, &s, prev.as_deref())).await;
+        match result {
+            Ok(Ok(Some(rev))) => {
+                tracing::info!(revision = %rev.id, "new revision from the folder");
+                last = Some(rev.id.clone());
+                status.send_modify(|s| {
+                    s.source_revision = Some(rev.id.clone());
+                    s.source_error = None;
+                });
+                let _ = revisions.send(Some(rev));
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => status.send_modify(|s| s.source_error = Some(format!("cannot read {}: {e}", dir.display()))),
+            Err(e) => status.send_modify(|s| s.source_error = Some(format!("snapshot task failed: {e}"))),
+        }
+        // A change event, or a slow poll as a safety net for missed events.
+        tokio::select! {
+            event = events.recv() => if event.is_none() { return },
+            () = tokio::time::sleep(Duration::from_secs(30)) => {}
+        }
+    }
+}
+
+/// Options of a git source.
+#[derive(Clone, Debug)]
+pub(crate) struct GitSource {
+    /// Repository URL or path.
+    pub(crate) url: String,
+    /// Branch to follow.
+    pub(crate) branch: String,
+    /// Manifests folder inside the repository.
+    pub(crate) path: String,
+    /// Poll interval.
+    pub(crate) interval: Duration,
+}
+
+/// The URL without credentials, safe to show.
+pub(crate) fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) if !rest.split('/').next().unwrap_or("").is_empty() && rest.find('@') < rest.find('/') => {
+                format!("{scheme}://***@{host}")
+            }
+            _ => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+async fn git(args: &[&str], dir: Option<&Path>) -> Result<String, String> {
+    let mut cmd = tokio::process::Command::new("git");
+    if let Some(dir) = dir {
+        cmd.arg("--git-dir").arg(dir);
+    }
+    cmd.args(args).env("GIT_TERMINAL_PROMPT", "0").stdin(std::process::Stdio::null());
+    let out = cmd.output().await.map_err(|e| format!("cannot run git: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(format!("git {} failed: {}", args.first().unwrap_or(&""), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// One fetch: update the cache, resolve the branch, snapshot a new commit.
+async fn fetch_once(source: &GitSource, cache: &Path, snapshots: &Path, last: Option<&str>) -> Result<Option<Revision>, String> {
+    if !cache.join("HEAD").exists() {
+        let _ = tokio::fs::remove_dir_all(cache).await;
+        git(&["clone", "--bare", "--quiet", &source.url, &cache.display().to_string()], None).await?;
+    } else {
+        git(&["fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/heads/*"], Some(cache)).await?;
+    }
+    let sha = git(&["rev-parse", "--verify", &format!("refs/heads/{}^{{commit}}", source.branch)], Some(cache)).await?;
+    if last == Some(sha.as_str()) {
+        return Ok(None);
+    }
+    let checkout = snapshots.join(&sha);
+    if !checkout.exists() {
+        let partial = snapshots.join(format!(".{sha}.partial"));
+        let _ = tokio::fs::remove_dir_all(&partial).await;
+        tokio::fs::create_dir_all(&partial).await.map_err(|e| e.to_string())?;
+        let work_tree = format!("--work-tree={}", partial.display());
+        git(&[&work_tree, "checkout", "--quiet", "--force", &sha, "--", "."], Some(cache)).await?;
+        tokio::fs::rename(&partial, &checkout).await.map_err(|e| e.to_string())?;
+    }
+    Ok(Some(Revision { id: sha, root: checkout.join(&source.path) }))
+}
+
+/// Follow a branch: fetch on the interval and whenever `fetch_now` is notified (webhook);
+/// failures are reported and retried with backoff, the last good revision stays.
+pub(crate) async fn follow_git(
+    source: GitSource,
+    cache: PathBuf,
+    snapshots: PathBuf,
+    fetch_now: Arc<Notify>,
+    revisions: watch::Sender<Option<Revision>>,
+    status: watch::Sender<StatusSnapshot>,
+) {
+    let mut last: Option<String> = None;
+    let mut failures = 0u32;
+    loop {
+        match fetch_once(&source, &cache, &snapshots, last.as_deref()).await {
+            Ok(Some(rev)) => {
+                failures = 0;
+                tracing::info!(revision = %rev.id, "new commit");
+                last = Some(rev.id.clone());
+                status.send_modify(|s| {
+                    s.source_revision = Some(rev.id.clone());
+                    s.source_error = None;
+                });
+                let _ = revisions.send(Some(rev));
+            }
+            Ok(None) => {
+                failures = 0;
+                status.send_modify(|s| s.source_error = None);
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(error = %e, "fetch failed");
+                status.send_modify(|s| s.source_error = Some(e));
+            }
+        }
+        let wait = if failures == 0 { source.interval } else { super::backoff(failures).min(source.interval) };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = fetch_now.notified() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_hash_changes_with_content_and_ignores_hidden_files() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("a.yaml"), "a: 1").expect("write");
+        let first = content_hash(dir.path()).expect("hash");
+        std::fs::write(dir.path().join(".a.yaml.swp"), "junk").expect("write");
+        assert_eq!(content_hash(dir.path()).expect("hash"), first);
+        std::fs::write(dir.path().join("a.yaml"), "a: 2").expect("write");
+        assert_ne!(content_hash(dir.path()).expect("hash"), first);
+    }
+
+    #[test]
+    fn credentials_never_show() {
+        assert_eq!(redact_url("https://user:token@github.com/o/r.git"), "https://***@github.com/o/r.git");
+        assert_eq!(redact_url("/srv/git/repo.git"), "/srv/git/repo.git");
+        assert_eq!(redact_url("https://github.com/o/r.git"), "https://github.com/o/r.git");
+    }
+}

@@ -1,0 +1,449 @@
+//! The local platform: an environment with `platform: local` runs each container of each
+//! service as a supervised child process (the command the Environment maps its image to),
+//! with its environment, a working folder that survives restarts, and a log file.
+//!
+//! It speaks the same [`Platform`] contract as ECS, so the same manifests, diff and plan drive
+//! it: observe reports the running task definitions, apply (re)starts processes. Limits, said
+//! plainly in health messages: one copy per service (desiredCount > 1 is capped at 1, since the
+//! ports are fixed), secrets are not resolved, ECS health check commands are not run (the
+//! Environment's `healthPath` or the container port decide health instead).
+
+mod supervisor;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferry_core::live::{LiveRepository, LiveService};
+use ferry_core::load::DesiredState;
+use ferry_core::plan::{Op, Plan, ResourceKind};
+use ferry_core::platform::{
+    ApplyOptions, HealthCode, Observed, Platform, PlatformError, ResourceHealth, ResourceResult,
+    ResultCode,
+};
+use ferry_core::render::{Digests, Rendered, RenderedService, render};
+use supervisor::{ProcessSpec, Supervised};
+
+/// Where the local platform keeps things.
+#[derive(Clone, Debug)]
+pub struct LocalOptions {
+    /// Folder that relative commands and working folders are resolved against (the repository).
+    pub base_dir: PathBuf,
+    /// Folder for data, logs and the PID list.
+    pub state_dir: PathBuf,
+}
+
+/// A running service.
+struct RunningService {
+    rendered: RenderedService,
+    revision: String,
+    processes: Vec<(String, Supervised)>,
+    started: Instant,
+}
+
+/// The local platform.
+pub struct LocalPlatform {
+    options: LocalOptions,
+    services: tokio::sync::Mutex<BTreeMap<(String, String), RunningService>>,
+    pids: Arc<Mutex<BTreeSet<u32>>>,
+}
+
+impl std::fmt::Debug for LocalPlatform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalPlatform")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalPlatform {
+    /// A platform rooted at `options`. Process groups recorded by an earlier run that did not
+    /// shut down cleanly are killed first, so a restart never doubles the processes.
+    pub fn new(options: LocalOptions) -> Self {
+        let pid_file = options.state_dir.join("pids.json");
+        if let Ok(text) = std::fs::read_to_string(&pid_file) {
+            for pid in serde_json::from_str::<Vec<u32>>(&text).unwrap_or_default() {
+                supervisor::kill_leftover(pid);
+            }
+            let _ = std::fs::remove_file(&pid_file);
+        }
+        Self {
+            options,
+            services: tokio::sync::Mutex::new(BTreeMap::new()),
+            pids: Arc::new(Mutex::new(BTreeSet::new())),
+        }
+    }
+
+    /// Stop every process (SIGTERM, then SIGKILL after a grace period).
+    pub async fn shutdown(&self) {
+        let mut services = self.services.lock().await;
+        for (_, running) in std::mem::take(&mut *services) {
+            stop_all(running.processes).await;
+        }
+        if let Ok(mut pids) = self.pids.lock() {
+            pids.clear();
+        }
+        let _ = std::fs::remove_file(self.options.state_dir.join("pids.json"));
+    }
+
+    /// PIDs of every process currently running (for tests and status).
+    pub async fn pids(&self) -> BTreeMap<String, u32> {
+        let services = self.services.lock().await;
+        services
+            .iter()
+            .flat_map(|((_, name), running)| {
+                running.processes.iter().filter_map(move |(container, p)| {
+                    p.status()
+                        .pid
+                        .map(|pid| (format!("{name}/{container}"), pid))
+                })
+            })
+            .collect()
+    }
+
+    /// Log file of one container.
+    pub fn log_file(&self, env: &str, service: &str, container: &str) -> PathBuf {
+        self.options
+            .state_dir
+            .join(env)
+            .join("logs")
+            .join(format!("{service}-{container}.log"))
+    }
+
+    fn record_pid(&self) -> Arc<dyn Fn(u32) + Send + Sync> {
+        let pids = self.pids.clone();
+        let file = self.options.state_dir.join("pids.json");
+        Arc::new(move |pid| {
+            if let Ok(mut set) = pids.lock() {
+                set.insert(pid);
+                let _ = std::fs::create_dir_all(file.parent().unwrap_or(Path::new(".")));
+                let _ = std::fs::write(&file, serde_json::to_string(&*set).unwrap_or_default());
+            }
+        })
+    }
+
+    fn process_specs(
+        &self,
+        desired: &DesiredState,
+        svc: &RenderedService,
+    ) -> Result<Vec<(String, ProcessSpec)>, String> {
+        let env = &desired.env;
+        let local = desired.environment.spec.local.clone().unwrap_or_default();
+        let desired_svc = desired.services.get(&svc.name);
+        let mut specs = Vec::new();
+        for (i, c) in svc
+            .register_task_definition
+            .container_definitions
+            .iter()
+            .enumerate()
+        {
+            let image = desired_svc
+                .and_then(|s| s.spec.task_definition.containers.get(i))
+                .map_or(c.image.as_str(), |spec| spec.image.as_str());
+            let cmd = local
+                .commands
+                .get(image)
+                .ok_or_else(|| format!("no local command for image `{image}`"))?;
+            let mut command = cmd.command.clone();
+            if let Some(program) = command.first_mut()
+                && program.contains('/')
+                && Path::new(program.as_str()).is_relative()
+            {
+                *program = self.options.base_dir.join(&*program).display().to_string();
+            }
+            let working_dir = match &cmd.working_dir {
+                Some(dir) => self.options.base_dir.join(dir),
+                None => self
+                    .options
+                    .state_dir
+                    .join(env)
+                    .join("data")
+                    .join(&svc.name)
+                    .join(&c.name),
+            };
+            let port = c.port_mappings.first().map(|p| p.container_port);
+            let mut vars: Vec<(String, String)> = c
+                .environment
+                .iter()
+                .map(|kv| (kv.name.clone(), kv.value.clone()))
+                .collect();
+            if let Some(port) = port
+                && !vars.iter().any(|(k, _)| k == "LISTEN_ADDR")
+            {
+                vars.push(("LISTEN_ADDR".into(), format!("127.0.0.1:{port}")));
+            }
+            specs.push((
+                c.name.clone(),
+                ProcessSpec {
+                    command,
+                    env: vars,
+                    working_dir,
+                    log_file: self.log_file(env, &svc.name, &c.name),
+                    port,
+                    health_path: cmd.health_path.clone(),
+                },
+            ));
+        }
+        Ok(specs)
+    }
+
+    async fn start_service(
+        &self,
+        desired: &DesiredState,
+        svc: &RenderedService,
+    ) -> Result<(), String> {
+        let specs = self.process_specs(desired, svc)?;
+        let key = (desired.env.clone(), svc.name.clone());
+        let mut services = self.services.lock().await;
+        // Ports are fixed, so the old processes stop before the new ones start.
+        if let Some(old) = services.remove(&key) {
+            stop_all(old.processes).await;
+        }
+        let processes = specs
+            .into_iter()
+            .map(|(name, spec)| (name, Supervised::start(spec, self.record_pid())))
+            .collect();
+        services.insert(
+            key,
+            RunningService {
+                rendered: svc.clone(),
+                revision: revision(svc),
+                processes,
+                started: Instant::now(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn wait_healthy(&self, env: &str, name: &str, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let health = {
+                let services = self.services.lock().await;
+                services
+                    .get(&(env.to_owned(), name.to_owned()))
+                    .map(service_health)
+            };
+            match health {
+                Some(h) if h.code == HealthCode::Healthy => return Ok(()),
+                Some(h) if h.code == HealthCode::Degraded => return Err(h.message),
+                None => return Err("not running".into()),
+                Some(h) if Instant::now() >= deadline => {
+                    return Err(format!("not healthy after {timeout:?}: {}", h.message));
+                }
+                Some(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+}
+
+async fn stop_all(processes: Vec<(String, Supervised)>) {
+    let stops = processes.into_iter().map(|(_, p)| p.stop());
+    for stop in stops {
+        stop.await;
+    }
+}
+
+/// A content hash of what a service runs (its task definition and service settings).
+fn revision(svc: &RenderedService) -> String {
+    use std::hash::{Hash, Hasher};
+    let text = serde_json::to_string(&(&svc.register_task_definition, &svc.create_service))
+        .unwrap_or_default();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+fn service_health(running: &RunningService) -> ResourceHealth {
+    let statuses: Vec<(String, supervisor::ProcessStatus)> = running
+        .processes
+        .iter()
+        .map(|(n, p)| (n.clone(), p.status()))
+        .collect();
+    let crash = statuses.iter().find(|(_, s)| s.quick_failures >= 2);
+    let unhealthy: Vec<&str> = statuses
+        .iter()
+        .filter(|(_, s)| !s.healthy)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let desired = running.rendered.create_service.desired_count;
+    let cap = if desired > 1 {
+        format!(" (desiredCount {desired} capped at 1 locally)")
+    } else {
+        String::new()
+    };
+    let (code, message) = if let Some((name, s)) = crash {
+        (
+            HealthCode::Degraded,
+            format!(
+                "container `{name}` is crash-looping ({} restarts): {}",
+                s.restarts,
+                s.last_exit.clone().unwrap_or_default()
+            ),
+        )
+    } else if desired == 0 {
+        (HealthCode::Healthy, "scaled to 0".into())
+    } else if unhealthy.is_empty() {
+        (
+            HealthCode::Healthy,
+            format!("all {} containers healthy{cap}", statuses.len()),
+        )
+    } else {
+        let waited = running.started.elapsed().as_secs();
+        (
+            HealthCode::Progressing,
+            format!(
+                "waiting for {} to become healthy ({waited}s){cap}",
+                unhealthy.join(", ")
+            ),
+        )
+    };
+    ResourceHealth {
+        code,
+        message,
+        live_revision: Some(running.revision.clone()),
+        images: running
+            .rendered
+            .register_task_definition
+            .container_definitions
+            .iter()
+            .map(|c| (c.name.clone(), c.image.clone()))
+            .collect(),
+        running: u32::from(statuses.iter().all(|(_, s)| s.pid.is_some()) && !statuses.is_empty()),
+        desired: desired.min(1),
+    }
+}
+
+impl Platform for LocalPlatform {
+    async fn observe(&self, desired: &DesiredState) -> Result<Observed, PlatformError> {
+        let rendered = render(desired, &Digests::new());
+        let mut observed = Observed::default();
+        // Images are local commands: repositories always "exist" as declared.
+        for repo in &rendered.repositories {
+            let c = &repo.create_repository;
+            observed.actual.repositories.insert(
+                repo.name.clone(),
+                LiveRepository {
+                    repository_name: repo.name.clone(),
+                    image_tag_mutability: c.image_tag_mutability.clone(),
+                    image_scanning_configuration: c.image_scanning_configuration.clone(),
+                    encryption_configuration: Some(c.encryption_configuration.clone()),
+                    tags: c.tags.clone(),
+                    lifecycle_policy_text: repo
+                        .put_lifecycle_policy
+                        .as_ref()
+                        .map(|p| p.lifecycle_policy_text.clone()),
+                    ..LiveRepository::default()
+                },
+            );
+        }
+        let services = self.services.lock().await;
+        for ((env, name), running) in services.iter() {
+            if env != &desired.env {
+                continue;
+            }
+            let arn = format!(
+                "local:{}:{}",
+                running.rendered.register_task_definition.family, running.revision
+            );
+            observed.actual.task_definitions.insert(
+                arn.clone(),
+                running.rendered.register_task_definition.clone(),
+            );
+            observed
+                .actual
+                .services
+                .insert(name.clone(), live_service(&running.rendered, arn));
+            observed
+                .health
+                .insert(name.clone(), service_health(running));
+        }
+        for name in desired.services.keys() {
+            observed
+                .health
+                .entry(name.clone())
+                .or_insert_with(|| ResourceHealth {
+                    code: HealthCode::Missing,
+                    message: "not running".into(),
+                    ..ResourceHealth::default()
+                });
+        }
+        Ok(observed)
+    }
+
+    async fn apply(
+        &self,
+        desired: &DesiredState,
+        rendered: &Rendered,
+        plan: &Plan,
+        options: &ApplyOptions,
+    ) -> Vec<ResourceResult> {
+        let mut results = Vec::new();
+        for change in &plan.changes {
+            let result = |code, message: String| ResourceResult {
+                key: change.key.clone(),
+                op: change.op,
+                code,
+                message,
+            };
+            let outcome = match (change.key.kind, change.op) {
+                (ResourceKind::EcrRepository, _) => result(
+                    ResultCode::Synced,
+                    "local platform: images are local commands".into(),
+                ),
+                (ResourceKind::TaskDefinition, _) => result(
+                    ResultCode::Synced,
+                    "recorded; starts with its service".into(),
+                ),
+                (ResourceKind::EcsService, Op::Prune) => {
+                    let running = self
+                        .services
+                        .lock()
+                        .await
+                        .remove(&(desired.env.clone(), change.key.name.clone()));
+                    if let Some(running) = running {
+                        stop_all(running.processes).await;
+                    }
+                    result(ResultCode::Synced, "stopped".into())
+                }
+                (ResourceKind::EcsService, _) => {
+                    match rendered.services.iter().find(|s| s.name == change.key.name) {
+                        None => result(ResultCode::Failed, "not in the rendered state".into()),
+                        Some(svc) => match self.start_service(desired, svc).await {
+                            Err(e) => result(ResultCode::Failed, e),
+                            Ok(()) if options.wait => match self
+                                .wait_healthy(&desired.env, &svc.name, options.timeout)
+                                .await
+                            {
+                                Ok(()) => result(ResultCode::Synced, "started; healthy".into()),
+                                Err(e) => result(ResultCode::Failed, e),
+                            },
+                            Ok(()) => result(ResultCode::Synced, "started".into()),
+                        },
+                    }
+                }
+            };
+            results.push(outcome);
+        }
+        results
+    }
+}
+
+fn live_service(svc: &RenderedService, arn: String) -> LiveService {
+    let c = &svc.create_service;
+    LiveService {
+        service_name: svc.name.clone(),
+        status: "ACTIVE".into(),
+        desired_count: c.desired_count,
+        task_definition: arn,
+        launch_type: c.launch_type.clone(),
+        capacity_provider_strategy: c.capacity_provider_strategy.clone(),
+        network_configuration: c.network_configuration.clone(),
+        load_balancers: c.load_balancers.clone(),
+        deployment_configuration: Some(c.deployment_configuration.clone()),
+        health_check_grace_period_seconds: c.health_check_grace_period_seconds,
+        tags: c.tags.clone(),
+        ..LiveService::default()
+    }
+}
