@@ -1,5 +1,7 @@
-//! `cargo xtask up`: the README's first command. Until the local platform exists it runs the
-//! numbers API on its embedded default: SQLite, in `target/numbers-local/`.
+//! `cargo xtask up`: the README's first command. Builds the numbers app and Ferry, then runs
+//! Ferry on the `local` environment: the same manifests that drive ECS, run as local processes
+//! (api on SQLite, frontend, proxy), with Ferry's status server. Edits under
+//! `manifests/` are applied while it runs; Ctrl-C stops Ferry and every process it started.
 
 use std::process::Command;
 
@@ -10,32 +12,48 @@ use crate::tools::{repo_root, run as run_cmd};
 /// Options of `cargo xtask up`.
 #[derive(clap::Args)]
 pub(crate) struct UpArgs {
-    /// Address the API listens on.
-    #[arg(long, default_value = "127.0.0.1:5000")]
-    listen: String,
+    /// Ferry's status server address.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    status: String,
 }
 
-/// Build and run the numbers API until Ctrl-C.
+/// Build, then run Ferry on the local environment until Ctrl-C.
 pub(crate) fn run(args: &UpArgs) -> anyhow::Result<()> {
     let root = repo_root();
-    let data = root.join("target").join("numbers-local");
-    std::fs::create_dir_all(&data).context("cannot create the data folder")?;
+    let state = root.join("target").join("ferry-local");
+    std::fs::create_dir_all(&state).context("cannot create the state folder")?;
     run_cmd(Command::new("cargo").current_dir(&root).args([
         "build",
         "--quiet",
         "--package",
         "numbers-api",
+        "--package",
+        "numbers-frontend",
+        "--package",
+        "numbers-proxy",
+        "--package",
+        "ferry",
     ]))?;
     eprintln!(
-        "numbers API on SQLite ({}): http://{} (try /v1/numbers, /openapi.json); Ctrl-C stops it",
-        data.join("numbers.db").display(),
-        args.listen
+        "\nFerry runs the numbers app from manifests/local (data and logs in {}):\n  \
+         app:    http://127.0.0.1:8000   (proxy → api on :5000, frontend on :3000)\n  \
+         status: http://{}   (JSON at /status)\nEdit manifests/ and Ferry applies it; Ctrl-C stops everything.\n",
+        state.display(),
+        args.status
     );
     run_cmd(
-        Command::new(root.join("target/debug/numbers-api"))
-            .current_dir(&data)
-            .env("LISTEN_ADDR", &args.listen)
-            .env_remove("DATABASE_URL")
-            .env_remove("PG_HOST"),
+        Command::new(root.join("target/debug/ferry"))
+            .current_dir(&root)
+            .args([
+                "run",
+                "--manifests",
+                "manifests",
+                "--env",
+                "local",
+                "--listen",
+                &args.status,
+                "--state-dir",
+            ])
+            .arg(&state),
     )
 }

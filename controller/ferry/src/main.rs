@@ -47,7 +47,7 @@ enum Command {
     },
     /// Run the GitOps controller: watch a folder or follow a git branch, reconcile every
     /// environment, serve status.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Write CRDs and JSON Schemas of the kinds (for editors and kubeconform).
     Schema {
         /// Folder to write into (stdout when absent).
@@ -79,8 +79,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => {
             init_tracing();
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(run::run(args))?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(run::run(*args))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { manifests, env } => validate(&manifests, env.as_deref()),
@@ -122,7 +124,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {

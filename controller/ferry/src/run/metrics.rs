@@ -32,12 +32,26 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::default();
         let reconcile = Family::<ReconcileLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0])
+            Histogram::new([
+                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ])
         });
         let drift = Family::<EnvLabels, Gauge>::default();
-        registry.register("ferry_reconcile_duration_seconds", "Reconcile duration by environment and result", reconcile.clone());
-        registry.register("ferry_drifted_resources", "Changes the last diff planned, by environment", drift.clone());
-        Self { registry: Mutex::new(registry), reconcile, drift }
+        registry.register(
+            "ferry_reconcile_duration_seconds",
+            "Reconcile duration by environment and result",
+            reconcile.clone(),
+        );
+        registry.register(
+            "ferry_drifted_resources",
+            "Changes the last diff planned, by environment",
+            drift.clone(),
+        );
+        Self {
+            registry: Mutex::new(registry),
+            reconcile,
+            drift,
+        }
     }
 }
 
@@ -45,13 +59,18 @@ impl Metrics {
     /// Record one reconcile.
     pub(crate) fn observe_reconcile(&self, env: &str, result: &str, took: Duration) {
         self.reconcile
-            .get_or_create(&ReconcileLabels { env: env.into(), result: result.into() })
+            .get_or_create(&ReconcileLabels {
+                env: env.into(),
+                result: result.into(),
+            })
             .observe(took.as_secs_f64());
     }
 
     /// Set the drift gauge.
     pub(crate) fn set_drift(&self, env: &str, count: usize) {
-        self.drift.get_or_create(&EnvLabels { env: env.into() }).set(i64::try_from(count).unwrap_or(i64::MAX));
+        self.drift
+            .get_or_create(&EnvLabels { env: env.into() })
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// Text exposition.

@@ -82,12 +82,20 @@ impl Platform for Platforms {
             PlatformKind::Local => self.local.observe(desired).await,
             PlatformKind::Ecs => Err(PlatformError {
                 transient: false,
-                message: "`ferry run` cannot drive platform: ecs yet (use `ferry plan`/`ferry apply`)".into(),
+                message:
+                    "`ferry run` cannot drive platform: ecs yet (use `ferry plan`/`ferry apply`)"
+                        .into(),
             }),
         }
     }
 
-    async fn apply(&self, desired: &DesiredState, rendered: &Rendered, plan: &Plan, options: &ApplyOptions) -> Vec<ResourceResult> {
+    async fn apply(
+        &self,
+        desired: &DesiredState,
+        rendered: &Rendered,
+        plan: &Plan,
+        options: &ApplyOptions,
+    ) -> Vec<ResourceResult> {
         match desired.environment.spec.platform {
             PlatformKind::Local => self.local.apply(desired, rendered, plan, options).await,
             PlatformKind::Ecs => Vec::new(),
@@ -97,16 +105,21 @@ impl Platform for Platforms {
 
 /// Exponential backoff with jitter: ~1s, 2s, 4s ... up to 5 minutes.
 pub(crate) fn backoff(failures: u32) -> Duration {
-    let base = Duration::from_secs(1).saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(9)));
+    let base = Duration::from_secs(1)
+        .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(9)));
     let capped = base.min(Duration::from_secs(300));
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     // ±20% jitter so many environments do not retry in lockstep.
     let jitter = f64::from(nanos % 1000) / 1000.0 * 0.4 - 0.2;
     capped.mul_f64(1.0 + jitter)
 }
 
 fn read_secret(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let secret = text.trim().to_owned();
     anyhow::ensure!(!secret.is_empty(), "{} is empty", path.display());
     Ok(secret)
@@ -114,12 +127,22 @@ fn read_secret(path: &Path) -> anyhow::Result<String> {
 
 /// Run the controller until SIGTERM/SIGINT.
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.state_dir).with_context(|| format!("cannot create {}", args.state_dir.display()))?;
+    std::fs::create_dir_all(&args.state_dir)
+        .with_context(|| format!("cannot create {}", args.state_dir.display()))?;
     let state_dir = args.state_dir.canonicalize()?;
     let snapshots = state_dir.join("revisions");
     std::fs::create_dir_all(&snapshots)?;
-    let api_token = args.api_token_file.as_deref().map(read_secret).transpose()?;
-    let webhook_secret = args.webhook_secret_file.as_deref().map(read_secret).transpose()?.map(String::into_bytes);
+    let api_token = args
+        .api_token_file
+        .as_deref()
+        .map(read_secret)
+        .transpose()?;
+    let webhook_secret = args
+        .webhook_secret_file
+        .as_deref()
+        .map(read_secret)
+        .transpose()?
+        .map(String::into_bytes);
 
     let (revisions_tx, mut revisions_rx) = watch::channel::<Option<Revision>>(None);
     let (status_tx, status_rx) = watch::channel(StatusSnapshot::default());
@@ -127,16 +150,45 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let base_dir;
     let source_task = match (&args.manifests, &args.repo) {
         (Some(dir), _) => {
-            let dir = dir.canonicalize().with_context(|| format!("no manifests folder {}", dir.display()))?;
-            base_dir = args.base_dir.clone().unwrap_or_else(|| dir.parent().map_or_else(|| dir.clone(), Path::to_path_buf));
+            let dir = dir
+                .canonicalize()
+                .with_context(|| format!("no manifests folder {}", dir.display()))?;
+            base_dir = args
+                .base_dir
+                .clone()
+                .unwrap_or_else(|| dir.parent().map_or_else(|| dir.clone(), Path::to_path_buf));
             status_tx.send_modify(|s| s.source = dir.display().to_string());
-            tokio::spawn(source::watch_folder(dir, snapshots, revisions_tx, status_tx.clone()))
+            tokio::spawn(source::watch_folder(
+                dir,
+                snapshots,
+                revisions_tx,
+                status_tx.clone(),
+            ))
         }
         (None, Some(repo)) => {
             base_dir = args.base_dir.clone().unwrap_or(std::env::current_dir()?);
-            status_tx.send_modify(|s| s.source = format!("{} ({}:{})", source::redact_url(repo), args.branch, args.path));
-            let git = GitSource { url: repo.clone(), branch: args.branch.clone(), path: args.path.clone(), interval: args.interval };
-            tokio::spawn(source::follow_git(git, state_dir.join("git-cache"), snapshots, fetch_now.clone(), revisions_tx, status_tx.clone()))
+            status_tx.send_modify(|s| {
+                s.source = format!(
+                    "{} ({}:{})",
+                    source::redact_url(repo),
+                    args.branch,
+                    args.path
+                )
+            });
+            let git = GitSource {
+                url: repo.clone(),
+                branch: args.branch.clone(),
+                path: args.path.clone(),
+                interval: args.interval,
+            };
+            tokio::spawn(source::follow_git(
+                git,
+                state_dir.join("git-cache"),
+                snapshots,
+                fetch_now.clone(),
+                revisions_tx,
+                status_tx.clone(),
+            ))
         }
         (None, None) => anyhow::bail!("give --manifests DIR or --repo URL"),
     };
@@ -156,11 +208,18 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     } else {
         args.env.clone()
     };
-    anyhow::ensure!(!envs.is_empty(), "no environment found in {}", first.root.display());
+    anyhow::ensure!(
+        !envs.is_empty(),
+        "no environment found in {}",
+        first.root.display()
+    );
     tracing::info!(?envs, revision = %first.id, "starting reconcile loops");
 
     let platforms = Arc::new(Platforms {
-        local: LocalPlatform::new(LocalOptions { base_dir, state_dir: state_dir.join("local") }),
+        local: LocalPlatform::new(LocalOptions {
+            base_dir,
+            state_dir: state_dir.join("local"),
+        }),
     });
     let metrics = Arc::new(metrics::Metrics::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -175,7 +234,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         let env_loop = EnvLoop {
             env: env.clone(),
             platform: platforms.clone(),
-            options: LoopOptions { drift_interval: args.drift_interval, health_interval: args.health_interval },
+            options: LoopOptions {
+                drift_interval: args.drift_interval,
+                health_interval: args.health_interval,
+            },
             revisions: revisions_rx.clone(),
             sync: notify,
             status: status_tx.clone(),
@@ -193,7 +255,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         webhook_secret,
         fetch_now: args.repo.is_some().then(|| fetch_now.clone()),
     };
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!("status server on http://{}", listener.local_addr()?);
     let mut server_shutdown = shutdown_tx.subscribe();
     let server = tokio::spawn(async move {

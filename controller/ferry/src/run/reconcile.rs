@@ -16,7 +16,9 @@ use tokio::sync::{Notify, watch};
 
 use super::metrics::Metrics;
 use super::source::Revision;
-use super::status::{Condition, EnvStatus, ResourceStatus, StatusSnapshot, SyncAttempt, result_text};
+use super::status::{
+    Condition, EnvStatus, ResourceStatus, StatusSnapshot, SyncAttempt, result_text,
+};
 
 /// Why a reconcile runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,12 +83,20 @@ impl<P: Platform> EnvLoop<P> {
     pub(crate) async fn run(mut self) {
         let mut memory = Memory::default();
         let mut next_drift = Instant::now() + self.options.drift_interval;
-        let mut pending = self.revisions.borrow().is_some().then_some(Trigger::Revision);
+        let mut pending = self
+            .revisions
+            .borrow()
+            .is_some()
+            .then_some(Trigger::Revision);
         loop {
             let trigger = match pending.take() {
                 Some(t) => t,
                 None => {
-                    let retry = if memory.failures > 0 { super::backoff(memory.failures) } else { Duration::from_secs(86_400) };
+                    let retry = if memory.failures > 0 {
+                        super::backoff(memory.failures)
+                    } else {
+                        Duration::from_secs(86_400)
+                    };
                     tokio::select! {
                         changed = self.revisions.changed() => {
                             if changed.is_err() { return; }
@@ -114,19 +124,26 @@ impl<P: Platform> EnvLoop<P> {
     }
 
     fn publish(&self, f: impl FnOnce(&mut EnvStatus)) {
-        self.status.send_modify(|s| f(s.environments.entry(self.env.clone()).or_default()));
+        self.status
+            .send_modify(|s| f(s.environments.entry(self.env.clone()).or_default()));
     }
 
     /// Observe only: refresh health and drift in status between reconciles.
     async fn refresh(&self, memory: &Memory) {
-        let Some((_, state)) = &memory.last_good else { return };
+        let Some((_, state)) = &memory.last_good else {
+            return;
+        };
         if let Ok(observed) = self.platform.observe(state).await {
             let rendered = render(state, &observed.digests);
             let plan = diff(state, &rendered, &observed.actual);
             let resources = resource_statuses(state, &plan, &observed, None);
             self.publish(|s| {
                 s.resources = merge_results(resources, &s.resources);
-                s.sync = if plan.is_empty() { SyncStatus::Synced } else { SyncStatus::OutOfSync };
+                s.sync = if plan.is_empty() {
+                    SyncStatus::Synced
+                } else {
+                    SyncStatus::OutOfSync
+                };
             });
             self.metrics.set_drift(&self.env, drift_count(&plan));
         }
@@ -134,7 +151,9 @@ impl<P: Platform> EnvLoop<P> {
 
     /// One reconcile: load → observe → render → diff → apply → status.
     async fn reconcile(&self, trigger: Trigger, memory: &mut Memory) {
-        let Some(revision) = self.revisions.borrow().clone() else { return };
+        let Some(revision) = self.revisions.borrow().clone() else {
+            return;
+        };
         let started = Instant::now();
         let started_at = now_rfc3339();
         let mut attempt = SyncAttempt {
@@ -148,11 +167,16 @@ impl<P: Platform> EnvLoop<P> {
         };
 
         // Load and validate, unless this revision is already known good or known broken.
-        let known_good = memory.last_good.as_ref().is_some_and(|(r, _)| r.id == revision.id);
+        let known_good = memory
+            .last_good
+            .as_ref()
+            .is_some_and(|(r, _)| r.id == revision.id);
         if !known_good && memory.invalid.as_deref() != Some(revision.id.as_str()) {
             let root = revision.root.clone();
             let env = self.env.clone();
-            let loaded = tokio::task::spawn_blocking(move || ferry_core::load_environment(&root, &env)).await;
+            let loaded =
+                tokio::task::spawn_blocking(move || ferry_core::load_environment(&root, &env))
+                    .await;
             match loaded {
                 Ok(Ok(state)) => {
                     memory.last_good = Some((revision.clone(), state));
@@ -169,8 +193,18 @@ impl<P: Platform> EnvLoop<P> {
                         s.last_attempted_revision = Some(revision.id.clone());
                         s.errors = errors;
                         s.conditions = vec![
-                            cond("Ready", false, "ValidationFailed", "the newest revision is invalid; the last good one keeps running"),
-                            cond("Stalled", true, "ValidationFailed", &format!("revision {} has manifest errors", short(&revision.id))),
+                            cond(
+                                "Ready",
+                                false,
+                                "ValidationFailed",
+                                "the newest revision is invalid; the last good one keeps running",
+                            ),
+                            cond(
+                                "Stalled",
+                                true,
+                                "ValidationFailed",
+                                &format!("revision {} has manifest errors", short(&revision.id)),
+                            ),
                         ];
                     });
                     return;
@@ -186,7 +220,9 @@ impl<P: Platform> EnvLoop<P> {
         if memory.invalid.as_deref() == Some(revision.id.as_str()) && trigger == Trigger::Revision {
             return;
         }
-        let Some((good, state)) = memory.last_good.clone() else { return };
+        let Some((good, state)) = memory.last_good.clone() else {
+            return;
+        };
         attempt.revision.clone_from(&good.id);
         let fresh_revision = good.id == revision.id;
 
@@ -199,11 +235,23 @@ impl<P: Platform> EnvLoop<P> {
                 s.last_attempted_revision = Some(good.id.clone());
                 s.errors.clear();
             }
-            s.conditions = vec![cond("Reconciling", true, "Progressing", &format!("reconciling {} ({})", short(&good.id), trigger.as_str()))];
+            s.conditions = vec![cond(
+                "Reconciling",
+                true,
+                "Progressing",
+                &format!("reconciling {} ({})", short(&good.id), trigger.as_str()),
+            )];
         });
 
         if state.environment.spec.suspend {
-            self.publish(|s| s.conditions = vec![cond("Ready", false, "Suspended", "spec.suspend is true; not reconciling")]);
+            self.publish(|s| {
+                s.conditions = vec![cond(
+                    "Ready",
+                    false,
+                    "Suspended",
+                    "spec.suspend is true; not reconciling",
+                )]
+            });
             return;
         }
 
@@ -216,8 +264,18 @@ impl<P: Platform> EnvLoop<P> {
                 let retry = super::backoff(memory.failures);
                 self.publish(|s| {
                     s.conditions = vec![
-                        cond("Ready", false, "ObserveFailed", &format!("{e}; retrying in {}s", retry.as_secs())),
-                        cond("Reconciling", true, "ProgressingWithRetry", "waiting to retry"),
+                        cond(
+                            "Ready",
+                            false,
+                            "ObserveFailed",
+                            &format!("{e}; retrying in {}s", retry.as_secs()),
+                        ),
+                        cond(
+                            "Reconciling",
+                            true,
+                            "ProgressingWithRetry",
+                            "waiting to retry",
+                        ),
                     ];
                 });
                 self.finish(attempt, started, "failed");
@@ -229,36 +287,68 @@ impl<P: Platform> EnvLoop<P> {
         self.metrics.set_drift(&self.env, drift_count(&plan));
 
         let only_drift = !fresh_revision || memory.applied.as_deref() == Some(good.id.as_str());
-        let detect_only = state.environment.spec.drift == DriftMode::Detect && only_drift && trigger == Trigger::Drift;
+        let detect_only = state.environment.spec.drift == DriftMode::Detect
+            && only_drift
+            && trigger == Trigger::Drift;
         if plan.is_empty() || detect_only {
             memory.failures = 0;
             if plan.is_empty() {
                 memory.applied = Some(good.id.clone());
             }
             let (result, message) = if plan.is_empty() {
-                ("NoChanges", format!("{} applied; live matches git", short(&good.id)))
+                (
+                    "NoChanges",
+                    format!("{} applied; live matches git", short(&good.id)),
+                )
             } else {
-                ("DriftDetected", format!("{} resource(s) drifted; drift mode is detect, so nothing was changed", drift_count(&plan)))
+                (
+                    "DriftDetected",
+                    format!(
+                        "{} resource(s) drifted; drift mode is detect, so nothing was changed",
+                        drift_count(&plan)
+                    ),
+                )
             };
             let resources = resource_statuses(&state, &plan, &observed, None);
             let applied = memory.applied.clone();
             self.publish(|s| {
-                s.sync = if plan.is_empty() { SyncStatus::Synced } else { SyncStatus::OutOfSync };
+                s.sync = if plan.is_empty() {
+                    SyncStatus::Synced
+                } else {
+                    SyncStatus::OutOfSync
+                };
                 s.resources = merge_results(resources, &s.resources);
                 s.last_applied_revision = applied;
-                s.conditions = vec![cond("Ready", true, if plan.is_empty() { "ReconciliationSucceeded" } else { "DriftDetected" }, &message)];
+                s.conditions = vec![cond(
+                    "Ready",
+                    true,
+                    if plan.is_empty() {
+                        "ReconciliationSucceeded"
+                    } else {
+                        "DriftDetected"
+                    },
+                    &message,
+                )];
             });
             if trigger != Trigger::Drift || !plan.is_empty() {
                 attempt.result = result.into();
                 self.finish(attempt, started, "succeeded");
             } else {
-                self.metrics.observe_reconcile(&self.env, "succeeded", started.elapsed());
+                self.metrics
+                    .observe_reconcile(&self.env, "succeeded", started.elapsed());
             }
             return;
         }
 
-        attempt.changes = plan.changes.iter().map(|c| format!("{} {}/{}", c.op, c.key.kind, c.key.name)).collect();
-        let results = self.platform.apply(&state, &rendered, &plan, &ApplyOptions::default()).await;
+        attempt.changes = plan
+            .changes
+            .iter()
+            .map(|c| format!("{} {}/{}", c.op, c.key.kind, c.key.name))
+            .collect();
+        let results = self
+            .platform
+            .apply(&state, &rendered, &plan, &ApplyOptions::default())
+            .await;
         let failed: Vec<String> = results
             .iter()
             .filter(|r| r.code != ResultCode::Synced)
@@ -275,10 +365,19 @@ impl<P: Platform> EnvLoop<P> {
             attempt.result = "Succeeded".into();
             let applied = memory.applied.clone();
             self.publish(|s| {
-                s.sync = if plan_after.is_empty() { SyncStatus::Synced } else { SyncStatus::OutOfSync };
+                s.sync = if plan_after.is_empty() {
+                    SyncStatus::Synced
+                } else {
+                    SyncStatus::OutOfSync
+                };
                 s.resources = resources;
                 s.last_applied_revision = applied;
-                s.conditions = vec![cond("Ready", true, "ReconciliationSucceeded", &format!("applied {} ({} change(s))", short(&good.id), results.len()))];
+                s.conditions = vec![cond(
+                    "Ready",
+                    true,
+                    "ReconciliationSucceeded",
+                    &format!("applied {} ({} change(s))", short(&good.id), results.len()),
+                )];
             });
             self.finish(attempt, started, "succeeded");
         } else {
@@ -290,8 +389,18 @@ impl<P: Platform> EnvLoop<P> {
                 s.sync = SyncStatus::OutOfSync;
                 s.resources = resources;
                 s.conditions = vec![
-                    cond("Ready", false, "ApplyFailed", &format!("{}; retrying in {}s", failed.join("; "), retry.as_secs())),
-                    cond("Reconciling", true, "ProgressingWithRetry", "waiting to retry"),
+                    cond(
+                        "Ready",
+                        false,
+                        "ApplyFailed",
+                        &format!("{}; retrying in {}s", failed.join("; "), retry.as_secs()),
+                    ),
+                    cond(
+                        "Reconciling",
+                        true,
+                        "ProgressingWithRetry",
+                        "waiting to retry",
+                    ),
                 ];
             });
             self.finish(attempt, started, "failed");
@@ -300,7 +409,8 @@ impl<P: Platform> EnvLoop<P> {
 
     fn finish(&self, mut attempt: SyncAttempt, started: Instant, result: &str) {
         attempt.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.metrics.observe_reconcile(&self.env, result, started.elapsed());
+        self.metrics
+            .observe_reconcile(&self.env, result, started.elapsed());
         tracing::info!(env = %self.env, revision = %attempt.revision, trigger = %attempt.trigger, result = %attempt.result, ms = attempt.duration_ms, "reconcile finished");
         self.publish(|s| {
             s.last_reconcile = Some(now_rfc3339());
@@ -311,7 +421,12 @@ impl<P: Platform> EnvLoop<P> {
 }
 
 fn cond(kind: &'static str, status: bool, reason: &'static str, message: &str) -> Condition {
-    Condition { kind, status: if status { "True" } else { "False" }, reason, message: message.to_owned() }
+    Condition {
+        kind,
+        status: if status { "True" } else { "False" },
+        reason,
+        message: message.to_owned(),
+    }
 }
 
 fn short(id: &str) -> &str {
@@ -340,8 +455,16 @@ fn resource_statuses(
         out.push(ResourceStatus {
             kind: "EcrRepository".into(),
             name: name.clone(),
-            sync: if changes.is_empty() { SyncStatus::Synced } else { SyncStatus::OutOfSync },
-            health: if observed.actual.repositories.contains_key(name) { HealthCode::Healthy } else { HealthCode::Missing },
+            sync: if changes.is_empty() {
+                SyncStatus::Synced
+            } else {
+                SyncStatus::OutOfSync
+            },
+            health: if observed.actual.repositories.contains_key(name) {
+                HealthCode::Healthy
+            } else {
+                HealthCode::Missing
+            },
             drift: changes,
             last_result: last_result(results, ResourceKind::EcrRepository, name),
             ..ResourceStatus::default()
@@ -362,7 +485,11 @@ fn resource_statuses(
         out.push(ResourceStatus {
             kind: "EcsService".into(),
             name: name.clone(),
-            sync: if drift.is_empty() { SyncStatus::Synced } else { SyncStatus::OutOfSync },
+            sync: if drift.is_empty() {
+                SyncStatus::Synced
+            } else {
+                SyncStatus::OutOfSync
+            },
             health: health.code,
             message: health.message,
             live_revision: health.live_revision,
@@ -371,7 +498,11 @@ fn resource_statuses(
             last_result: last_result(results, ResourceKind::EcsService, name),
         });
     }
-    for change in plan.changes.iter().filter(|c| c.op == ferry_core::Op::Prune) {
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.op == ferry_core::Op::Prune)
+    {
         out.push(ResourceStatus {
             kind: change.key.kind.to_string(),
             name: change.key.name.clone(),
@@ -384,7 +515,11 @@ fn resource_statuses(
     out
 }
 
-fn last_result(results: Option<&[ferry_core::platform::ResourceResult]>, kind: ResourceKind, name: &str) -> Option<String> {
+fn last_result(
+    results: Option<&[ferry_core::platform::ResourceResult]>,
+    kind: ResourceKind,
+    name: &str,
+) -> Option<String> {
     results?
         .iter()
         .rfind(|r| r.key.kind == kind && r.key.name == name)
@@ -392,10 +527,16 @@ fn last_result(results: Option<&[ferry_core::platform::ResourceResult]>, kind: R
 }
 
 /// Keep the last apply results when only health is refreshed.
-fn merge_results(mut fresh: Vec<ResourceStatus>, previous: &[ResourceStatus]) -> Vec<ResourceStatus> {
+fn merge_results(
+    mut fresh: Vec<ResourceStatus>,
+    previous: &[ResourceStatus],
+) -> Vec<ResourceStatus> {
     for r in &mut fresh {
         if r.last_result.is_none() {
-            r.last_result = previous.iter().find(|p| p.kind == r.kind && p.name == r.name).and_then(|p| p.last_result.clone());
+            r.last_result = previous
+                .iter()
+                .find(|p| p.kind == r.kind && p.name == r.name)
+                .and_then(|p| p.last_result.clone());
         }
     }
     fresh

@@ -38,22 +38,37 @@ pub(crate) struct ServerState {
 pub(crate) fn router(state: ServerState) -> Router {
     Router::new()
         .route("/", get(page))
-        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
         .route("/readyz", get(readyz))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/sync", post(sync))
-        .route("/webhook/github", post(webhook).layer(DefaultBodyLimit::max(WEBHOOK_LIMIT)))
+        .route(
+            "/webhook/github",
+            post(webhook).layer(DefaultBodyLimit::max(WEBHOOK_LIMIT)),
+        )
         .with_state(state)
 }
 
 async fn readyz(State(state): State<ServerState>) -> Response {
     let snapshot = state.status.borrow().clone();
-    let waiting: Vec<&String> = snapshot.environments.iter().filter(|(_, e)| e.last_reconcile.is_none()).map(|(n, _)| n).collect();
+    let waiting: Vec<&String> = snapshot
+        .environments
+        .iter()
+        .filter(|(_, e)| e.last_reconcile.is_none())
+        .map(|(n, _)| n)
+        .collect();
     if waiting.is_empty() {
         axum::Json(json!({"status": "ready"})).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "starting", "waitingFor": waiting}))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "starting", "waitingFor": waiting})),
+        )
+            .into_response()
     }
 }
 
@@ -63,7 +78,14 @@ async fn status(State(state): State<ServerState>) -> Response {
 }
 
 async fn metrics(State(state): State<ServerState>) -> Response {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 #[derive(serde::Deserialize)]
@@ -71,9 +93,17 @@ struct SyncQuery {
     env: Option<String>,
 }
 
-async fn sync(State(state): State<ServerState>, headers: HeaderMap, Query(q): Query<SyncQuery>) -> Response {
+async fn sync(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    Query(q): Query<SyncQuery>,
+) -> Response {
     let Some(token) = &state.api_token else {
-        return error(StatusCode::NOT_FOUND, "sync_disabled", "POST /sync is off: start ferry with --api-token-file");
+        return error(
+            StatusCode::NOT_FOUND,
+            "sync_disabled",
+            "POST /sync is off: start ferry with --api-token-file",
+        );
     };
     let given = headers
         .get(header::AUTHORIZATION)
@@ -81,33 +111,59 @@ async fn sync(State(state): State<ServerState>, headers: HeaderMap, Query(q): Qu
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
-        return error(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        );
     }
     let targets: Vec<&String> = match &q.env {
         Some(env) => state.sync.keys().filter(|k| *k == env).collect(),
         None => state.sync.keys().collect(),
     };
     if targets.is_empty() {
-        return error(StatusCode::NOT_FOUND, "unknown_environment", "no such environment");
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_environment",
+            "no such environment",
+        );
     }
     for env in &targets {
         if let Some(n) = state.sync.get(*env) {
             n.notify_one();
         }
     }
-    (StatusCode::ACCEPTED, axum::Json(json!({"syncing": targets}))).into_response()
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"syncing": targets})),
+    )
+        .into_response()
 }
 
 async fn webhook(State(state): State<ServerState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(secret) = &state.webhook_secret else {
-        return error(StatusCode::NOT_FOUND, "webhook_disabled", "the webhook is off: start ferry with --webhook-secret-file");
+        return error(
+            StatusCode::NOT_FOUND,
+            "webhook_disabled",
+            "the webhook is off: start ferry with --webhook-secret-file",
+        );
     };
-    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !signature_valid(secret, &body, signature) {
         tracing::warn!("webhook with a missing or wrong signature refused");
-        return error(StatusCode::UNAUTHORIZED, "bad_signature", "missing or wrong X-Hub-Signature-256");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            "missing or wrong X-Hub-Signature-256",
+        );
     }
-    let event = headers.get("x-github-event").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let event = headers
+        .get("x-github-event")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     match (event, &state.fetch_now) {
         ("push", Some(fetch)) => {
             fetch.notify_one();
@@ -120,26 +176,42 @@ async fn webhook(State(state): State<ServerState>, headers: HeaderMap, body: Byt
 
 /// Verify GitHub's `sha256=<hex>` HMAC of `body` in constant time.
 pub(crate) fn signature_valid(secret: &[u8], body: &[u8], header: &str) -> bool {
-    let Some(hex) = header.strip_prefix("sha256=") else { return false };
-    let Some(expected) = decode_hex(hex) else { return false };
-    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret) else { return false };
+    let Some(hex) = header.strip_prefix("sha256=") else {
+        return false;
+    };
+    let Some(expected) = decode_hex(hex) else {
+        return false;
+    };
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret) else {
+        return false;
+    };
     mac.update(body);
     mac.verify_slice(&expected).is_ok()
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(json!({"error": {"code": code, "message": message}}))).into_response()
+    (
+        status,
+        axum::Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
 }
 
 fn esc(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn page(State(state): State<ServerState>) -> Html<String> {
@@ -155,7 +227,10 @@ async fn page(State(state): State<ServerState>) -> Html<String> {
          code{{font-size:.85em}}</style></head><body><h1>Ferry</h1><p>Source: <code>{}</code> at <code>{}</code>{}</p>",
         esc(&s.source),
         esc(s.source_revision.as_deref().unwrap_or("(none yet)")),
-        s.source_error.as_deref().map(|e| format!(" — <strong class=\"False\">{}</strong>", esc(e))).unwrap_or_default()
+        s.source_error
+            .as_deref()
+            .map(|e| format!(" — <strong class=\"False\">{}</strong>", esc(e)))
+            .unwrap_or_default()
     );
     for (name, env) in &s.environments {
         let _ = write!(
@@ -170,7 +245,15 @@ async fn page(State(state): State<ServerState>) -> Html<String> {
         );
         h.push_str("<ul>");
         for c in &env.conditions {
-            let _ = write!(h, "<li><strong>{}</strong>=<span class=\"{}\">{}</span> ({}): {}</li>", c.kind, c.status, c.status, c.reason, esc(&c.message));
+            let _ = write!(
+                h,
+                "<li><strong>{}</strong>=<span class=\"{}\">{}</span> ({}): {}</li>",
+                c.kind,
+                c.status,
+                c.status,
+                c.reason,
+                esc(&c.message)
+            );
         }
         h.push_str("</ul>");
         if !env.errors.is_empty() {
@@ -182,7 +265,11 @@ async fn page(State(state): State<ServerState>) -> Html<String> {
         }
         h.push_str("<table><tr><th>Kind</th><th>Name</th><th>Sync</th><th>Health</th><th>Revision / images</th><th>Drift</th><th>Detail</th></tr>");
         for r in &env.resources {
-            let images: Vec<String> = r.images.iter().map(|(c, i)| format!("{}: {}", esc(c), esc(i))).collect();
+            let images: Vec<String> = r
+                .images
+                .iter()
+                .map(|(c, i)| format!("{}: {}", esc(c), esc(i)))
+                .collect();
             let _ = write!(
                 h,
                 "<tr class=\"resource\" data-name=\"{n}\" data-health=\"{health:?}\"><td>{k}</td><td>{n}</td><td class=\"{sync:?}\">{sync:?}</td><td class=\"{health:?}\">{health:?}</td><td><code>{rev}</code><br>{imgs}</td><td>{drift}</td><td>{msg}{last}</td></tr>",
@@ -194,7 +281,11 @@ async fn page(State(state): State<ServerState>) -> Html<String> {
                 imgs = images.join("<br>"),
                 drift = esc(&r.drift.join(", ")),
                 msg = esc(&r.message),
-                last = r.last_result.as_deref().map(|l| format!("<br><small>{}</small>", esc(l))).unwrap_or_default(),
+                last = r
+                    .last_result
+                    .as_deref()
+                    .map(|l| format!("<br><small>{}</small>", esc(l)))
+                    .unwrap_or_default(),
             );
         }
         h.push_str("</table><h3>History</h3><table><tr><th>Started</th><th>Revision</th><th>Trigger</th><th>Result</th><th>ms</th><th>Changes / errors</th></tr>");
@@ -225,10 +316,26 @@ mod tests {
     fn github_signatures_verify() {
         // HMAC-SHA256("It's a Secret to Everybody", "Hello, World!"), from GitHub's documentation.
         let header = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-        assert!(signature_valid(b"It's a Secret to Everybody", b"Hello, World!", header));
+        assert!(signature_valid(
+            b"It's a Secret to Everybody",
+            b"Hello, World!",
+            header
+        ));
         assert!(!signature_valid(b"wrong secret", b"Hello, World!", header));
-        assert!(!signature_valid(b"It's a Secret to Everybody", b"Hello, World?", header));
-        assert!(!signature_valid(b"It's a Secret to Everybody", b"Hello, World!", "sha1=abc"));
-        assert!(!signature_valid(b"It's a Secret to Everybody", b"Hello, World!", ""));
+        assert!(!signature_valid(
+            b"It's a Secret to Everybody",
+            b"Hello, World?",
+            header
+        ));
+        assert!(!signature_valid(
+            b"It's a Secret to Everybody",
+            b"Hello, World!",
+            "sha1=abc"
+        ));
+        assert!(!signature_valid(
+            b"It's a Secret to Everybody",
+            b"Hello, World!",
+            ""
+        ));
     }
 }

@@ -47,7 +47,11 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<(
         if path.is_dir() {
             collect(root, &path, out)?;
         } else if path.is_file() {
-            out.push(path.strip_prefix(root).map(Path::to_path_buf).unwrap_or(path));
+            out.push(
+                path.strip_prefix(root)
+                    .map(Path::to_path_buf)
+                    .unwrap_or(path),
+            );
         }
     }
     Ok(())
@@ -71,7 +75,11 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// Snapshot `dir` if its content changed since `last`; the new revision, if any.
-fn snapshot_folder(dir: &Path, snapshots: &Path, last: Option<&str>) -> std::io::Result<Option<Revision>> {
+fn snapshot_folder(
+    dir: &Path,
+    snapshots: &Path,
+    last: Option<&str>,
+) -> std::io::Result<Option<Revision>> {
     let id = format!("dir-{}", content_hash(dir)?);
     if last == Some(id.as_str()) {
         return Ok(None);
@@ -108,12 +116,16 @@ pub(crate) async fn watch_folder(
         Ok(mut d) => match d.watch(&dir, notify::RecursiveMode::Recursive) {
             Ok(()) => Some(d),
             Err(e) => {
-                status.send_modify(|s| s.source_error = Some(format!("cannot watch {}: {e}", dir.display())));
+                status.send_modify(|s| {
+                    s.source_error = Some(format!("cannot watch {}: {e}", dir.display()))
+                });
                 None
             }
         },
         Err(e) => {
-            status.send_modify(|s| s.source_error = Some(format!("cannot watch {}: {e}", dir.display())));
+            status.send_modify(|s| {
+                s.source_error = Some(format!("cannot watch {}: {e}", dir.display()))
+            });
             None
         }
     };
@@ -121,7 +133,8 @@ pub(crate) async fn watch_folder(
     loop {
         let (d, s) = (dir.clone(), snapshots.clone());
         let prev = last.clone();
-        let result = tokio::task::spawn_blocking(move || snapshot_folder(&d, &s, prev.as_deref())).await;
+        let result =
+            tokio::task::spawn_blocking(move || snapshot_folder(&d, &s, prev.as_deref())).await;
         match result {
             Ok(Ok(Some(rev))) => {
                 tracing::info!(revision = %rev.id, "new revision from the folder");
@@ -133,8 +146,12 @@ pub(crate) async fn watch_folder(
                 let _ = revisions.send(Some(rev));
             }
             Ok(Ok(None)) => {}
-            Ok(Err(e)) => status.send_modify(|s| s.source_error = Some(format!("cannot read {}: {e}", dir.display()))),
-            Err(e) => status.send_modify(|s| s.source_error = Some(format!("snapshot task failed: {e}"))),
+            Ok(Err(e)) => status.send_modify(|s| {
+                s.source_error = Some(format!("cannot read {}: {e}", dir.display()))
+            }),
+            Err(e) => {
+                status.send_modify(|s| s.source_error = Some(format!("snapshot task failed: {e}")))
+            }
         }
         // A change event, or a slow poll as a safety net for missed events.
         tokio::select! {
@@ -161,7 +178,10 @@ pub(crate) struct GitSource {
 pub(crate) fn redact_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => match rest.split_once('@') {
-            Some((_, host)) if !rest.split('/').next().unwrap_or("").is_empty() && rest.find('@') < rest.find('/') => {
+            Some((_, host))
+                if !rest.split('/').next().unwrap_or("").is_empty()
+                    && rest.find('@') < rest.find('/') =>
+            {
                 format!("{scheme}://***@{host}")
             }
             _ => url.to_owned(),
@@ -175,24 +195,66 @@ async fn git(args: &[&str], dir: Option<&Path>) -> Result<String, String> {
     if let Some(dir) = dir {
         cmd.arg("--git-dir").arg(dir);
     }
-    cmd.args(args).env("GIT_TERMINAL_PROMPT", "0").stdin(std::process::Stdio::null());
-    let out = cmd.output().await.map_err(|e| format!("cannot run git: {e}"))?;
+    cmd.args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null());
+    let out = cmd
+        .output()
+        .await
+        .map_err(|e| format!("cannot run git: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     } else {
-        Err(format!("git {} failed: {}", args.first().unwrap_or(&""), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "git {} failed: {}",
+            args.first().unwrap_or(&""),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
 /// One fetch: update the cache, resolve the branch, snapshot a new commit.
-async fn fetch_once(source: &GitSource, cache: &Path, snapshots: &Path, last: Option<&str>) -> Result<Option<Revision>, String> {
+async fn fetch_once(
+    source: &GitSource,
+    cache: &Path,
+    snapshots: &Path,
+    last: Option<&str>,
+) -> Result<Option<Revision>, String> {
     if !cache.join("HEAD").exists() {
         let _ = tokio::fs::remove_dir_all(cache).await;
-        git(&["clone", "--bare", "--quiet", &source.url, &cache.display().to_string()], None).await?;
+        git(
+            &[
+                "clone",
+                "--bare",
+                "--quiet",
+                &source.url,
+                &cache.display().to_string(),
+            ],
+            None,
+        )
+        .await?;
     } else {
-        git(&["fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/heads/*"], Some(cache)).await?;
+        git(
+            &[
+                "fetch",
+                "--quiet",
+                "--prune",
+                "origin",
+                "+refs/heads/*:refs/heads/*",
+            ],
+            Some(cache),
+        )
+        .await?;
     }
-    let sha = git(&["rev-parse", "--verify", &format!("refs/heads/{}^{{commit}}", source.branch)], Some(cache)).await?;
+    let sha = git(
+        &[
+            "rev-parse",
+            "--verify",
+            &format!("refs/heads/{}^{{commit}}", source.branch),
+        ],
+        Some(cache),
+    )
+    .await?;
     if last == Some(sha.as_str()) {
         return Ok(None);
     }
@@ -200,12 +262,25 @@ async fn fetch_once(source: &GitSource, cache: &Path, snapshots: &Path, last: Op
     if !checkout.exists() {
         let partial = snapshots.join(format!(".{sha}.partial"));
         let _ = tokio::fs::remove_dir_all(&partial).await;
-        tokio::fs::create_dir_all(&partial).await.map_err(|e| e.to_string())?;
+        tokio::fs::create_dir_all(&partial)
+            .await
+            .map_err(|e| e.to_string())?;
         let work_tree = format!("--work-tree={}", partial.display());
-        git(&[&work_tree, "checkout", "--quiet", "--force", &sha, "--", "."], Some(cache)).await?;
-        tokio::fs::rename(&partial, &checkout).await.map_err(|e| e.to_string())?;
+        git(
+            &[
+                &work_tree, "checkout", "--quiet", "--force", &sha, "--", ".",
+            ],
+            Some(cache),
+        )
+        .await?;
+        tokio::fs::rename(&partial, &checkout)
+            .await
+            .map_err(|e| e.to_string())?;
     }
-    Ok(Some(Revision { id: sha, root: checkout.join(&source.path) }))
+    Ok(Some(Revision {
+        id: sha,
+        root: checkout.join(&source.path),
+    }))
 }
 
 /// Follow a branch: fetch on the interval and whenever `fetch_now` is notified (webhook);
@@ -242,7 +317,11 @@ pub(crate) async fn follow_git(
                 status.send_modify(|s| s.source_error = Some(e));
             }
         }
-        let wait = if failures == 0 { source.interval } else { super::backoff(failures).min(source.interval) };
+        let wait = if failures == 0 {
+            source.interval
+        } else {
+            super::backoff(failures).min(source.interval)
+        };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = fetch_now.notified() => {}
@@ -267,8 +346,14 @@ mod tests {
 
     #[test]
     fn credentials_never_show() {
-        assert_eq!(redact_url("https://user:token@github.com/o/r.git"), "https://***@github.com/o/r.git");
+        assert_eq!(
+            redact_url("https://user:token@github.com/o/r.git"),
+            "https://***@github.com/o/r.git"
+        );
         assert_eq!(redact_url("/srv/git/repo.git"), "/srv/git/repo.git");
-        assert_eq!(redact_url("https://github.com/o/r.git"), "https://github.com/o/r.git");
+        assert_eq!(
+            redact_url("https://github.com/o/r.git"),
+            "https://github.com/o/r.git"
+        );
     }
 }
