@@ -34,6 +34,7 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
     ])?;
     tools::ensure_nextest()?;
     crate::browser::ensure_browser_tools()?;
+    let moto = tools::venv("moto-venv", &[ferry_testkit::moto::MOTO_PACKAGE])?.join("moto_server");
     if !args.no_lint {
         lint(&root)?;
     }
@@ -52,7 +53,8 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
                 "--no-fail-fast",
             ])
             .args(&args.nextest_args)
-            .env(PG_URL_ENV, pg.admin_url()),
+            .env(PG_URL_ENV, pg.admin_url())
+            .env(ferry_testkit::moto::MOTO_BIN_ENV, &moto),
     );
     drop(pg);
     result.context("tests failed")?;

@@ -5,6 +5,7 @@
 //! `local`) and the controller build on these types.
 
 pub mod diff;
+pub mod health;
 pub mod kinds;
 pub mod live;
 pub mod load;

@@ -5,6 +5,8 @@
 //! `postgres`, `psql` on the PATH). When the process runs as root the server runs as the
 //! unprivileged `postgres` user (PostgreSQL refuses root). A missing binary is a loud error.
 
+pub mod moto;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,333 @@
+//! The thin seam between Ferry and AWS: one method per ECS/ECR API call Ferry makes, in
+//! ferry-core's shapes. The SDK implementation (`sdk`) and the in-process fake (`fake`) sit
+//! behind it; [`Metered`] counts calls per API around either. No decisions are made here.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use ferry_core::live::{LiveRepository, LiveService};
+use ferry_core::render::{
+    CreateRepository, CreateService, Tag, TagOut, TaskDefinition, UpdateService,
+};
+
+/// A failed API call, classified.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{operation}: {message}")]
+pub struct ApiError {
+    /// The API, e.g. `RegisterTaskDefinition`.
+    pub operation: &'static str,
+    /// AWS's error code, e.g. `ClusterNotFoundException`, when there is one.
+    pub code: Option<String>,
+    /// What AWS (or the connection) said.
+    pub message: String,
+    /// Worth retrying later (throttling, 5xx, network) rather than a refusal.
+    pub transient: bool,
+}
+
+impl ApiError {
+    /// A refusal with an AWS error code.
+    pub fn refused(operation: &'static str, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            operation,
+            code: Some(code.to_owned()),
+            message: message.into(),
+            transient: false,
+        }
+    }
+
+    /// Whether AWS answered with `code`.
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+/// Result of an API call.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Every ECS and ECR call Ferry makes. Reads return ferry-core's live shapes; writes take its
+/// rendered inputs.
+pub trait EcsApi: Send + Sync + 'static {
+    /// `ListServices` of `cluster`, every page: service names.
+    fn list_services(&self, cluster: &str) -> impl Future<Output = ApiResult<Vec<String>>> + Send;
+    /// `DescribeServices` (at most 10 names, `include: [TAGS]`); names ECS does not know are absent.
+    fn describe_services(
+        &self,
+        cluster: &str,
+        names: &[String],
+    ) -> impl Future<Output = ApiResult<Vec<LiveService>>> + Send;
+    /// `DescribeTaskDefinition` of an ARN or a family (its latest ACTIVE revision): the ARN and
+    /// the definition. `None` when there is no such task definition.
+    fn describe_task_definition(
+        &self,
+        arn_or_family: &str,
+    ) -> impl Future<Output = ApiResult<Option<(String, TaskDefinition)>>> + Send;
+    /// `ListTaskDefinitions` of a family, ACTIVE only, newest first: ARNs.
+    fn list_task_definitions(
+        &self,
+        family: &str,
+    ) -> impl Future<Output = ApiResult<Vec<String>>> + Send;
+    /// `RegisterTaskDefinition`: the new revision's ARN. Never retried by the SDK (a lost
+    /// answer would register a second revision); the caller checks and retries.
+    fn register_task_definition(
+        &self,
+        td: &TaskDefinition,
+    ) -> impl Future<Output = ApiResult<String>> + Send;
+    /// `DeregisterTaskDefinition`.
+    fn deregister_task_definition(&self, arn: &str) -> impl Future<Output = ApiResult<()>> + Send;
+    /// `CreateService` with `taskDefinition` already an ARN, idempotent through `client_token`.
+    fn create_service(
+        &self,
+        input: &CreateService,
+        client_token: &str,
+    ) -> impl Future<Output = ApiResult<LiveService>> + Send;
+    /// `UpdateService`; an empty `taskDefinition` leaves the service's revision as it is.
+    fn update_service(
+        &self,
+        input: &UpdateService,
+    ) -> impl Future<Output = ApiResult<LiveService>> + Send;
+    /// ECS `TagResource`.
+    fn tag_service(&self, arn: &str, tags: &[Tag]) -> impl Future<Output = ApiResult<()>> + Send;
+    /// `DeleteService` with `force`.
+    fn delete_service(
+        &self,
+        cluster: &str,
+        name: &str,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+
+    /// `DescribeRepositories`, every page (tags and lifecycle policy not filled in).
+    fn describe_repositories(&self) -> impl Future<Output = ApiResult<Vec<LiveRepository>>> + Send;
+    /// ECR `ListTagsForResource`.
+    fn list_repository_tags(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = ApiResult<Vec<TagOut>>> + Send;
+    /// `GetLifecyclePolicy`: `None` when the repository has none.
+    fn get_lifecycle_policy(
+        &self,
+        repository: &str,
+    ) -> impl Future<Output = ApiResult<Option<String>>> + Send;
+    /// `DescribeImages` of one tag: its digest, `None` when the tag is not in the repository.
+    fn describe_image(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> impl Future<Output = ApiResult<Option<String>>> + Send;
+    /// `CreateRepository`.
+    fn create_repository(
+        &self,
+        input: &CreateRepository,
+    ) -> impl Future<Output = ApiResult<LiveRepository>> + Send;
+    /// `PutImageTagMutability`.
+    fn put_image_tag_mutability(
+        &self,
+        repository: &str,
+        mutability: &str,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    /// `PutImageScanningConfiguration`.
+    fn put_image_scanning_configuration(
+        &self,
+        repository: &str,
+        scan_on_push: bool,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    /// `PutLifecyclePolicy`.
+    fn put_lifecycle_policy(
+        &self,
+        repository: &str,
+        text: &str,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    /// `DeleteLifecyclePolicy`.
+    fn delete_lifecycle_policy(
+        &self,
+        repository: &str,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    /// ECR `TagResource`.
+    fn tag_repository(
+        &self,
+        arn: &str,
+        tags: &[TagOut],
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+}
+
+/// APIs that change something: the no-op reconcile must call none of them.
+pub const WRITE_APIS: &[&str] = &[
+    "RegisterTaskDefinition",
+    "DeregisterTaskDefinition",
+    "CreateService",
+    "UpdateService",
+    "ecs:TagResource",
+    "DeleteService",
+    "CreateRepository",
+    "PutImageTagMutability",
+    "PutImageScanningConfiguration",
+    "PutLifecyclePolicy",
+    "DeleteLifecyclePolicy",
+    "ecr:TagResource",
+];
+
+/// Calls per API (logical calls: the SDK's own retries are not counted), shared and cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct CallCounts(Arc<Mutex<BTreeMap<&'static str, u64>>>);
+
+impl CallCounts {
+    fn add(&self, api: &'static str) {
+        if let Ok(mut map) = self.0.lock() {
+            *map.entry(api).or_default() += 1;
+        }
+    }
+
+    /// A copy of the counts so far.
+    pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Calls to `api` so far.
+    pub fn get(&self, api: &str) -> u64 {
+        self.snapshot().get(api).copied().unwrap_or(0)
+    }
+
+    /// Calls to APIs that change something, so far.
+    pub fn writes(&self) -> u64 {
+        self.snapshot()
+            .iter()
+            .filter(|(k, _)| WRITE_APIS.contains(k))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    /// Forget every count.
+    pub fn reset(&self) {
+        if let Ok(mut map) = self.0.lock() {
+            map.clear();
+        }
+    }
+}
+
+/// An [`EcsApi`] that counts every call per API before passing it on.
+#[derive(Debug)]
+pub struct Metered<A> {
+    inner: A,
+    counts: CallCounts,
+}
+
+impl<A> Metered<A> {
+    /// Count calls to `inner`.
+    pub fn new(inner: A) -> Self {
+        Self {
+            inner,
+            counts: CallCounts::default(),
+        }
+    }
+
+    /// The counts (shared: clones see later calls too).
+    pub fn counts(&self) -> &CallCounts {
+        &self.counts
+    }
+
+    /// The wrapped API.
+    pub fn inner(&self) -> &A {
+        &self.inner
+    }
+}
+
+impl<A: EcsApi> EcsApi for Metered<A> {
+    async fn list_services(&self, cluster: &str) -> ApiResult<Vec<String>> {
+        self.counts.add("ListServices");
+        self.inner.list_services(cluster).await
+    }
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        names: &[String],
+    ) -> ApiResult<Vec<LiveService>> {
+        self.counts.add("DescribeServices");
+        self.inner.describe_services(cluster, names).await
+    }
+    async fn describe_task_definition(
+        &self,
+        arn_or_family: &str,
+    ) -> ApiResult<Option<(String, TaskDefinition)>> {
+        self.counts.add("DescribeTaskDefinition");
+        self.inner.describe_task_definition(arn_or_family).await
+    }
+    async fn list_task_definitions(&self, family: &str) -> ApiResult<Vec<String>> {
+        self.counts.add("ListTaskDefinitions");
+        self.inner.list_task_definitions(family).await
+    }
+    async fn register_task_definition(&self, td: &TaskDefinition) -> ApiResult<String> {
+        self.counts.add("RegisterTaskDefinition");
+        self.inner.register_task_definition(td).await
+    }
+    async fn deregister_task_definition(&self, arn: &str) -> ApiResult<()> {
+        self.counts.add("DeregisterTaskDefinition");
+        self.inner.deregister_task_definition(arn).await
+    }
+    async fn create_service(
+        &self,
+        input: &CreateService,
+        client_token: &str,
+    ) -> ApiResult<LiveService> {
+        self.counts.add("CreateService");
+        self.inner.create_service(input, client_token).await
+    }
+    async fn update_service(&self, input: &UpdateService) -> ApiResult<LiveService> {
+        self.counts.add("UpdateService");
+        self.inner.update_service(input).await
+    }
+    async fn tag_service(&self, arn: &str, tags: &[Tag]) -> ApiResult<()> {
+        self.counts.add("ecs:TagResource");
+        self.inner.tag_service(arn, tags).await
+    }
+    async fn delete_service(&self, cluster: &str, name: &str) -> ApiResult<()> {
+        self.counts.add("DeleteService");
+        self.inner.delete_service(cluster, name).await
+    }
+    async fn describe_repositories(&self) -> ApiResult<Vec<LiveRepository>> {
+        self.counts.add("DescribeRepositories");
+        self.inner.describe_repositories().await
+    }
+    async fn list_repository_tags(&self, arn: &str) -> ApiResult<Vec<TagOut>> {
+        self.counts.add("ecr:ListTagsForResource");
+        self.inner.list_repository_tags(arn).await
+    }
+    async fn get_lifecycle_policy(&self, repository: &str) -> ApiResult<Option<String>> {
+        self.counts.add("GetLifecyclePolicy");
+        self.inner.get_lifecycle_policy(repository).await
+    }
+    async fn describe_image(&self, repository: &str, tag: &str) -> ApiResult<Option<String>> {
+        self.counts.add("DescribeImages");
+        self.inner.describe_image(repository, tag).await
+    }
+    async fn create_repository(&self, input: &CreateRepository) -> ApiResult<LiveRepository> {
+        self.counts.add("CreateRepository");
+        self.inner.create_repository(input).await
+    }
+    async fn put_image_tag_mutability(&self, repository: &str, mutability: &str) -> ApiResult<()> {
+        self.counts.add("PutImageTagMutability");
+        self.inner
+            .put_image_tag_mutability(repository, mutability)
+            .await
+    }
+    async fn put_image_scanning_configuration(
+        &self,
+        repository: &str,
+        scan_on_push: bool,
+    ) -> ApiResult<()> {
+        self.counts.add("PutImageScanningConfiguration");
+        self.inner
+            .put_image_scanning_configuration(repository, scan_on_push)
+            .await
+    }
+    async fn put_lifecycle_policy(&self, repository: &str, text: &str) -> ApiResult<()> {
+        self.counts.add("PutLifecyclePolicy");
+        self.inner.put_lifecycle_policy(repository, text).await
+    }
+    async fn delete_lifecycle_policy(&self, repository: &str) -> ApiResult<()> {
+        self.counts.add("DeleteLifecyclePolicy");
+        self.inner.delete_lifecycle_policy(repository).await
+    }
+    async fn tag_repository(&self, arn: &str, tags: &[TagOut]) -> ApiResult<()> {
+        self.counts.add("ecr:TagResource");
+        self.inner.tag_repository(arn, tags).await
+    }
+}

@@ -1,0 +1,542 @@
+//! An in-process ECS/ECR behind [`EcsApi`], for what an emulator cannot do: rollouts that
+//! complete, fail, roll back (deployment circuit breaker) or hang. Deterministic: a rollout
+//! settles after a set number of `DescribeServices` polls, as scripted per service.
+//! Not a general AWS emulator: tests of the real API run against moto.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use ferry_core::live::{LiveDeployment, LiveRepository, LiveService};
+use ferry_core::render::{
+    CreateRepository, CreateService, ImageScanningConfiguration, Tag, TagOut, TaskDefinition,
+    UpdateService,
+};
+
+use crate::api::{ApiError, ApiResult, EcsApi};
+
+const ACCOUNT: &str = "arn:aws:ecs:us-east-1:000000000000";
+
+/// How the next rollout of a service ends.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Rollout {
+    /// `rolloutState` COMPLETED with every task running.
+    #[default]
+    Complete,
+    /// `rolloutState` FAILED with this reason, no rollback.
+    Fail(String),
+    /// The circuit breaker fails the deployment and ECS rolls back to the previous revision.
+    Rollback(String),
+    /// Stays IN_PROGRESS for ever.
+    Hang,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    clusters: Vec<String>,
+    services: BTreeMap<String, LiveService>,
+    task_definitions: BTreeMap<String, TaskDefinition>,
+    revisions: BTreeMap<String, Vec<(u32, bool)>>,
+    repositories: BTreeMap<String, LiveRepository>,
+    images: BTreeMap<String, String>,
+    outcomes: BTreeMap<String, Rollout>,
+    /// Polls left before the in-progress deployment of a service settles.
+    settling: BTreeMap<String, u32>,
+    deployments: u64,
+}
+
+/// The fake. Cluster names are checked; everything else lives in one account and region.
+#[derive(Debug, Default)]
+pub struct FakeEcs {
+    state: Mutex<State>,
+    polls_to_settle: u32,
+}
+
+fn poisoned(operation: &'static str) -> ApiError {
+    ApiError {
+        operation,
+        code: None,
+        message: "fake state lock poisoned".into(),
+        transient: false,
+    }
+}
+
+impl FakeEcs {
+    /// A fake with these clusters; rollouts settle after `polls_to_settle` describes.
+    pub fn new(clusters: &[&str], polls_to_settle: u32) -> Self {
+        Self {
+            state: Mutex::new(State {
+                clusters: clusters.iter().map(|c| (*c).to_owned()).collect(),
+                ..State::default()
+            }),
+            polls_to_settle,
+        }
+    }
+
+    /// Script how the next rollouts of `service` end.
+    pub fn set_rollout(&self, service: &str, outcome: Rollout) {
+        if let Ok(mut s) = self.state.lock() {
+            s.outcomes.insert(service.to_owned(), outcome);
+        }
+    }
+
+    /// Put an image `repository:tag` with `digest` in the registry (the repository must exist).
+    pub fn push_image(&self, repository: &str, tag: &str, digest: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            s.images
+                .insert(format!("{repository}:{tag}"), digest.to_owned());
+        }
+    }
+
+    /// A service as `DescribeServices` would show it (without advancing rollouts).
+    pub fn service(&self, name: &str) -> Option<LiveService> {
+        self.state.lock().ok()?.services.get(name).cloned()
+    }
+
+    /// ACTIVE revision numbers of `family`, oldest first.
+    pub fn active_revisions(&self, family: &str) -> Vec<u32> {
+        self.state
+            .lock()
+            .map(|s| {
+                s.revisions
+                    .get(family)
+                    .map(|r| r.iter().filter(|(_, a)| *a).map(|(n, _)| *n).collect())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+
+    fn check_cluster(s: &State, operation: &'static str, cluster: &str) -> ApiResult<()> {
+        if s.clusters.iter().any(|c| c == cluster) {
+            Ok(())
+        } else {
+            Err(ApiError::refused(
+                operation,
+                "ClusterNotFoundException",
+                "Cluster not found.",
+            ))
+        }
+    }
+
+    fn start_deployment(&self, s: &mut State, name: &str) {
+        s.deployments += 1;
+        let id = format!("ecs-svc/{}", s.deployments);
+        let Some(svc) = s.services.get_mut(name) else {
+            return;
+        };
+        for d in &mut svc.deployments {
+            d.status = "ACTIVE".into();
+        }
+        svc.deployments.insert(
+            0,
+            LiveDeployment {
+                id,
+                status: "PRIMARY".into(),
+                task_definition: svc.task_definition.clone(),
+                desired_count: svc.desired_count,
+                rollout_state: Some("IN_PROGRESS".into()),
+                rollout_state_reason: Some("ECS deployment in progress.".into()),
+                ..LiveDeployment::default()
+            },
+        );
+        svc.running_count = 0;
+        s.settling.insert(name.to_owned(), self.polls_to_settle);
+    }
+
+    fn advance(s: &mut State, name: &str) {
+        let Some(left) = s.settling.get_mut(name) else {
+            return;
+        };
+        if *left > 0 {
+            *left -= 1;
+            return;
+        }
+        let outcome = s.outcomes.get(name).cloned().unwrap_or_default();
+        let Some(svc) = s.services.get_mut(name) else {
+            return;
+        };
+        match outcome {
+            Rollout::Hang => return,
+            Rollout::Complete => {
+                svc.deployments.truncate(1);
+                if let Some(p) = svc.deployments.first_mut() {
+                    p.rollout_state = Some("COMPLETED".into());
+                    p.rollout_state_reason = Some("ECS deployment completed.".into());
+                    p.running_count = svc.desired_count;
+                }
+                svc.running_count = svc.desired_count;
+            }
+            Rollout::Fail(reason) => {
+                if let Some(p) = svc.deployments.first_mut() {
+                    p.rollout_state = Some("FAILED".into());
+                    p.rollout_state_reason = Some(reason);
+                    p.failed_tasks = 3;
+                }
+            }
+            Rollout::Rollback(reason) => {
+                let previous = svc.deployments.get(1).cloned();
+                match previous {
+                    Some(mut old) => {
+                        old.status = "PRIMARY".into();
+                        old.rollout_state = Some("COMPLETED".into());
+                        old.rollout_state_reason =
+                            Some(format!("{reason} Rolling back to deploymentId {}.", old.id));
+                        old.running_count = svc.desired_count;
+                        svc.task_definition.clone_from(&old.task_definition);
+                        svc.deployments = vec![old];
+                        svc.running_count = svc.desired_count;
+                    }
+                    None => {
+                        if let Some(p) = svc.deployments.first_mut() {
+                            p.rollout_state = Some("FAILED".into());
+                            p.rollout_state_reason = Some(reason);
+                        }
+                    }
+                }
+            }
+        }
+        s.settling.remove(name);
+    }
+}
+
+impl EcsApi for FakeEcs {
+    async fn list_services(&self, cluster: &str) -> ApiResult<Vec<String>> {
+        let s = self.state.lock().map_err(|_| poisoned("ListServices"))?;
+        Self::check_cluster(&s, "ListServices", cluster)?;
+        Ok(s.services.keys().cloned().collect())
+    }
+
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        names: &[String],
+    ) -> ApiResult<Vec<LiveService>> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("DescribeServices"))?;
+        Self::check_cluster(&s, "DescribeServices", cluster)?;
+        if names.len() > 10 {
+            return Err(ApiError::refused(
+                "DescribeServices",
+                "InvalidParameterException",
+                "at most 10 services",
+            ));
+        }
+        let mut out = Vec::new();
+        for n in names {
+            Self::advance(&mut s, n);
+            out.extend(s.services.get(n).cloned());
+        }
+        Ok(out)
+    }
+
+    async fn describe_task_definition(
+        &self,
+        arn_or_family: &str,
+    ) -> ApiResult<Option<(String, TaskDefinition)>> {
+        let s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("DescribeTaskDefinition"))?;
+        let arn = if arn_or_family.starts_with("arn:") {
+            arn_or_family.to_owned()
+        } else {
+            match s
+                .revisions
+                .get(arn_or_family)
+                .and_then(|r| r.iter().rev().find(|(_, active)| *active))
+            {
+                Some((n, _)) => format!("{ACCOUNT}:task-definition/{arn_or_family}:{n}"),
+                None => return Ok(None),
+            }
+        };
+        Ok(s.task_definitions
+            .get(&arn)
+            .map(|td| (arn.clone(), td.clone())))
+    }
+
+    async fn list_task_definitions(&self, family: &str) -> ApiResult<Vec<String>> {
+        let s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("ListTaskDefinitions"))?;
+        Ok(s.revisions
+            .get(family)
+            .map(|r| {
+                r.iter()
+                    .rev()
+                    .filter(|(_, a)| *a)
+                    .map(|(n, _)| format!("{ACCOUNT}:task-definition/{family}:{n}"))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn register_task_definition(&self, td: &TaskDefinition) -> ApiResult<String> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("RegisterTaskDefinition"))?;
+        let revisions = s.revisions.entry(td.family.clone()).or_default();
+        let n = revisions.last().map_or(1, |(n, _)| n + 1);
+        revisions.push((n, true));
+        let arn = format!("{ACCOUNT}:task-definition/{}:{n}", td.family);
+        let mut stored = td.clone();
+        stored.tags.clear();
+        for c in &mut stored.container_definitions {
+            c.cpu = Some(c.cpu.unwrap_or(0));
+        }
+        s.task_definitions.insert(arn.clone(), stored);
+        Ok(arn)
+    }
+
+    async fn deregister_task_definition(&self, arn: &str) -> ApiResult<()> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("DeregisterTaskDefinition"))?;
+        let tail = arn.rsplit('/').next().unwrap_or(arn);
+        if let Some((family, n)) = tail.rsplit_once(':')
+            && let Ok(n) = n.parse::<u32>()
+            && let Some(revs) = s.revisions.get_mut(family)
+        {
+            for r in revs.iter_mut().filter(|(m, _)| *m == n) {
+                r.1 = false;
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_service(
+        &self,
+        input: &CreateService,
+        _client_token: &str,
+    ) -> ApiResult<LiveService> {
+        let mut s = self.state.lock().map_err(|_| poisoned("CreateService"))?;
+        Self::check_cluster(&s, "CreateService", &input.cluster)?;
+        if !s.task_definitions.contains_key(&input.task_definition) {
+            return Err(ApiError::refused(
+                "CreateService",
+                "ClientException",
+                "TaskDefinition not found.",
+            ));
+        }
+        let live = LiveService {
+            service_name: input.service_name.clone(),
+            service_arn: format!("{ACCOUNT}:service/{}/{}", input.cluster, input.service_name),
+            status: "ACTIVE".into(),
+            desired_count: input.desired_count,
+            task_definition: input.task_definition.clone(),
+            launch_type: input.launch_type.clone(),
+            capacity_provider_strategy: input.capacity_provider_strategy.clone(),
+            network_configuration: input.network_configuration.clone(),
+            load_balancers: input.load_balancers.clone(),
+            deployment_configuration: Some(input.deployment_configuration.clone()),
+            health_check_grace_period_seconds: input.health_check_grace_period_seconds,
+            tags: input.tags.clone(),
+            ..LiveService::default()
+        };
+        s.services.insert(input.service_name.clone(), live);
+        self.start_deployment(&mut s, &input.service_name);
+        s.services
+            .get(&input.service_name)
+            .cloned()
+            .ok_or_else(|| poisoned("CreateService"))
+    }
+
+    async fn update_service(&self, input: &UpdateService) -> ApiResult<LiveService> {
+        let mut s = self.state.lock().map_err(|_| poisoned("UpdateService"))?;
+        Self::check_cluster(&s, "UpdateService", &input.cluster)?;
+        let Some(svc) = s.services.get_mut(&input.service) else {
+            return Err(ApiError::refused(
+                "UpdateService",
+                "ServiceNotFoundException",
+                "Service not found.",
+            ));
+        };
+        let new_revision =
+            !input.task_definition.is_empty() && input.task_definition != svc.task_definition;
+        if !input.task_definition.is_empty() {
+            svc.task_definition.clone_from(&input.task_definition);
+        }
+        svc.desired_count = input.desired_count;
+        svc.network_configuration
+            .clone_from(&input.network_configuration);
+        svc.load_balancers.clone_from(&input.load_balancers);
+        svc.deployment_configuration = Some(input.deployment_configuration.clone());
+        svc.health_check_grace_period_seconds = input.health_check_grace_period_seconds;
+        if new_revision {
+            self.start_deployment(&mut s, &input.service);
+        }
+        s.services
+            .get(&input.service)
+            .cloned()
+            .ok_or_else(|| poisoned("UpdateService"))
+    }
+
+    async fn tag_service(&self, arn: &str, tags: &[Tag]) -> ApiResult<()> {
+        let mut s = self.state.lock().map_err(|_| poisoned("ecs:TagResource"))?;
+        let Some(svc) = s.services.values_mut().find(|x| x.service_arn == arn) else {
+            return Err(ApiError::refused(
+                "ecs:TagResource",
+                "InvalidParameterException",
+                "no such resource",
+            ));
+        };
+        for t in tags {
+            svc.tags.retain(|x| x.key != t.key);
+            svc.tags.push(t.clone());
+        }
+        Ok(())
+    }
+
+    async fn delete_service(&self, cluster: &str, name: &str) -> ApiResult<()> {
+        let mut s = self.state.lock().map_err(|_| poisoned("DeleteService"))?;
+        Self::check_cluster(&s, "DeleteService", cluster)?;
+        match s.services.get_mut(name) {
+            Some(svc) => {
+                svc.status = "INACTIVE".into();
+                Ok(())
+            }
+            None => Err(ApiError::refused(
+                "DeleteService",
+                "ServiceNotFoundException",
+                "Service not found.",
+            )),
+        }
+    }
+
+    async fn describe_repositories(&self) -> ApiResult<Vec<LiveRepository>> {
+        let s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("DescribeRepositories"))?;
+        Ok(s.repositories
+            .values()
+            .map(|r| LiveRepository {
+                tags: Vec::new(),
+                lifecycle_policy_text: None,
+                ..r.clone()
+            })
+            .collect())
+    }
+
+    async fn list_repository_tags(&self, arn: &str) -> ApiResult<Vec<TagOut>> {
+        let s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("ecr:ListTagsForResource"))?;
+        Ok(s.repositories
+            .values()
+            .find(|r| r.repository_arn == arn)
+            .map(|r| r.tags.clone())
+            .unwrap_or_default())
+    }
+
+    async fn get_lifecycle_policy(&self, repository: &str) -> ApiResult<Option<String>> {
+        let s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("GetLifecyclePolicy"))?;
+        Ok(s.repositories
+            .get(repository)
+            .and_then(|r| r.lifecycle_policy_text.clone()))
+    }
+
+    async fn describe_image(&self, repository: &str, tag: &str) -> ApiResult<Option<String>> {
+        let s = self.state.lock().map_err(|_| poisoned("DescribeImages"))?;
+        Ok(s.images.get(&format!("{repository}:{tag}")).cloned())
+    }
+
+    async fn create_repository(&self, input: &CreateRepository) -> ApiResult<LiveRepository> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("CreateRepository"))?;
+        let name = &input.repository_name;
+        if s.repositories.contains_key(name) {
+            return Err(ApiError::refused(
+                "CreateRepository",
+                "RepositoryAlreadyExistsException",
+                "exists",
+            ));
+        }
+        let repo = LiveRepository {
+            repository_name: name.clone(),
+            repository_arn: format!("arn:aws:ecr:us-east-1:000000000000:repository/{name}"),
+            repository_uri: format!("000000000000.dkr.ecr.us-east-1.amazonaws.com/{name}"),
+            image_tag_mutability: input.image_tag_mutability.clone(),
+            image_scanning_configuration: ImageScanningConfiguration {
+                scan_on_push: input.image_scanning_configuration.scan_on_push,
+            },
+            encryption_configuration: Some(input.encryption_configuration.clone()),
+            tags: input.tags.clone(),
+            lifecycle_policy_text: None,
+        };
+        s.repositories.insert(name.clone(), repo.clone());
+        Ok(repo)
+    }
+
+    async fn put_image_tag_mutability(&self, repository: &str, mutability: &str) -> ApiResult<()> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("PutImageTagMutability"))?;
+        if let Some(r) = s.repositories.get_mut(repository) {
+            r.image_tag_mutability = mutability.to_owned();
+        }
+        Ok(())
+    }
+
+    async fn put_image_scanning_configuration(
+        &self,
+        repository: &str,
+        scan_on_push: bool,
+    ) -> ApiResult<()> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("PutImageScanningConfiguration"))?;
+        if let Some(r) = s.repositories.get_mut(repository) {
+            r.image_scanning_configuration.scan_on_push = scan_on_push;
+        }
+        Ok(())
+    }
+
+    async fn put_lifecycle_policy(&self, repository: &str, text: &str) -> ApiResult<()> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("PutLifecyclePolicy"))?;
+        if let Some(r) = s.repositories.get_mut(repository) {
+            r.lifecycle_policy_text = Some(text.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn delete_lifecycle_policy(&self, repository: &str) -> ApiResult<()> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("DeleteLifecyclePolicy"))?;
+        if let Some(r) = s.repositories.get_mut(repository) {
+            r.lifecycle_policy_text = None;
+        }
+        Ok(())
+    }
+
+    async fn tag_repository(&self, arn: &str, tags: &[TagOut]) -> ApiResult<()> {
+        let mut s = self.state.lock().map_err(|_| poisoned("ecr:TagResource"))?;
+        if let Some(r) = s
+            .repositories
+            .values_mut()
+            .find(|r| r.repository_arn == arn)
+        {
+            for t in tags {
+                r.tags.retain(|x| x.key != t.key);
+                r.tags.push(t.clone());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,18 @@
+//! Ferry's Amazon ECS/ECR platform: ferry-core's `Platform` (observe, apply) on the official
+//! AWS SDK, behind a thin trait ([`api::EcsApi`]) with an in-process fake ([`fake`]) for what an
+//! emulator cannot do (rollouts that complete, fail or roll back).
+//!
+//! Decisions (what to change) are ferry-core's; this crate only carries them out, in order,
+//! within a call budget (batched describes, cached task definitions, bounded concurrency,
+//! the SDK's adaptive retries).
+
+pub mod api;
+mod apply;
+pub mod fake;
+mod observe;
+pub mod platform;
+pub mod sdk;
+
+pub use api::{ApiError, CallCounts, EcsApi, Metered, WRITE_APIS};
+pub use platform::{EcsOptions, EcsPlatform, GcReport, ProgressFn};
+pub use sdk::{AwsSettings, SdkApi};

@@ -1,0 +1,282 @@
+//! Observe: what exists in one environment's cluster and registry, in ferry-core's shapes.
+//!
+//! `ListServices` (every page), `DescribeServices` in batches of 10 with tags,
+//! `DescribeTaskDefinition` only for revisions not seen before (revisions are immutable),
+//! `DescribeRepositories` + tags + lifecycle policy of the stack's repositories, and
+//! `DescribeImages` to pin each image tag to its digest. Reads only; bounded concurrency.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferry_core::DesiredState;
+use ferry_core::health::service_health;
+use ferry_core::live::{ActualState, LiveRepository, LiveService};
+use ferry_core::platform::{HealthCode, Observed, PlatformError, ResourceHealth};
+use ferry_core::render::{Digests, TaskDefinition};
+use futures::{StreamExt, TryStreamExt, stream};
+
+use crate::api::{ApiError, EcsApi};
+use crate::platform::EcsPlatform;
+
+/// `DescribeServices` takes at most this many names.
+pub(crate) const DESCRIBE_BATCH: usize = 10;
+
+pub(crate) fn platform_error(err: &ApiError) -> PlatformError {
+    let hint = match err.code.as_deref() {
+        Some("ClusterNotFoundException") => " (does the Environment's spec.cluster exist?)",
+        Some(c) if c.contains("AccessDenied") || c.contains("Unrecognized") => {
+            " (check the AWS credentials and the controller's IAM role)"
+        }
+        _ => "",
+    };
+    PlatformError {
+        transient: err.transient,
+        message: format!("{err}{hint}"),
+    }
+}
+
+/// The cluster of an ECS environment.
+pub(crate) fn cluster(desired: &DesiredState) -> Result<&str, PlatformError> {
+    desired
+        .environment
+        .spec
+        .cluster
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| PlatformError {
+            transient: false,
+            message: format!(
+                "environment `{}` has no spec.cluster: the ECS platform needs one",
+                desired.env
+            ),
+        })
+}
+
+impl<A: EcsApi> EcsPlatform<A> {
+    pub(crate) async fn observe_environment(
+        &self,
+        desired: &DesiredState,
+    ) -> Result<Observed, PlatformError> {
+        let cluster = cluster(desired)?;
+        let (services, repositories) = futures::join!(
+            self.observe_services(desired, cluster),
+            self.observe_repositories(desired)
+        );
+        let (services, task_definitions) = services?;
+        let (repositories, digests) = repositories?;
+
+        let mut health = BTreeMap::new();
+        for name in desired.services.keys() {
+            let h = match services.get(name).filter(|s| s.is_active()) {
+                Some(live) => self.health_of(live, &task_definitions),
+                None => ResourceHealth {
+                    code: HealthCode::Missing,
+                    message: "the service does not exist".into(),
+                    desired: desired.services[name].spec.desired_count,
+                    ..ResourceHealth::default()
+                },
+            };
+            health.insert(name.clone(), h);
+        }
+        for (name, live) in &services {
+            if live.is_active() && live.owned_by(&desired.env) && !health.contains_key(name) {
+                health.insert(name.clone(), self.health_of(live, &task_definitions));
+            }
+        }
+        if let Ok(mut last) = self.last_services.lock() {
+            last.clone_from(&services);
+        }
+        Ok(Observed {
+            actual: ActualState {
+                services,
+                task_definitions,
+                repositories,
+            },
+            digests,
+            health,
+        })
+    }
+
+    fn health_of(
+        &self,
+        live: &LiveService,
+        task_definitions: &BTreeMap<String, TaskDefinition>,
+    ) -> ResourceHealth {
+        let mut h = service_health(live, None);
+        if let Some(td) = task_definitions.get(&live.task_definition) {
+            h.images = td
+                .container_definitions
+                .iter()
+                .map(|c| (c.name.clone(), c.image.clone()))
+                .collect();
+        }
+        h
+    }
+
+    async fn observe_services(
+        &self,
+        desired: &DesiredState,
+        cluster: &str,
+    ) -> Result<
+        (
+            BTreeMap<String, LiveService>,
+            BTreeMap<String, TaskDefinition>,
+        ),
+        PlatformError,
+    > {
+        let names = self
+            .api
+            .list_services(cluster)
+            .await
+            .map_err(|e| platform_error(&e))?;
+        let unique: BTreeSet<String> = names.into_iter().collect();
+        let names: Vec<String> = unique.into_iter().collect();
+        let chunks: Vec<Vec<String>> = names
+            .chunks(DESCRIBE_BATCH)
+            .map(<[String]>::to_vec)
+            .collect();
+        let batches: Vec<Vec<LiveService>> = stream::iter(chunks)
+            .map(|batch| async move { self.api.describe_services(cluster, &batch).await })
+            .buffer_unordered(self.options.read_concurrency.max(1))
+            .try_collect()
+            .await
+            .map_err(|e| platform_error(&e))?;
+        let mut services = BTreeMap::new();
+        for live in batches.into_iter().flatten() {
+            // ECS may list a deleted service next to its re-created namesake: keep the active one.
+            let keep = services
+                .get(&live.service_name)
+                .is_none_or(|old: &LiveService| !old.is_active() || live.is_active());
+            if keep {
+                services.insert(live.service_name.clone(), live);
+            }
+        }
+        let wanted: BTreeSet<String> = services
+            .values()
+            .filter(|s| s.is_active() && desired.services.contains_key(&s.service_name))
+            .map(|s| s.task_definition.clone())
+            .filter(|arn| !arn.is_empty())
+            .collect();
+        let task_definitions = self.task_definitions(wanted).await?;
+        Ok((services, task_definitions))
+    }
+
+    /// Task definitions by ARN, from the cache or `DescribeTaskDefinition`.
+    pub(crate) async fn task_definitions(
+        &self,
+        arns: BTreeSet<String>,
+    ) -> Result<BTreeMap<String, TaskDefinition>, PlatformError> {
+        let mut found = BTreeMap::new();
+        let mut missing = Vec::new();
+        if let Ok(cache) = self.td_cache.lock() {
+            for arn in arns {
+                match cache.get(&arn) {
+                    Some(td) => {
+                        found.insert(arn, td.clone());
+                    }
+                    None => missing.push(arn),
+                }
+            }
+        }
+        let fetched: Vec<Option<(String, TaskDefinition)>> = stream::iter(missing)
+            .map(|arn| async move { self.api.describe_task_definition(&arn).await })
+            .buffer_unordered(self.options.read_concurrency.max(1))
+            .try_collect()
+            .await
+            .map_err(|e| platform_error(&e))?;
+        let mut cache = self.td_cache.lock().ok();
+        for (arn, td) in fetched.into_iter().flatten() {
+            if let Some(cache) = cache.as_mut() {
+                cache.insert(arn.clone(), td.clone());
+            }
+            found.insert(arn, td);
+        }
+        Ok(found)
+    }
+
+    async fn observe_repositories(
+        &self,
+        desired: &DesiredState,
+    ) -> Result<(BTreeMap<String, LiveRepository>, Digests), PlatformError> {
+        let pins: Vec<(String, String)> = desired
+            .environment
+            .spec
+            .images
+            .iter()
+            .filter(|(_, pin)| pin.digest.is_none())
+            .filter_map(|(repo, pin)| pin.tag.clone().map(|tag| (repo.clone(), tag)))
+            .collect();
+        if desired.repositories.is_empty() && pins.is_empty() {
+            return Ok((BTreeMap::new(), Digests::new()));
+        }
+        let all = self
+            .api
+            .describe_repositories()
+            .await
+            .map_err(|e| platform_error(&e))?;
+        let immutable: BTreeSet<String> = all
+            .iter()
+            .filter(|r| r.image_tag_mutability == "IMMUTABLE")
+            .map(|r| r.repository_name.clone())
+            .collect();
+        let existing: BTreeSet<String> = all.iter().map(|r| r.repository_name.clone()).collect();
+        let ours: Vec<LiveRepository> = all
+            .into_iter()
+            .filter(|r| desired.repositories.contains_key(&r.repository_name))
+            .collect();
+        let repositories: Vec<LiveRepository> = stream::iter(ours)
+            .map(|mut repo| async move {
+                let (tags, policy) = futures::join!(
+                    self.api.list_repository_tags(&repo.repository_arn),
+                    self.api.get_lifecycle_policy(&repo.repository_name)
+                );
+                repo.tags = tags?;
+                repo.lifecycle_policy_text = policy?;
+                Ok::<_, ApiError>(repo)
+            })
+            .buffer_unordered(self.options.read_concurrency.max(1))
+            .try_collect()
+            .await
+            .map_err(|e| platform_error(&e))?;
+
+        let mut digests = Digests::new();
+        let mut to_resolve = Vec::new();
+        {
+            let cache = self.digest_cache.lock().ok();
+            for (repo, tag) in pins {
+                let key = format!("{repo}:{tag}");
+                match cache.as_ref().and_then(|c| c.get(&key)) {
+                    Some(d) if immutable.contains(&repo) => {
+                        digests.insert(key, d.clone());
+                    }
+                    _ if existing.contains(&repo) => to_resolve.push((repo, tag)),
+                    _ => {}
+                }
+            }
+        }
+        let resolved: Vec<(String, Option<String>)> = stream::iter(to_resolve)
+            .map(|(repo, tag)| async move {
+                let digest = self.api.describe_image(&repo, &tag).await?;
+                Ok::<_, ApiError>((format!("{repo}:{tag}"), digest))
+            })
+            .buffer_unordered(self.options.read_concurrency.max(1))
+            .try_collect()
+            .await
+            .map_err(|e| platform_error(&e))?;
+        let mut cache = self.digest_cache.lock().ok();
+        for (key, digest) in resolved {
+            if let Some(d) = digest {
+                if let Some(c) = cache.as_mut() {
+                    c.insert(key.clone(), d.clone());
+                }
+                digests.insert(key, d);
+            }
+        }
+        Ok((
+            repositories
+                .into_iter()
+                .map(|r| (r.repository_name.clone(), r))
+                .collect(),
+            digests,
+        ))
+    }
+}

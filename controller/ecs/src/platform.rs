@@ -1,0 +1,137 @@
+//! [`EcsPlatform`]: ferry-core's `Platform` on any [`EcsApi`] (the SDK, or the fake), with the
+//! caches that make a no-op reconcile cheap (task definitions by ARN, digests of immutable tags)
+//! and the call counts exposed for status and metrics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferry_core::DesiredState;
+use ferry_core::live::LiveService;
+use ferry_core::plan::Plan;
+use ferry_core::platform::{ApplyOptions, Observed, Platform, PlatformError, ResourceResult};
+use ferry_core::render::{Rendered, TaskDefinition};
+
+use crate::api::{CallCounts, EcsApi, Metered};
+use crate::sdk::{AwsSettings, SdkApi};
+
+/// Tuning of the ECS platform.
+#[derive(Clone, Debug)]
+pub struct EcsOptions {
+    /// Read calls in flight at once (describe batches, task definitions, tags...).
+    pub read_concurrency: usize,
+    /// Write calls in flight at once.
+    pub write_concurrency: usize,
+    /// Task definition revisions kept per managed family (older ones not in use are deregistered).
+    pub keep_task_definitions: usize,
+    /// How often a rollout is polled while waiting.
+    pub poll_interval: Duration,
+    /// Attempts at `RegisterTaskDefinition` on transient errors (each checked first, so a lost
+    /// answer never registers a second revision).
+    pub register_attempts: u32,
+    /// Pause between those attempts.
+    pub register_backoff: Duration,
+}
+
+impl Default for EcsOptions {
+    fn default() -> Self {
+        Self {
+            read_concurrency: 8,
+            write_concurrency: 4,
+            keep_task_definitions: 5,
+            poll_interval: Duration::from_secs(5),
+            register_attempts: 6,
+            register_backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A line of progress while applying (`ferry apply` prints them).
+pub type ProgressFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What the last task definition GC did, per family.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Deregistered ARNs per family.
+    pub deregistered: BTreeMap<String, Vec<String>>,
+    /// Failures, one line each.
+    pub errors: Vec<String>,
+}
+
+/// Amazon ECS and ECR as a Ferry platform.
+pub struct EcsPlatform<A: EcsApi = SdkApi> {
+    pub(crate) api: Metered<A>,
+    pub(crate) options: EcsOptions,
+    pub(crate) td_cache: Mutex<HashMap<String, TaskDefinition>>,
+    pub(crate) digest_cache: Mutex<HashMap<String, String>>,
+    pub(crate) last_services: Mutex<BTreeMap<String, LiveService>>,
+    pub(crate) last_gc: Mutex<GcReport>,
+    pub(crate) progress: Option<ProgressFn>,
+}
+
+impl EcsPlatform<SdkApi> {
+    /// The platform on the AWS SDK, configured from the default chain plus `settings`.
+    pub async fn connect(settings: &AwsSettings, options: EcsOptions) -> Self {
+        Self::new(SdkApi::connect(settings).await, options)
+    }
+}
+
+impl<A: EcsApi> EcsPlatform<A> {
+    /// The platform on `api`.
+    pub fn new(api: A, options: EcsOptions) -> Self {
+        Self {
+            api: Metered::new(api),
+            options,
+            td_cache: Mutex::new(HashMap::new()),
+            digest_cache: Mutex::new(HashMap::new()),
+            last_services: Mutex::new(BTreeMap::new()),
+            last_gc: Mutex::new(GcReport::default()),
+            progress: None,
+        }
+    }
+
+    /// Report progress lines (rollouts being followed, GC) to `f`.
+    #[must_use]
+    pub fn with_progress(mut self, f: ProgressFn) -> Self {
+        self.progress = Some(f);
+        self
+    }
+
+    /// Calls made so far, per API.
+    pub fn calls(&self) -> &CallCounts {
+        self.api.counts()
+    }
+
+    /// The API underneath (tests reach the fake or the SDK clients through it).
+    pub fn api(&self) -> &A {
+        self.api.inner()
+    }
+
+    /// What the last apply's task definition GC did.
+    pub fn last_gc(&self) -> GcReport {
+        self.last_gc.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn say(&self, line: &str) {
+        tracing::info!("{line}");
+        if let Some(p) = &self.progress {
+            p(line);
+        }
+    }
+}
+
+impl<A: EcsApi> Platform for EcsPlatform<A> {
+    async fn observe(&self, desired: &DesiredState) -> Result<Observed, PlatformError> {
+        self.observe_environment(desired).await
+    }
+
+    async fn apply(
+        &self,
+        desired: &DesiredState,
+        rendered: &Rendered,
+        plan: &Plan,
+        options: &ApplyOptions,
+    ) -> Vec<ResourceResult> {
+        self.apply_plan(desired, rendered, plan, options).await
+    }
+}
