@@ -48,6 +48,12 @@ enum Command {
     /// Run the GitOps controller: watch a folder or follow a git branch, reconcile every
     /// environment, serve status.
     Run(Box<run::RunArgs>),
+    /// Probe a running controller's `/healthz` (a container HEALTHCHECK without curl).
+    CheckHealth {
+        /// The status server address.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: std::net::SocketAddr,
+    },
     /// Write CRDs and JSON Schemas of the kinds (for editors and kubeconform).
     Schema {
         /// Folder to write into (stdout when absent).
@@ -102,6 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print(&render(&state, &Digests::new()), output)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::CheckHealth { listen } => Ok(check_health(listen)),
         Command::Schema { out_dir, output } => {
             let schemas = Schemas::build::<Environment, EcsService, EcrRepository>();
             match out_dir {
@@ -117,6 +124,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             }
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check_health(addr: std::net::SocketAddr) -> ExitCode {
+    use std::io::{Read, Write};
+    let probe = || -> std::io::Result<bool> {
+        let mut stream =
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.1 200"))
+    };
+    match probe() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("{addr} answered, but not 200");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("cannot reach {addr}: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -468,6 +468,18 @@ fn a_broken_revision_is_stalled_with_file_and_line_while_the_last_good_one_keeps
     assert_eq!(env["conditions"][0]["reason"], "ReconciliationSucceeded");
     let (code, _) = http(ferry.port, "POST", "/sync", &[], "").expect("sync");
     assert_eq!(code, 404, "POST /sync is off without a token");
+    let probe = |port: u16| {
+        Command::new(FERRY)
+            .args(["check-health", "--listen", &format!("127.0.0.1:{port}")])
+            .output()
+            .expect("probe")
+            .status
+    };
+    assert!(
+        probe(ferry.port).success(),
+        "the container health probe sees a live controller"
+    );
+    assert!(!probe(free_port()).success());
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
