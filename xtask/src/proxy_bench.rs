@@ -88,7 +88,11 @@ pub(crate) fn run(secs: u64, connections: u32) -> anyhow::Result<()> {
         .context("nginx refused the generated configuration")?;
     let _nginx = Guard::spawn(
         "nginx",
-        Command::new(NGINX).arg("-c").arg(&conf),
+        Command::new(NGINX)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
         nginx_port,
     )?;
 
@@ -259,8 +263,17 @@ impl Guard {
 }
 
 impl Drop for Guard {
+    /// SIGTERM first: nginx's master stops its workers only when it is asked, not when killed.
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let exited = wait_until(Duration::from_secs(10), || {
+            self.0.try_wait().ok().flatten().is_some()
+        });
+        if !exited {
+            let _ = self.0.kill();
+        }
         let _ = self.0.wait();
     }
 }

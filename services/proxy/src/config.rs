@@ -71,6 +71,11 @@ pub struct Config {
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// Worker threads, each with its own listening socket (SO_REUSEPORT), event loop and
+    /// upstream pool, like nginx's worker processes. 0 means one per CPU core.
+    #[arg(long, env = "WORKERS", default_value_t = 0)]
+    pub workers: usize,
+
     /// Write one access-log line per request.
     #[arg(long, env = "ACCESS_LOG", default_value_t = true,
           action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]

@@ -6,6 +6,7 @@
 //! and graceful shutdown in [`server`]. This crate must not know the API's or the page's
 //! contents: it moves bytes and headers.
 
+pub mod access_log;
 pub mod config;
 pub mod headers;
 pub mod proxy;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 pub use config::{Config, Upstream};
 pub use proxy::Proxy;
-pub use server::serve;
+pub use server::{run_workers, serve};
 
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {

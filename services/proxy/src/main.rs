@@ -1,33 +1,30 @@
-//! The numbers-proxy binary: parse config, set up logs, serve until SIGTERM, drain.
-
-use std::sync::Arc;
+//! The numbers-proxy binary: parse config, set up logs, serve on one worker per core until
+//! SIGTERM, drain.
 
 use clap::Parser;
 use numbers_proxy::config::LogFormat;
-use numbers_proxy::{Config, Proxy, serve, shutdown_signal};
+use numbers_proxy::{Config, run_workers, shutdown_signal};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     if config.check_health {
-        return numbers_proxy::check_health(config.listen_addr).await;
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(numbers_proxy::check_health(config.listen_addr));
     }
     init_tracing(config.log_format);
-    let listener = tokio::net::TcpListener::bind(config.listen_addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen_addr))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(
-        %addr,
-        api = %config.api_upstream,
-        frontend = %config.frontend_upstream,
-        "numbers-proxy listening on http://{addr}"
-    );
-    let proxy = Arc::new(Proxy::new(&config));
-    serve(listener, proxy, &config, shutdown_signal()).await?;
+    run_workers(&config, shutdown_signal(), |addr| {
+        tracing::info!(
+            %addr,
+            api = %config.api_upstream,
+            frontend = %config.frontend_upstream,
+            "numbers-proxy listening on http://{addr}"
+        );
+    })?;
     tracing::info!("stopped");
     Ok(())
 }

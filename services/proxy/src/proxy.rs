@@ -14,7 +14,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use crate::config::{Config, Upstream};
+use crate::access_log::{self, Entry};
+use crate::config::{Config, LogFormat, Upstream};
 use crate::headers::{self, ClientInfo, X_REQUEST_ID};
 use crate::route::{self, Route};
 
@@ -32,7 +33,7 @@ pub struct Proxy {
     upstream_timeout: Duration,
     max_body_bytes: u64,
     trust_forwarded: bool,
-    access_log: bool,
+    access_log: Option<LogFormat>,
 }
 
 /// Which upstream a request went to (for logs and error bodies).
@@ -72,7 +73,7 @@ impl Proxy {
             upstream_timeout: config.upstream_timeout,
             max_body_bytes: config.max_body_bytes,
             trust_forwarded: config.trust_forwarded_headers,
-            access_log: config.access_log,
+            access_log: config.access_log.then_some(config.log_format),
         }
     }
 
@@ -82,22 +83,22 @@ impl Proxy {
         let id = headers::request_id(req.headers());
         let logged = self
             .access_log
-            .then(|| (req.method().clone(), req.uri().to_string()));
+            .map(|format| (format, req.method().clone(), req.uri().clone()));
         let (mut res, target) = self.dispatch(peer, req, &id).await;
         let h = res.headers_mut();
         h.insert(&X_REQUEST_ID, id.clone());
         headers::add_security_headers(h);
-        if let Some((method, uri)) = logged {
-            tracing::info!(
-                target: "access",
-                client = %peer.ip(),
-                %method,
-                %uri,
-                status = res.status().as_u16(),
-                upstream = target.name(),
-                ms = %format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
-                request_id = id.to_str().unwrap_or_default(),
-            );
+        if let Some((format, method, uri)) = logged {
+            let entry = Entry {
+                client: peer.ip(),
+                method: method.as_str(),
+                uri: uri.path_and_query().map_or("", |p| p.as_str()),
+                status: res.status().as_u16(),
+                upstream: target.name(),
+                elapsed: started.elapsed(),
+                request_id: id.to_str().unwrap_or_default(),
+            };
+            access_log::write(&entry, format);
         }
         res
     }

@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,4 +87,80 @@ pub async fn serve(
         );
     }
     Ok(())
+}
+
+/// Run the proxy on `config.workers` threads (0: one per core) until `shutdown` resolves, then
+/// drain every worker. Each thread has its own single-threaded runtime, its own listening
+/// socket on the same address (SO_REUSEPORT: the kernel spreads connections) and its own
+/// upstream pool, so a request never changes threads. Returns once all workers stopped.
+pub fn run_workers(
+    config: &Config,
+    shutdown: impl Future<Output = ()>,
+    on_listening: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
+    let workers = if config.workers == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        config.workers
+    };
+    let listeners = bind_reuseport(config.listen_addr, workers)?;
+    on_listening(listeners[0].local_addr()?);
+    let (stop, stopped) = watch::channel(false);
+    let mut threads = Vec::with_capacity(workers);
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let config = config.clone();
+        let mut stopped = stopped.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("proxy-worker-{i}"))
+            .spawn(move || -> anyhow::Result<()> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async move {
+                    let listener = TcpListener::from_std(listener)?;
+                    let proxy = Arc::new(Proxy::new(&config));
+                    serve(listener, proxy, &config, async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    })
+                    .await?;
+                    Ok(())
+                })
+            })?;
+        threads.push(thread);
+    }
+    let signals = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    signals.block_on(shutdown);
+    let _ = stop.send(true);
+    let mut failure = None;
+    for thread in threads {
+        match thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => failure = Some(err),
+            Err(_) => failure = Some(anyhow::anyhow!("a worker thread panicked")),
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// `count` non-blocking listening sockets on one address (port 0: the port the first got).
+fn bind_reuseport(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<std::net::TcpListener>> {
+    use socket2::{Domain, Socket, Type};
+    let mut bound = addr;
+    let mut listeners = Vec::with_capacity(count);
+    for _ in 0..count.max(1) {
+        let socket = Socket::new(Domain::for_address(bound), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket
+            .bind(&bound.into())
+            .map_err(|e| anyhow::anyhow!("cannot listen on {bound}: {e}"))?;
+        socket.listen(1024)?;
+        let listener: std::net::TcpListener = socket.into();
+        bound = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
 }

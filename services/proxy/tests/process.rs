@@ -63,9 +63,10 @@ async fn the_binary_proxies_logs_each_request_probes_itself_and_stops_on_sigterm
         .find_map(|l| serde_json::from_str(l).ok())
         .expect("a JSON access-log line");
     assert_eq!(line["target"], "access");
-    assert_eq!(line["fields"]["status"], 200);
-    assert_eq!(line["fields"]["upstream"], "api");
-    assert_eq!(line["fields"]["method"], "GET");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["upstream"], "api");
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["uri"], "/api/v1/numbers?limit=1");
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
