@@ -138,9 +138,12 @@ impl LocalPlatform {
             .iter()
             .enumerate()
         {
-            let image = desired_svc
-                .and_then(|s| s.spec.task_definition.containers.get(i))
-                .map_or(c.image.as_str(), |spec| spec.image.as_str());
+            let container_spec = desired_svc.and_then(|s| s.spec.task_definition.containers.get(i));
+            let image = container_spec.map_or(c.image.as_str(), |spec| spec.image.as_str());
+            // An HTTP check in the manifest wins; else the Environment's healthPath on the first port.
+            let http_check = container_spec
+                .and_then(|spec| spec.health_check.as_ref())
+                .and_then(|h| h.http.clone());
             let cmd = local
                 .commands
                 .get(image)
@@ -180,8 +183,10 @@ impl LocalPlatform {
                     env: vars,
                     working_dir,
                     log_file: self.log_file(env, &svc.name, &c.name),
-                    port,
-                    health_path: cmd.health_path.clone(),
+                    port: http_check.as_ref().map(|h| h.port).or(port),
+                    health_path: http_check
+                        .map(|h| h.path)
+                        .or_else(|| cmd.health_path.clone()),
                 },
             ));
         }
