@@ -615,3 +615,52 @@ fn a_git_push_with_a_verified_webhook_is_applied_without_waiting_for_the_poll() 
         "{status}"
     );
 }
+
+#[test]
+fn after_kill_9_a_restart_converges_without_doubling_processes_and_history_survives() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let manifests = dir.path().join("manifests");
+    mini_stack(&manifests, &[("w", "worker")]);
+    let source = ["--manifests", manifests.to_str().expect("utf-8")];
+    let mut ferry = Ferry::start(&source, &dir.path().join("run"), &[]);
+    let env = ferry.wait_env("dev", "healthy", Duration::from_secs(30), |e| {
+        health(e, "w") == "Healthy"
+    });
+    let applied = env["lastAppliedRevision"]
+        .as_str()
+        .expect("revision")
+        .to_owned();
+    let worker = wait_for("the worker", Duration::from_secs(10), || {
+        children(ferry.child.id()).first().map(|(p, _)| *p)
+    });
+
+    // Crash: no chance to clean up; the worker is orphaned.
+    ferry.child.kill().expect("kill -9");
+    ferry.child.wait().expect("reaped");
+    assert!(alive(worker), "an orphan is left behind by kill -9");
+
+    let ferry = Ferry::start(&source, &dir.path().join("run"), &[]);
+    let env = ferry.wait_env(
+        "dev",
+        "history from before and a fresh apply",
+        Duration::from_secs(30),
+        |e| health(e, "w") == "Healthy" && e["history"].as_array().is_some_and(|h| h.len() >= 2),
+    );
+    assert_eq!(env["lastAppliedRevision"].as_str(), Some(applied.as_str()));
+    let history = env["history"].as_array().expect("history");
+    assert!(
+        history.iter().any(|h| h["result"] == "Succeeded"),
+        "{history:?}"
+    );
+    wait_for(
+        "the orphan to be cleaned up",
+        Duration::from_secs(10),
+        || (!alive(worker)).then_some(()),
+    );
+    let workers: Vec<(u32, String)> = children(ferry.child.id());
+    assert_eq!(
+        workers.len(),
+        1,
+        "exactly one worker after the restart: {workers:?}"
+    );
+}

@@ -2,6 +2,7 @@
 //! loop per environment, the platforms, and the status server; shuts down cleanly on
 //! SIGTERM/SIGINT (loops stop, local processes are stopped, exit 0).
 
+mod history;
 mod metrics;
 mod reconcile;
 mod server;
@@ -69,6 +70,9 @@ pub(crate) struct RunArgs {
     /// File holding the GitHub webhook secret (the webhook is off without it).
     #[arg(long)]
     webhook_secret_file: Option<PathBuf>,
+    /// Where sync history is kept (default: a SQLite file in the state folder).
+    #[arg(long, env = "FERRY_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
 }
 
 /// The platforms of this process: local processes always, ECS when built in.
@@ -143,6 +147,28 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         .map(read_secret)
         .transpose()?
         .map(String::into_bytes);
+
+    let history_url = args.database_url.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            state_dir.join("history.db").display()
+        )
+    });
+    let history = history::History::open(&history_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the history database: {e}"))?;
+    let (history_tx, mut history_rx) =
+        tokio::sync::mpsc::unbounded_channel::<(String, status::SyncAttempt)>();
+    let writer = {
+        let history = history.clone();
+        tokio::spawn(async move {
+            while let Some((env, attempt)) = history_rx.recv().await {
+                if let Err(e) = history.record(&env, &attempt).await {
+                    tracing::warn!(error = %e, env = %env, "cannot record a sync attempt");
+                }
+            }
+        })
+    };
 
     let (revisions_tx, mut revisions_rx) = watch::channel::<Option<Revision>>(None);
     let (status_tx, status_rx) = watch::channel(StatusSnapshot::default());
@@ -228,8 +254,13 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     for env in &envs {
         let notify = Arc::new(Notify::new());
         sync.insert(env.clone(), notify.clone());
+        // What ran before a restart.
+        let past = history.recent(env, 50).await.unwrap_or_default();
+        let applied = history.last_applied(env).await.unwrap_or_default();
         status_tx.send_modify(|s| {
-            s.environments.entry(env.clone()).or_default();
+            let e = s.environments.entry(env.clone()).or_default();
+            e.history = past;
+            e.last_applied_revision.clone_from(&applied);
         });
         let env_loop = EnvLoop {
             env: env.clone(),
@@ -243,6 +274,8 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             status: status_tx.clone(),
             shutdown: shutdown_rx.clone(),
             metrics: metrics.clone(),
+            history: history_tx.clone(),
+            applied,
         };
         loops.push(tokio::spawn(env_loop.run()));
     }
@@ -276,6 +309,8 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(30), l).await;
     }
     platforms.local.shutdown().await;
+    drop(history_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
     let _ = server.await;
     tracing::info!("stopped");
     Ok(())

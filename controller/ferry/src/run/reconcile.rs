@@ -63,6 +63,10 @@ pub(crate) struct EnvLoop<P: Platform> {
     pub(crate) status: watch::Sender<StatusSnapshot>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Where finished attempts go to be stored.
+    pub(crate) history: tokio::sync::mpsc::UnboundedSender<(String, SyncAttempt)>,
+    /// The revision applied before this process started (from history).
+    pub(crate) applied: Option<String>,
 }
 
 /// The state the loop carries between reconciles.
@@ -81,7 +85,10 @@ struct Memory {
 impl<P: Platform> EnvLoop<P> {
     /// Run until shutdown.
     pub(crate) async fn run(mut self) {
-        let mut memory = Memory::default();
+        let mut memory = Memory {
+            applied: self.applied.clone(),
+            ..Memory::default()
+        };
         let mut next_drift = Instant::now() + self.options.drift_interval;
         let mut pending = self
             .revisions
@@ -412,6 +419,7 @@ impl<P: Platform> EnvLoop<P> {
         self.metrics
             .observe_reconcile(&self.env, result, started.elapsed());
         tracing::info!(env = %self.env, revision = %attempt.revision, trigger = %attempt.trigger, result = %attempt.result, ms = attempt.duration_ms, "reconcile finished");
+        let _ = self.history.send((self.env.clone(), attempt.clone()));
         self.publish(|s| {
             s.last_reconcile = Some(now_rfc3339());
             s.history.insert(0, attempt);
