@@ -9,6 +9,7 @@
 pub mod access_log;
 pub mod config;
 pub mod headers;
+pub mod pool;
 pub mod proxy;
 pub mod route;
 pub mod server;

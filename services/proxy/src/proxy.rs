@@ -10,26 +10,27 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Body, Incoming};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
 
 use crate::access_log::{self, Entry};
 use crate::config::{Config, LogFormat, Upstream};
 use crate::headers::{self, ClientInfo, X_REQUEST_ID};
+use crate::pool::{Pool, PooledBody};
 use crate::route::{self, Route};
 
 /// Body of a request sent upstream: the client's, streamed, or buffered when it was chunked.
 pub type UpstreamBody = Either<Incoming, Full<Bytes>>;
 /// Body of a response to the client: the upstream's, streamed, or one the proxy made.
-pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+pub type ProxyBody = Either<PooledBody, Full<Bytes>>;
 
 /// The proxy's state: upstreams, limits and the connection pool, shared by every connection.
 #[derive(Debug, Clone)]
 pub struct Proxy {
-    client: Client<HttpConnector, UpstreamBody>,
-    api: Upstream,
-    frontend: Upstream,
+    api: Arc<Pool>,
+    frontend: Arc<Pool>,
+    api_host: HeaderValue,
+    frontend_host: HeaderValue,
     upstream_timeout: Duration,
     max_body_bytes: u64,
     trust_forwarded: bool,
@@ -57,19 +58,22 @@ impl Target {
 impl Proxy {
     /// A proxy with its keep-alive pool, configured from `config`.
     pub fn new(config: &Config) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .pool_max_idle_per_host(config.pool_max_idle)
-            .build(connector);
+        let pool = |u: &Upstream| {
+            Pool::new(
+                u.authority.as_str().to_owned(),
+                config.pool_max_idle,
+                config.pool_idle_timeout,
+                config.connect_timeout,
+            )
+        };
+        let host = |u: &Upstream| {
+            HeaderValue::from_str(u.authority.as_str()).expect("an authority is a valid header")
+        };
         Self {
-            client,
-            api: config.api_upstream.clone(),
-            frontend: config.frontend_upstream.clone(),
+            api: pool(&config.api_upstream),
+            frontend: pool(&config.frontend_upstream),
+            api_host: host(&config.api_upstream),
+            frontend_host: host(&config.frontend_upstream),
             upstream_timeout: config.upstream_timeout,
             max_body_bytes: config.max_body_bytes,
             trust_forwarded: config.trust_forwarded_headers,
@@ -111,8 +115,12 @@ impl Proxy {
     ) -> (Response<ProxyBody>, Target) {
         let (upstream, path, target) = match route::route(req.uri().path(), req.uri().query()) {
             Ok(Route::Health) => return (health(), Target::Proxy),
-            Ok(Route::Api(path)) => (&self.api, path, Target::Api),
-            Ok(Route::Frontend(path)) => (&self.frontend, path, Target::Frontend),
+            Ok(Route::Api(path)) => ((&self.api, &self.api_host), path, Target::Api),
+            Ok(Route::Frontend(path)) => (
+                (&self.frontend, &self.frontend_host),
+                path,
+                Target::Frontend,
+            ),
             Err(bad) => {
                 let res = error(
                     StatusCode::BAD_REQUEST,
@@ -144,12 +152,9 @@ impl Proxy {
         headers::set_forwarded(&mut parts.headers, client, host);
         parts.headers.insert(&X_REQUEST_ID, id.clone());
         parts.version = Version::HTTP_11;
-        parts.uri = match Uri::builder()
-            .scheme("http")
-            .authority(upstream.authority.clone())
-            .path_and_query(path)
-            .build()
-        {
+        let (pool, upstream_host) = upstream;
+        parts.headers.insert(header::HOST, upstream_host.clone());
+        parts.uri = match Uri::try_from(path) {
             Ok(uri) => uri,
             Err(_) => {
                 let res = error(
@@ -185,7 +190,7 @@ impl Proxy {
             Either::Left(body)
         };
 
-        let sent = self.client.request(Request::from_parts(parts, body));
+        let sent = pool.send(Request::from_parts(parts, body));
         let mut res = match tokio::time::timeout(self.upstream_timeout, sent).await {
             Ok(Ok(res)) => res,
             Ok(Err(err)) => {

@@ -465,3 +465,39 @@ async fn graceful_shutdown_finishes_open_requests_and_stops_accepting() {
         .expect("serve returns after draining");
     assert!(matches!(done, Ok(Ok(()))));
 }
+
+#[tokio::test]
+async fn an_idle_connection_the_upstream_closed_is_replaced_not_reported() {
+    // An upstream that answers one request per connection (keep-alive promised) and then
+    // closes the connection shortly after, as servers with short idle timeouts do.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            });
+        }
+    });
+    let upstream = format!("http://127.0.0.1:{port}").parse().expect("URL");
+    let proxy = RunningProxy::start(config(upstream, dead_upstream())).await;
+    for round in 0..5 {
+        let reply = get(proxy.port, "/api/x").await;
+        assert_eq!(reply.status, 200, "round {round}: {}", reply.text());
+        assert_eq!(reply.text(), "ok");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
