@@ -117,12 +117,22 @@ pub fn run_workers(
                     .enable_all()
                     .build()?;
                 runtime.block_on(async move {
+                    // A short periodic timer keeps the timer wheel's next wake-up near: a
+                    // request's timeouts (10 s, 30 s) are then never the earliest timer, and
+                    // arming them does not have to wake the event loop through its eventfd.
+                    let ticker = tokio::spawn(async {
+                        let mut tick = tokio::time::interval(Duration::from_millis(250));
+                        loop {
+                            tick.tick().await;
+                        }
+                    });
                     let listener = TcpListener::from_std(listener)?;
                     let proxy = Arc::new(Proxy::new(&config));
                     serve(listener, proxy, &config, async move {
                         let _ = stopped.wait_for(|s| *s).await;
                     })
                     .await?;
+                    ticker.abort();
                     Ok(())
                 })
             })?;
