@@ -11,6 +11,7 @@ use ferry_core::render::{Digests, render};
 use ferry_core::{discover_environments, load_environment};
 use kube_schema::Schemas;
 
+mod aws;
 mod kube_schema;
 mod run;
 
@@ -45,6 +46,12 @@ enum Command {
         #[arg(short, long, value_enum, default_value = "json")]
         output: Format,
     },
+    /// Show what apply would change on ECS/ECR, field by field (exit 0 = none, 2 = changes).
+    Plan(aws::PlanArgs),
+    /// Apply the plan to ECS/ECR (exit non-zero when a change or rollout failed).
+    Apply(aws::ApplyArgs),
+    /// Per service: sync, health, live vs desired revision, image digests.
+    Status(aws::StatusArgs),
     /// Run the GitOps controller: watch a folder or follow a git branch, reconcile every
     /// environment, serve status.
     Run(Box<run::RunArgs>),
@@ -91,6 +98,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(run::run(*args))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plan(args) => aws::plan(&args),
+        Command::Apply(args) => aws::apply(&args),
+        Command::Status(args) => aws::status(&args),
         Command::Validate { manifests, env } => validate(&manifests, env.as_deref()),
         Command::Render {
             manifests,

@@ -1,0 +1,287 @@
+//! Printing plans, results and status for people, like `terraform plan`: one block per
+//! resource, field by field, colored on a terminal. Pure string building.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use ferry_core::health::short_revision;
+use ferry_core::load::DesiredState;
+use ferry_core::plan::{Op, Plan, ResourceKind};
+use ferry_core::platform::{Observed, ResourceResult, ResultCode, SyncStatus};
+use ferry_core::render::Rendered;
+use serde::Serialize;
+use serde_json::Value;
+
+struct Paint(bool);
+
+impl Paint {
+    fn wrap(&self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+    fn green(&self, t: &str) -> String {
+        self.wrap("32", t)
+    }
+    fn yellow(&self, t: &str) -> String {
+        self.wrap("33", t)
+    }
+    fn red(&self, t: &str) -> String {
+        self.wrap("31", t)
+    }
+    fn bold(&self, t: &str) -> String {
+        self.wrap("1", t)
+    }
+}
+
+fn value(v: Option<&Value>) -> String {
+    match v {
+        None => "(none)".into(),
+        Some(v) => {
+            let s = v.to_string();
+            if s.len() > 120 {
+                format!("{}…", &s[..s.floor_char_boundary(117)])
+            } else {
+                s
+            }
+        }
+    }
+}
+
+/// The plan, resource by resource and field by field.
+pub(crate) fn plan(plan: &Plan, color: bool) -> String {
+    let p = Paint(color);
+    let mut out = String::new();
+    if plan.changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "No changes. Environment `{}` matches the manifests.",
+            plan.env
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Ferry will perform these actions in environment `{}`:\n",
+            plan.env
+        );
+    }
+    for c in &plan.changes {
+        let (sign, word) = match c.op {
+            Op::Create => (p.green("+"), "create"),
+            Op::Update => (p.yellow("~"), "update"),
+            Op::Prune => (p.red("-"), "prune"),
+        };
+        let _ = writeln!(
+            out,
+            "  {sign} {} ({word})",
+            p.bold(&format!("{}/{}", c.key.kind, c.key.name))
+        );
+        for f in &c.fields {
+            let line = match (c.op, &f.live) {
+                (Op::Create, _) | (_, None) => format!(
+                    "      {} {}: {}",
+                    p.green("+"),
+                    f.path,
+                    value(f.desired.as_ref())
+                ),
+                (_, Some(_)) if f.desired.is_none() => format!(
+                    "      {} {}: {}",
+                    p.red("-"),
+                    f.path,
+                    value(f.live.as_ref())
+                ),
+                _ => format!(
+                    "      {} {}: {} → {}",
+                    p.yellow("~"),
+                    f.path,
+                    value(f.live.as_ref()),
+                    value(f.desired.as_ref())
+                ),
+            };
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    for c in &plan.conflicts {
+        let _ = writeln!(
+            out,
+            "  {} {}/{}: left alone: {}",
+            p.red("!"),
+            c.key.kind,
+            c.key.name,
+            c.reason
+        );
+    }
+    if !plan.prune_skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "  note: not pruned (prune is off or the desired set is empty): {}",
+            plan.prune_skipped.join(", ")
+        );
+    }
+    if !plan.changes.is_empty() {
+        let n = |op: Op| plan.changes.iter().filter(|c| c.op == op).count();
+        let _ = writeln!(
+            out,
+            "\nPlan: {} to create, {} to update, {} to prune.",
+            n(Op::Create),
+            n(Op::Update),
+            n(Op::Prune)
+        );
+    }
+    out
+}
+
+/// One line per applied change.
+pub(crate) fn results(results: &[ResourceResult], color: bool) -> String {
+    let p = Paint(color);
+    let mut out = String::from("\n");
+    for r in results {
+        let mark = match r.code {
+            ResultCode::Synced => p.green("ok     "),
+            ResultCode::Failed => p.red("FAILED "),
+            ResultCode::Skipped => p.yellow("skipped"),
+        };
+        let _ = writeln!(
+            out,
+            "  {mark} {} {}/{}: {}",
+            r.op, r.key.kind, r.key.name, r.message
+        );
+    }
+    let failed = results
+        .iter()
+        .filter(|r| r.code != ResultCode::Synced)
+        .count();
+    let _ = writeln!(
+        out,
+        "\nApply: {} synced, {failed} failed or skipped.",
+        results.len() - failed
+    );
+    out
+}
+
+/// Status of one service.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StatusRow {
+    service: String,
+    sync: SyncStatus,
+    health: ferry_core::platform::HealthCode,
+    message: String,
+    live_revision: Option<String>,
+    desired_revision: String,
+    running: u32,
+    desired: u32,
+    images: BTreeMap<String, String>,
+    drift: Vec<String>,
+}
+
+pub(crate) fn status_rows(
+    desired: &DesiredState,
+    observed: &Observed,
+    rendered: &Rendered,
+    plan: &Plan,
+) -> Vec<StatusRow> {
+    rendered
+        .services
+        .iter()
+        .map(|svc| {
+            let family = &svc.register_task_definition.family;
+            let changes: Vec<_> = plan
+                .changes
+                .iter()
+                .filter(|c| {
+                    (c.key.kind == ResourceKind::EcsService && c.key.name == svc.name)
+                        || (c.key.kind == ResourceKind::TaskDefinition && &c.key.name == family)
+                })
+                .collect();
+            let conflict = plan.conflicts.iter().any(|c| c.key.name == svc.name);
+            let health = observed.health.get(&svc.name).cloned().unwrap_or_default();
+            let td_changes = changes
+                .iter()
+                .any(|c| c.key.kind == ResourceKind::TaskDefinition);
+            let live_revision = health
+                .live_revision
+                .as_deref()
+                .map(|r| short_revision(r).to_owned());
+            StatusRow {
+                service: svc.name.clone(),
+                sync: if changes.is_empty() && !conflict {
+                    SyncStatus::Synced
+                } else if conflict {
+                    SyncStatus::Unknown
+                } else {
+                    SyncStatus::OutOfSync
+                },
+                health: health.code,
+                message: if conflict {
+                    "not managed by Ferry (conflict)".into()
+                } else {
+                    health.message.clone()
+                },
+                desired_revision: if td_changes {
+                    format!("{family}:<new revision>")
+                } else {
+                    live_revision
+                        .clone()
+                        .unwrap_or_else(|| format!("{family}:<new revision>"))
+                },
+                live_revision,
+                running: health.running,
+                desired: desired
+                    .services
+                    .get(&svc.name)
+                    .map_or(health.desired, |s| s.spec.desired_count),
+                images: health.images.clone(),
+                drift: changes
+                    .iter()
+                    .flat_map(|c| c.fields.iter().map(|f| f.path.clone()))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The status table.
+pub(crate) fn status(env: &str, rows: &[StatusRow], color: bool) -> String {
+    let p = Paint(color);
+    let mut out = format!("Environment `{env}`\n\n");
+    let _ = writeln!(
+        out,
+        "{:<24} {:<10} {:<12} {:<28} {:<28} {:>8}",
+        "SERVICE", "SYNC", "HEALTH", "LIVE REVISION", "DESIRED REVISION", "RUNNING"
+    );
+    for r in rows {
+        let sync = format!("{:<10}", format!("{:?}", r.sync));
+        let sync = match r.sync {
+            SyncStatus::Synced => p.green(&sync),
+            _ => p.yellow(&sync),
+        };
+        let health = format!("{:<12}", format!("{:?}", r.health));
+        let health = match r.health {
+            ferry_core::platform::HealthCode::Healthy => p.green(&health),
+            ferry_core::platform::HealthCode::Degraded
+            | ferry_core::platform::HealthCode::Missing => p.red(&health),
+            _ => p.yellow(&health),
+        };
+        let _ = writeln!(
+            out,
+            "{:<24} {sync} {health} {:<28} {:<28} {:>8}",
+            r.service,
+            r.live_revision.as_deref().unwrap_or("-"),
+            r.desired_revision,
+            format!("{}/{}", r.running, r.desired)
+        );
+        if !r.message.is_empty() {
+            let _ = writeln!(out, "    {}", r.message);
+        }
+        for (container, image) in &r.images {
+            let _ = writeln!(out, "    {container}: {image}");
+        }
+        if !r.drift.is_empty() {
+            let _ = writeln!(out, "    differs: {}", r.drift.join(", "));
+        }
+    }
+    out
+}
