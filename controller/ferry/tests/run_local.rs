@@ -664,3 +664,38 @@ fn after_kill_9_a_restart_converges_without_doubling_processes_and_history_survi
         "exactly one worker after the restart: {workers:?}"
     );
 }
+
+#[test]
+fn a_health_check_command_decides_health_locally() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let manifests = dir.path().join("manifests");
+    mini_stack(&manifests, &[]);
+    let svc = mini_service("w", "worker", "one")
+        + "        healthCheck: { command: [CMD-SHELL, \"test -f ready\"], interval: 5 }\n";
+    std::fs::write(manifests.join("base/w.yaml"), svc).expect("write");
+    let ferry = Ferry::start(
+        &["--manifests", manifests.to_str().expect("utf-8")],
+        &dir.path().join("run"),
+        &[],
+    );
+    ferry.wait_env(
+        "dev",
+        "running but not healthy",
+        Duration::from_secs(30),
+        |e| health(e, "w") == "Progressing",
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        health(&ferry.env("dev").expect("status"), "w"),
+        "Progressing",
+        "the check fails until the file exists"
+    );
+    let workdir = dir.path().join("run/state/local/dev/data/w/main");
+    std::fs::write(workdir.join("ready"), "").expect("ready file");
+    ferry.wait_env(
+        "dev",
+        "healthy once the check passes",
+        Duration::from_secs(15),
+        |e| health(e, "w") == "Healthy",
+    );
+}

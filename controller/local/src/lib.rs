@@ -3,10 +3,13 @@
 //! with its environment, a working folder that survives restarts, and a log file.
 //!
 //! It speaks the same [`Platform`] contract as ECS, so the same manifests, diff and plan drive
-//! it: observe reports the running task definitions, apply (re)starts processes. Limits, said
-//! plainly in health messages: one copy per service (desiredCount > 1 is capped at 1, since the
-//! ports are fixed), secrets are not resolved, ECS health check commands are not run (the
-//! Environment's `healthPath` or the container port decide health instead).
+//! it: observe reports the running task definitions, apply (re)starts processes.
+//!
+//! Health: a container's `healthCheck.http`, else the Environment's `healthPath` for its image
+//! (HTTP 2xx on the first port), else its `healthCheck.command` run locally (ECS semantics),
+//! else the port accepting connections, else the process running. Limits, said plainly in
+//! health messages: one copy per service (desiredCount > 1 is capped at 1, since ports are
+//! fixed); secrets are not resolved.
 
 mod supervisor;
 
@@ -187,6 +190,10 @@ impl LocalPlatform {
                     health_path: http_check
                         .map(|h| h.path)
                         .or_else(|| cmd.health_path.clone()),
+                    health_command: container_spec
+                        .and_then(|spec| spec.health_check.as_ref())
+                        .map(|h| h.command.clone())
+                        .filter(|c| !c.is_empty()),
                 },
             ));
         }

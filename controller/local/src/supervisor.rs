@@ -26,6 +26,8 @@ pub(crate) struct ProcessSpec {
     pub(crate) port: Option<u16>,
     /// HTTP path to probe on that port, if any.
     pub(crate) health_path: Option<String>,
+    /// A health check command (`CMD ...` or `CMD-SHELL ...`), used when no HTTP check is set.
+    pub(crate) health_command: Option<Vec<String>>,
 }
 
 /// What the supervisor knows right now.
@@ -243,6 +245,11 @@ pub(crate) fn kill_leftover(pid: u32) {
 }
 
 async fn probe_health(spec: &ProcessSpec) -> bool {
+    if spec.health_path.is_none()
+        && let Some(command) = &spec.health_command
+    {
+        return run_health_command(spec, command).await;
+    }
     let Some(port) = spec.port else { return true };
     let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
     let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(1), connect).await else {
@@ -262,6 +269,38 @@ async fn probe_health(spec: &ProcessSpec) -> bool {
         Ok(Ok(head)) => head.starts_with(b"HTTP/1.1 2") || head.starts_with(b"HTTP/1.0 2"),
         _ => false,
     }
+}
+
+/// ECS semantics: `["CMD", prog, args...]` runs the program, `["CMD-SHELL", "line"]` runs
+/// `sh -c line`; exit 0 within 5 seconds is healthy.
+async fn run_health_command(spec: &ProcessSpec, command: &[String]) -> bool {
+    let argv: Vec<String> = match command.split_first() {
+        Some((first, rest)) if first == "CMD-SHELL" => {
+            vec!["sh".into(), "-c".into(), rest.join(" ")]
+        }
+        Some((first, rest)) if first == "CMD" => rest.to_vec(),
+        _ => command.to_vec(),
+    };
+    let Some((program, args)) = argv.split_first() else {
+        return false;
+    };
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .current_dir(&spec.working_dir)
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for var in ["PATH", "HOME", "LANG"] {
+        if let Ok(v) = std::env::var(var) {
+            cmd.env(var, v);
+        }
+    }
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    matches!(tokio::time::timeout(Duration::from_secs(5), cmd.status()).await, Ok(Ok(status)) if status.success())
 }
 
 async fn last_log_line(path: &std::path::Path) -> Option<String> {
