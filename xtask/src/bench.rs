@@ -36,6 +36,8 @@ enum Which {
     Proxy,
     /// Load + validate + render + diff of generated stacks of 10/100/1000 services.
     Manifests,
+    /// The ECS platform against moto: no-op and one-image reconciles of 10/100/1000 services.
+    Reconcile,
 }
 
 /// One measured run.
@@ -52,6 +54,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Which::Api => api(args),
         Which::Proxy => crate::proxy_bench::run(args.duration, args.connections),
         Which::Manifests => crate::manifest_bench::run(),
+        Which::Reconcile => crate::reconcile_bench::run(),
     }
 }
 

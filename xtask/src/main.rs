@@ -6,6 +6,7 @@ mod browser;
 mod infra;
 mod manifest_bench;
 mod proxy_bench;
+mod reconcile_bench;
 mod test;
 mod tools;
 mod up;

@@ -1,0 +1,120 @@
+//! `cargo xtask bench reconcile`: the ECS platform against moto with 10/100/1000 services (the
+//! `bench_reconcile` example of ferry-ecs, release build, a fresh moto per size): API calls per
+//! API and wall time of a no-op reconcile (warm cache and cold) and of a one-image change, next
+//! to the floor (the same minimal describe calls issued directly on the same moto).
+//! Targets: 0 writes on no-op, ≤ ceil(N/10) DescribeServices, wall time ≤ 1.2× the floor.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use ferry_testkit::moto::{MOTO_PACKAGE, MotoServer};
+use serde_json::Value;
+
+use crate::tools::{self, output, repo_root, run as run_cmd};
+
+const WRITES: &[&str] = &[
+    "RegisterTaskDefinition",
+    "DeregisterTaskDefinition",
+    "CreateService",
+    "UpdateService",
+    "ecs:TagResource",
+    "DeleteService",
+    "CreateRepository",
+    "PutImageTagMutability",
+    "PutImageScanningConfiguration",
+    "PutLifecyclePolicy",
+    "DeleteLifecyclePolicy",
+    "ecr:TagResource",
+];
+
+fn calls(v: &Value) -> String {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+fn writes(v: &Value) -> u64 {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| WRITES.contains(&k.as_str()))
+                .filter_map(|(_, n)| n.as_u64())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Run and print the table.
+pub(crate) fn run() -> anyhow::Result<()> {
+    let root = repo_root();
+    tools::venv("moto-venv", &[MOTO_PACKAGE])?;
+    run_cmd(Command::new("cargo").current_dir(&root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "--package",
+        "ferry-ecs",
+        "--example",
+        "bench_reconcile",
+    ]))?;
+    let bin = root.join("target/release/examples/bench_reconcile");
+    println!("\nreconcile against moto: calls per API and wall time (ms)\n");
+    let mut failures = Vec::new();
+    for n in [10usize, 100, 1000] {
+        let moto = MotoServer::start().context("cannot start moto")?;
+        let line = output(Command::new(&bin).args([moto.endpoint(), n.to_string()]))?;
+        drop(moto);
+        let v: Value =
+            serde_json::from_str(line.trim()).with_context(|| format!("bad output: {line}"))?;
+        let ms = |k: &str| v[k]["ms"].as_f64().unwrap_or(f64::NAN);
+        let floor = ms("floor");
+        println!(
+            "{n} services (set-up {:.0} ms, peak RSS {:.1} MiB)",
+            v["setup_ms"].as_f64().unwrap_or(0.0),
+            v["peak_rss_mib"].as_f64().unwrap_or(0.0)
+        );
+        for (label, key) in [
+            ("floor (direct describes)", "floor"),
+            ("no-op, warm (controller)", "noop_warm"),
+            ("no-op, cold (fresh CLI)", "noop_cold"),
+            ("one-image change", "change"),
+        ] {
+            println!(
+                "  {label:<26} {:>9.1} ms  {:>5.2}x floor  {}",
+                ms(key),
+                ms(key) / floor,
+                calls(&v[key]["calls"])
+            );
+        }
+        let warm = &v["noop_warm"]["calls"];
+        let describes = warm["DescribeServices"].as_u64().unwrap_or(u64::MAX);
+        let budget = n.div_ceil(10) as u64;
+        let ratio = ms("noop_warm") / floor;
+        println!(
+            "  targets: no-op writes {} (0), DescribeServices {describes} (≤ {budget}), warm no-op {ratio:.2}x floor (≤ 1.2x)\n",
+            writes(warm)
+        );
+        if writes(warm) != 0 || writes(&v["noop_cold"]["calls"]) != 0 {
+            failures.push(format!("{n}: the no-op reconcile wrote"));
+        }
+        if describes > budget {
+            failures.push(format!("{n}: {describes} DescribeServices > {budget}"));
+        }
+        if v["change"]["calls"]["RegisterTaskDefinition"].as_u64() != Some(1)
+            || v["change"]["calls"]["UpdateService"].as_u64() != Some(1)
+        {
+            failures.push(format!(
+                "{n}: the one-image change did not make exactly one register and one update"
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        bail!("targets missed: {}", failures.join("; "));
+    }
+    Ok(())
+}
