@@ -31,3 +31,27 @@ variable "ferry_trusted_role_arns" {
   type        = list(string)
   default     = []
 }
+
+# Ferry's image repository is account-wide like the OIDC provider: dev
+# creates it, staging and prod use it.
+variable "create_ferry_repository" {
+  description = "Create the account-wide ECR repository of Ferry's image; false when another environment in the same AWS account already does."
+  type        = bool
+  default     = true
+}
+
+# Ferry's own image, run by Terraform (Ferry cannot deploy itself). Change it
+# here, in a pull request, to upgrade this environment's Ferry: infra.yml
+# plans and applies it like any other change. "bootstrap" is a placeholder
+# until images.yml has pushed a first image (the service cannot start before).
+variable "ferry_image_tag" {
+  description = "Tag of Ferry's image (a commit SHA pushed by images.yml) that this environment's Ferry service runs."
+  type        = string
+  default     = "bootstrap"
+}
+
+variable "manifests_repository_url" {
+  description = "Git repository (HTTPS) that Ferry follows; null means https://github.com/<github_repository>.git."
+  type        = string
+  default     = null
+}

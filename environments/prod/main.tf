@@ -33,4 +33,9 @@ module "numbers" {
   terraform_state_bucket      = var.terraform_state_bucket
   terraform_state_key         = local.terraform_state_key
   ferry_trusted_role_arns     = var.ferry_trusted_role_arns
+
+  # Ferry's own ECS service (modules/ferry).
+  create_ferry_repository  = var.create_ferry_repository
+  ferry_image_tag          = var.ferry_image_tag
+  manifests_repository_url = var.manifests_repository_url
 }

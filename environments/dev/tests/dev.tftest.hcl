@@ -193,6 +193,93 @@ run "plan" {
     condition     = length(module.numbers.database.identifier) <= 63
     error_message = "RDS identifiers are limited to 63 characters."
   }
+
+  # --- Ferry's own service -------------------------------------------------------
+
+  assert {
+    condition = (
+      module.numbers.ferry.repository.name == "ferry"
+      && module.numbers.ferry.repository.image_tag_mutability == "IMMUTABLE"
+      && module.numbers.ferry.repository.scan_on_push
+      && module.numbers.ferry.repository.encryption_type == "KMS"
+    )
+    error_message = "dev must create Ferry's ECR repository: immutable tags, scanned on push, KMS-encrypted."
+  }
+
+  assert {
+    condition = (
+      module.numbers.ferry.service.desired_count == 1
+      && module.numbers.ferry.service.launch_type == "FARGATE"
+      && module.numbers.ferry.service.cpu == "256"
+      && module.numbers.ferry.service.memory == "512"
+      && module.numbers.ferry.service.assign_public_ip == false
+      && module.numbers.ferry.service.enable_execute_command == false
+    )
+    error_message = "Ferry must run as one Fargate task (256 CPU, 512 MiB) without a public address."
+  }
+
+  assert {
+    condition = (
+      module.numbers.ferry.service.circuit_breaker.enable
+      && module.numbers.ferry.service.circuit_breaker.rollback
+      && module.numbers.ferry.service.minimum_healthy_percent == 0
+      && module.numbers.ferry.service.maximum_percent == 100
+    )
+    error_message = "Ferry's deployments must roll back on failure and never run two Ferry tasks at once."
+  }
+
+  assert {
+    condition = (
+      module.numbers.ferry.container.image == "123456789012.dkr.ecr.us-east-1.amazonaws.com/ferry:bootstrap"
+      && module.numbers.ferry.image == module.numbers.ferry.container.image
+    )
+    error_message = "Ferry's image must come from the account's ECR registry, repository ferry, tag ferry_image_tag."
+  }
+
+  assert {
+    condition = (
+      module.numbers.ferry.container.logConfiguration.logDriver == "awslogs"
+      && module.numbers.ferry.container.logConfiguration.options["awslogs-group"] == "/ecs/numbers-dev"
+      && module.numbers.ferry.container.logConfiguration.options["awslogs-region"] == "us-east-1"
+      && module.numbers.ferry.container.logConfiguration.options["awslogs-stream-prefix"] == "ferry"
+    )
+    error_message = "Ferry must log with awslogs to the environment's log group, stream prefix ferry."
+  }
+
+  assert {
+    condition = (
+      module.numbers.ferry.container.readonlyRootFilesystem
+      && module.numbers.ferry.container.privileged == false
+      && module.numbers.ferry.container.user == "65532:65532"
+      && module.numbers.ferry.container.linuxParameters.capabilities.drop == ["ALL"]
+      && module.numbers.ferry.service.volumes == ["state"]
+      && module.numbers.ferry.container.mountPoints == [{ sourceVolume = "state", containerPath = "/var/lib/ferry", readOnly = false }]
+    )
+    error_message = "Ferry must run as uid 65532 on a read-only root file system, writing only to its task-local state volume."
+  }
+
+  assert {
+    condition     = module.numbers.ferry.container.healthCheck.command == ["CMD", "/usr/local/bin/ferry", "check-health", "--listen", "127.0.0.1:9000"]
+    error_message = "Ferry's container health check must mirror the Dockerfile's HEALTHCHECK."
+  }
+
+  assert {
+    condition = module.numbers.ferry.container.command == [
+      "run", "--repo", "https://github.com/example-org/ferry.git", "--branch", "main", "--path", "manifests",
+      "--env", "dev", "--interval", "60s", "--listen", "0.0.0.0:9000", "--state-dir", "/var/lib/ferry",
+    ]
+    error_message = "Ferry must follow main of this repository's manifests for dev only, polling every 60s."
+  }
+
+  assert {
+    condition = (
+      can(regex("^[A-Za-z0-9_-]{1,255}$", module.numbers.ferry.service.name))
+      && can(regex("^[A-Za-z0-9_-]{1,255}$", module.numbers.ferry.service.family))
+      && module.numbers.ferry.service.name == "numbers-dev-ferry"
+      && module.numbers.ferry.service.family == "numbers-dev-ferry"
+    )
+    error_message = "Ferry's service and task family must be numbers-dev-ferry (ECS names: 255 letters, digits, - and _)."
+  }
 }
 
 run "outputs" {
@@ -308,5 +395,86 @@ run "outputs" {
   assert {
     condition     = jsondecode(module.numbers.ci_trust_policies.terraform_apply).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == "repo:example-org/ferry:environment:dev"
     error_message = "The apply role must trust only jobs in the dev GitHub environment."
+  }
+
+  # Ferry's own service: no way in, HTTPS out, Ferry's role, private subnets.
+  assert {
+    condition = !anytrue([
+      for rule in module.numbers.ingress_rules : rule.security_group_id == module.numbers.security_group_ids.ferry
+    ])
+    error_message = "Ferry's security group must have no ingress rule."
+  }
+
+  assert {
+    condition = [
+      for rule in module.numbers.egress_rules : {
+        protocol = rule.ip_protocol, from = rule.from_port, to = rule.to_port, cidr = rule.cidr_ipv4
+      } if rule.security_group_id == module.numbers.security_group_ids.ferry
+    ] == [{ protocol = "tcp", from = 443, to = 443, cidr = "0.0.0.0/0" }]
+    error_message = "Ferry's security group must allow egress on TCP 443 only."
+  }
+
+  assert {
+    condition     = module.numbers.ferry.service.security_groups == toset([module.numbers.security_group_ids.ferry])
+    error_message = "Ferry's service must use Ferry's own security group only."
+  }
+
+  assert {
+    condition     = module.numbers.ferry.service.subnets == toset(output.private_subnet_ids)
+    error_message = "Ferry's service must run in the private subnets."
+  }
+
+  assert {
+    condition     = module.numbers.ferry.service.task_role_arn == output.ferry_role_arn && output.ferry_role_arn == "arn:aws:iam::123456789012:role/numbers-dev-ferry"
+    error_message = "Ferry's task role must be Ferry's role."
+  }
+
+  assert {
+    condition     = module.numbers.ferry.service.execution_role_arn == output.execution_role_arn
+    error_message = "Ferry's task must start through the environment's task execution role."
+  }
+
+  assert {
+    condition     = startswith(module.numbers.ferry.image, "${output.ecr_registry}/ferry:")
+    error_message = "Ferry's image must come from the ecr_registry output's registry."
+  }
+
+  # Ferry's role: every ECS/ECR call `ferry run` makes, roles passed to ECS
+  # limited to the task and execution roles, its own service off limits.
+  assert {
+    condition = length(setsubtract([
+      "ecs:DescribeClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:CreateService",
+      "ecs:UpdateService", "ecs:DeleteService", "ecs:DescribeTasks", "ecs:RegisterTaskDefinition",
+      "ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions",
+      "ecs:TagResource", "ecs:ListTagsForResource", "ecr:DescribeRepositories", "ecr:CreateRepository",
+      "ecr:DescribeImages", "ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy", "ecr:DeleteLifecyclePolicy",
+      "ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability", "ecr:TagResource",
+      "ecr:ListTagsForResource", "iam:PassRole",
+      ], flatten([
+        for statement in jsondecode(module.numbers.ferry_policy).Statement :
+        statement.Action if statement.Effect == "Allow"
+    ]))) == 0
+    error_message = "Ferry's role must allow every ECS and ECR call that ferry run makes."
+  }
+
+  assert {
+    condition = [
+      for statement in jsondecode(module.numbers.ferry_policy).Statement : toset(statement.Resource)
+      if statement.Effect == "Allow" && contains(flatten([statement.Action]), "iam:PassRole")
+      ] == [toset([
+        "arn:aws:iam::123456789012:role/numbers-dev-task-execution",
+        "arn:aws:iam::123456789012:role/numbers-dev-task",
+    ])]
+    error_message = "Ferry may pass the task and execution roles only."
+  }
+
+  assert {
+    condition = anytrue([
+      for statement in jsondecode(module.numbers.ferry_policy).Statement :
+      statement.Effect == "Deny"
+      && statement.Resource == "arn:aws:ecs:us-east-1:123456789012:service/numbers-dev/numbers-dev-ferry"
+      && contains(flatten([statement.Action]), "ecs:UpdateService") && contains(flatten([statement.Action]), "ecs:DeleteService")
+    ])
+    error_message = "Ferry's role must be denied changes to Ferry's own service."
   }
 }

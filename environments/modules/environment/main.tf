@@ -4,7 +4,8 @@
 #   kms ─┬─ network ── security_groups ─┬─ bastion
 #        │                              ├─ database ──┐
 #        ├─ ecs_cluster ────────────────┼─────────────┴─ iam (execution, task, Ferry roles)
-#        │                              └─ load_balancer (ALB, target group, ACM, DNS, WAF)
+#        │                              ├─ load_balancer (ALB, target group, ACM, DNS, WAF)
+#        │                              └─ ferry (Ferry's own ECS service, its ECR repository)
 #        └─ github_ci (OIDC provider, CI roles)
 #
 # The root modules (dev, staging, prod) call this module once each, with
@@ -18,6 +19,13 @@ locals {
   name       = "${var.app_name}-${var.environment}"
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
+
+  ecr_registry       = "${local.account_id}.dkr.ecr.${var.region}.amazonaws.com"
+  ferry_service_name = "${local.name}-ferry"
+  # Ferry's image repository; also in ecr_repository_names (image pulls, pushes).
+  ferry_repository_name = "ferry"
+
+  manifests_repository_url = coalesce(var.manifests_repository_url, "https://github.com/${var.github_repository}.git")
 }
 
 module "kms" {
@@ -100,6 +108,8 @@ module "iam" {
   data_kms_key_arn        = module.kms.data_key_arn
   ecr_repository_names    = var.ecr_repository_names
   ferry_trusted_role_arns = var.ferry_trusted_role_arns
+  ferry_service_name      = local.ferry_service_name
+  ferry_repository_name   = local.ferry_repository_name
 }
 
 module "load_balancer" {
@@ -130,4 +140,23 @@ module "github_ci" {
   ecr_repository_names   = var.ecr_repository_names
   terraform_state_bucket = var.terraform_state_bucket
   terraform_state_key    = var.terraform_state_key
+}
+
+module "ferry" {
+  source = "../ferry"
+
+  name                     = local.name
+  environment              = var.environment
+  region                   = var.region
+  cluster_arn              = module.ecs_cluster.cluster_arn
+  log_group_name           = module.ecs_cluster.log_group_name
+  subnet_ids               = module.network.private_subnet_ids
+  security_group_id        = module.security_groups.ferry_security_group_id
+  execution_role_arn       = module.iam.task_execution_role_arn
+  task_role_arn            = module.iam.ferry_role_arn
+  ecr_registry             = local.ecr_registry
+  repository_name          = local.ferry_repository_name
+  create_repository        = var.create_ferry_repository
+  image_tag                = var.ferry_image_tag
+  manifests_repository_url = local.manifests_repository_url
 }

@@ -71,7 +71,7 @@ output "region" {
 
 output "ecr_registry" {
   description = "ECR registry host of this account and region (the Environment's `registry`)."
-  value       = "${local.account_id}.dkr.ecr.${var.region}.amazonaws.com"
+  value       = local.ecr_registry
 }
 
 # --- Facts for tests and operators ---------------------------------------------
@@ -97,6 +97,7 @@ output "security_group_ids" {
     alb      = module.security_groups.alb_security_group_id
     tasks    = module.security_groups.task_security_group_id
     bastion  = module.security_groups.bastion_security_group_id
+    ferry    = module.security_groups.ferry_security_group_id
     database = module.security_groups.database_security_group_id
   }
 }
@@ -162,4 +163,19 @@ output "ci_role_arns" {
 output "ci_trust_policies" {
   description = "Trust policies (JSON) of the CI roles, by role."
   value       = module.github_ci.trust_policies
+}
+
+output "ferry" {
+  description = "Ferry's own ECS service: service and task settings, container definition, image and repository."
+  value = {
+    service    = module.ferry.service
+    container  = module.ferry.container
+    image      = module.ferry.image
+    repository = module.ferry.repository
+  }
+}
+
+output "ferry_policy" {
+  description = "Ferry's permissions policy (JSON)."
+  value       = module.iam.ferry_policy
 }

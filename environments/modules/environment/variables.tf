@@ -115,15 +115,43 @@ variable "domain_name" {
 }
 
 variable "ecr_repository_names" {
-  description = "ECR repositories of the images (created by Ferry from the manifests)."
+  description = "ECR repositories of the images (the app's are created by Ferry from the manifests, \"ferry\" by modules/ferry)."
   type        = list(string)
   default     = ["numbers-api", "numbers-frontend", "numbers-proxy", "ferry"]
+
+  validation {
+    # Ferry's own image: the execution role pulls it, images.yml pushes it.
+    condition     = contains(var.ecr_repository_names, "ferry")
+    error_message = "ecr_repository_names must include \"ferry\" (Ferry's own image)."
+  }
 }
 
 variable "ferry_trusted_role_arns" {
   description = "IAM roles, besides ECS tasks, allowed to assume Ferry's role."
   type        = list(string)
   default     = []
+}
+
+variable "create_ferry_repository" {
+  description = "Create the account-wide ECR repository of Ferry's image (false when another environment in the same account already does)."
+  type        = bool
+  default     = true
+}
+
+variable "ferry_image_tag" {
+  description = "Tag of Ferry's own image (ferry repository) that Ferry's ECS service runs: a commit SHA pushed by images.yml."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.ferry_image_tag))
+    error_message = "ferry_image_tag must be a valid image tag (letters, digits, _ . -; at most 128 characters)."
+  }
+}
+
+variable "manifests_repository_url" {
+  description = "Git repository that Ferry follows (HTTPS URL); null means https://github.com/<github_repository>.git."
+  type        = string
+  default     = null
 }
 
 variable "github_repository" {

@@ -6,6 +6,8 @@
 # - Ferry's role: reconcile the environment: ECS services of this cluster,
 #   task definitions tagged for this environment, the ECR repositories named
 #   in the manifests, and iam:PassRole of the two roles above, to ECS only.
+#   Ferry's own service and image repository (modules/ferry, Terraform's)
+#   are off limits to it.
 
 locals {
   arn_prefix = "arn:${var.partition}"
@@ -14,6 +16,8 @@ locals {
   service_arns        = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service/${var.cluster_name}/*"
   task_arns           = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:task/${var.cluster_name}/*"
   task_definition_arn = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:task-definition/*"
+  ferry_service_arn   = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service/${var.cluster_name}/${var.ferry_service_name}"
+  all_repositories    = "${local.arn_prefix}:ecr:${var.region}:${var.account_id}:repository/*"
 
   repository_arns = [
     for repository in var.ecr_repository_names :
@@ -187,6 +191,16 @@ resource "aws_iam_role_policy" "ferry" {
         }
       },
       {
+        # Task-definition GC: old revisions of the families Ferry manages.
+        # DeregisterTaskDefinition has no resource-level permissions and no
+        # tag condition keys; a deregistered revision keeps running where it
+        # runs (ECS only refuses new tasks and services from it).
+        Sid      = "DeregisterTaskDefinitions"
+        Effect   = "Allow"
+        Action   = "ecs:DeregisterTaskDefinition"
+        Resource = "*"
+      },
+      {
         # Read-only task-definition calls: no resource-level permissions exist.
         Sid    = "ObserveTaskDefinitions"
         Effect = "Allow"
@@ -209,6 +223,25 @@ resource "aws_iam_role_policy" "ferry" {
         }
       },
       {
+        # Tag changes on services Ferry already owns (tagged for this
+        # environment), e.g. a manifest's tags edited after creation.
+        Sid      = "RetagOwnedServices"
+        Effect   = "Allow"
+        Action   = "ecs:TagResource"
+        Resource = local.service_arns
+        Condition = {
+          StringEquals = { "aws:ResourceTag/${local.environment_tag}" = var.environment }
+        }
+      },
+      {
+        # Ferry's own service belongs to Terraform: Ferry never changes,
+        # retags or deletes it, whatever the manifests say.
+        Sid      = "NotFerrysOwnService"
+        Effect   = "Deny"
+        Action   = ["ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:TagResource", "ecs:UntagResource"]
+        Resource = local.ferry_service_arn
+      },
+      {
         Sid      = "ReadTags"
         Effect   = "Allow"
         Action   = "ecs:ListTagsForResource"
@@ -224,15 +257,39 @@ resource "aws_iam_role_policy" "ferry" {
         }
       },
       {
+        # Observation lists the registry's repositories (DescribeRepositories
+        # without names), which IAM authorizes against repository/*; it
+        # returns settings only, never images.
+        Sid      = "ListRepositories"
+        Effect   = "Allow"
+        Action   = "ecr:DescribeRepositories"
+        Resource = local.all_repositories
+      },
+      {
+        # Ferry's image repository belongs to Terraform (modules/ferry):
+        # Ferry reads its images (digest pins) but never reconfigures it.
+        Sid    = "NotFerrysOwnRepository"
+        Effect = "Deny"
+        Action = [
+          "ecr:CreateRepository",
+          "ecr:PutLifecyclePolicy",
+          "ecr:DeleteLifecyclePolicy",
+          "ecr:PutImageScanningConfiguration",
+          "ecr:PutImageTagMutability",
+          "ecr:TagResource",
+        ]
+        Resource = "${local.arn_prefix}:ecr:${var.region}:${var.account_id}:repository/${var.ferry_repository_name}"
+      },
+      {
         Sid    = "ReconcileRepositories"
         Effect = "Allow"
         Action = [
           "ecr:CreateRepository",
-          "ecr:DescribeRepositories",
           "ecr:DescribeImages",
           "ecr:ListImages",
           "ecr:GetLifecyclePolicy",
           "ecr:PutLifecyclePolicy",
+          "ecr:DeleteLifecyclePolicy",
           "ecr:PutImageScanningConfiguration",
           "ecr:PutImageTagMutability",
           "ecr:TagResource",

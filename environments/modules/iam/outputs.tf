@@ -19,3 +19,8 @@ output "role_names" {
   description = "Names of the roles, for name-length checks."
   value       = [aws_iam_role.task_execution.name, aws_iam_role.task.name, aws_iam_role.ferry.name]
 }
+
+output "ferry_policy" {
+  description = "Ferry's permissions policy (JSON), for the environment tests."
+  value       = aws_iam_role_policy.ferry.policy
+}

@@ -55,3 +55,13 @@ variable "ferry_trusted_role_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "ferry_service_name" {
+  description = "Name of Ferry's own ECS service (managed by Terraform); Ferry's role may not change it."
+  type        = string
+}
+
+variable "ferry_repository_name" {
+  description = "ECR repository of Ferry's own image (managed by Terraform); Ferry's role may read it but not reconfigure it."
+  type        = string
+}

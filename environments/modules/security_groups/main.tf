@@ -5,9 +5,12 @@
 #   internet --443/80--> alb --8000--> tasks --5432--> database <--5432-- bastion
 #                                      tasks --443--> AWS APIs (ECR, Logs, Secrets Manager) via NAT
 #                                                     bastion --443--> SSM endpoints via NAT
+#                                                       ferry --443--> GitHub (git fetch), ECS/ECR APIs via NAT
 #
-# The bastion accepts no inbound connection at all: operators reach it through
-# SSM Session Manager, which the instance's agent dials out to.
+# The bastion and Ferry accept no inbound connection at all: operators reach
+# the bastion through SSM Session Manager, which the instance's agent dials out
+# to; Ferry only polls (git fetch on an interval) and calls AWS, so nothing
+# needs to reach it (see modules/ferry).
 #
 # Each rule is its own resource (aws_vpc_security_group_*_rule), so that every
 # rule carries a description and changes one rule at a time. The rules that
@@ -42,6 +45,15 @@ resource "aws_security_group" "bastion" {
   vpc_id      = var.vpc_id
 
   tags = { Name = "${var.name}-bastion" }
+}
+
+resource "aws_security_group" "ferry" {
+  #checkov:skip=CKV2_AWS_5:Attached to Ferry's ECS service in modules/ferry (security_group_id input); checkov's graph does not follow module outputs into sibling modules.
+  name        = "${var.name}-ferry"
+  description = "Ferry, the GitOps controller of ${var.name}: no inbound rules, HTTPS out only."
+  vpc_id      = var.vpc_id
+
+  tags = { Name = "${var.name}-ferry" }
 }
 
 resource "aws_security_group" "database" {
@@ -130,6 +142,17 @@ resource "aws_vpc_security_group_egress_rule" "bastion_to_database" {
   from_port                    = var.database_port
   to_port                      = var.database_port
   referenced_security_group_id = aws_security_group.database.id
+}
+
+# --- Ferry (no ingress rules on purpose) ---------------------------------------
+
+resource "aws_vpc_security_group_egress_rule" "ferry_to_https" {
+  security_group_id = aws_security_group.ferry.id
+  description       = "HTTPS to GitHub (git fetch of the manifests) and the AWS APIs (ECS, ECR, CloudWatch Logs) through NAT"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = local.anywhere_ipv4
 }
 
 # --- Database (no egress rules: RDS answers on established connections) ------

@@ -15,6 +15,11 @@ output "bastion_security_group_id" {
   value       = aws_security_group.bastion.id
 }
 
+output "ferry_security_group_id" {
+  description = "Security group of Ferry's own ECS service (no ingress, HTTPS egress)."
+  value       = aws_security_group.ferry.id
+}
+
 output "database_security_group_id" {
   description = "Security group of the RDS instance."
   value       = aws_security_group.database.id
@@ -54,6 +59,7 @@ output "egress_rules" {
       tasks_to_database   = aws_vpc_security_group_egress_rule.tasks_to_database
       bastion_to_https    = aws_vpc_security_group_egress_rule.bastion_to_https
       bastion_to_database = aws_vpc_security_group_egress_rule.bastion_to_database
+      ferry_to_https      = aws_vpc_security_group_egress_rule.ferry_to_https
     } :
     name => {
       security_group_id            = rule.security_group_id

@@ -1,0 +1,54 @@
+# Outputs of the ferry module: what the environment tests assert on.
+
+output "service_name" {
+  description = "Name of Ferry's ECS service."
+  value       = aws_ecs_service.ferry.name
+}
+
+output "repository_name" {
+  description = "ECR repository of Ferry's image."
+  value       = local.repository_name
+}
+
+output "image" {
+  description = "Image reference Ferry's task runs."
+  value       = local.image
+}
+
+output "service" {
+  description = "Settings of Ferry's service and task definition."
+  value = {
+    name                    = aws_ecs_service.ferry.name
+    cluster                 = aws_ecs_service.ferry.cluster
+    desired_count           = aws_ecs_service.ferry.desired_count
+    launch_type             = aws_ecs_service.ferry.launch_type
+    subnets                 = aws_ecs_service.ferry.network_configuration[0].subnets
+    security_groups         = aws_ecs_service.ferry.network_configuration[0].security_groups
+    assign_public_ip        = aws_ecs_service.ferry.network_configuration[0].assign_public_ip
+    circuit_breaker         = aws_ecs_service.ferry.deployment_circuit_breaker[0]
+    minimum_healthy_percent = aws_ecs_service.ferry.deployment_minimum_healthy_percent
+    maximum_percent         = aws_ecs_service.ferry.deployment_maximum_percent
+    enable_execute_command  = aws_ecs_service.ferry.enable_execute_command
+    family                  = aws_ecs_task_definition.ferry.family
+    cpu                     = aws_ecs_task_definition.ferry.cpu
+    memory                  = aws_ecs_task_definition.ferry.memory
+    execution_role_arn      = aws_ecs_task_definition.ferry.execution_role_arn
+    task_role_arn           = aws_ecs_task_definition.ferry.task_role_arn
+    volumes                 = [for volume in aws_ecs_task_definition.ferry.volume : volume.name]
+  }
+}
+
+output "container" {
+  description = "Ferry's container definition, as registered."
+  value       = local.container
+}
+
+output "repository" {
+  description = "Settings of Ferry's ECR repository (null where it is looked up, not created)."
+  value = var.create_repository ? {
+    name                 = aws_ecr_repository.ferry[0].name
+    image_tag_mutability = aws_ecr_repository.ferry[0].image_tag_mutability
+    scan_on_push         = aws_ecr_repository.ferry[0].image_scanning_configuration[0].scan_on_push
+    encryption_type      = aws_ecr_repository.ferry[0].encryption_configuration[0].encryption_type
+  } : null
+}

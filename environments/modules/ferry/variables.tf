@@ -1,0 +1,102 @@
+# Inputs of the ferry module.
+
+variable "name" {
+  description = "Name prefix of the environment, e.g. \"numbers-dev\"; the task family and the service are \"<name>-ferry\"."
+  type        = string
+}
+
+variable "environment" {
+  description = "Environment Ferry reconciles (`ferry run --env`), e.g. \"dev\"."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region (awslogs-region, AWS_REGION)."
+  type        = string
+}
+
+variable "cluster_arn" {
+  description = "ECS cluster Ferry's service runs in (the cluster it reconciles)."
+  type        = string
+}
+
+variable "log_group_name" {
+  description = "Log group of the environment's containers (awslogs-group); Ferry writes under the stream prefix \"ferry\"."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets of Ferry's task (no public address)."
+  type        = list(string)
+}
+
+variable "security_group_id" {
+  description = "Ferry's own security group (no ingress, HTTPS egress)."
+  type        = string
+}
+
+variable "execution_role_arn" {
+  description = "ECS task execution role: pulls Ferry's image, writes its logs."
+  type        = string
+}
+
+variable "task_role_arn" {
+  description = "Ferry's own role: what `ferry run` calls in ECS and ECR."
+  type        = string
+}
+
+variable "ecr_registry" {
+  description = "ECR registry host of the account and region, e.g. \"123456789012.dkr.ecr.us-east-1.amazonaws.com\"."
+  type        = string
+}
+
+variable "repository_name" {
+  description = "ECR repository of Ferry's image (built by .github/workflows/images.yml)."
+  type        = string
+  default     = "ferry"
+}
+
+variable "create_repository" {
+  description = "Create Ferry's ECR repository (the environment that owns the account's shared registry, dev); false looks it up."
+  type        = bool
+}
+
+variable "image_tag" {
+  description = "Tag of Ferry's image in the repository (a commit SHA pushed by images.yml)."
+  type        = string
+}
+
+variable "manifests_repository_url" {
+  description = "Git repository of the manifests (`ferry run --repo`), fetched over HTTPS."
+  type        = string
+}
+
+variable "manifests_branch" {
+  description = "Branch Ferry follows (`--branch`)."
+  type        = string
+  default     = "main"
+}
+
+variable "manifests_path" {
+  description = "Manifests folder inside the repository (`--path`)."
+  type        = string
+  default     = "manifests"
+}
+
+variable "poll_interval" {
+  description = "How often Ferry fetches the branch (`--interval`, a humantime duration). Polling is the only trigger: the webhook is not wired (see main.tf)."
+  type        = string
+  default     = "60s"
+}
+
+variable "cpu" {
+  description = "Fargate CPU units of Ferry's task."
+  type        = number
+  default     = 256
+}
+
+variable "memory" {
+  description = "Fargate memory of Ferry's task, in MiB."
+  type        = number
+  default     = 512
+}
