@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use ferry_core::DesiredState;
 use ferry_core::diff::normalize_task_definition;
 use ferry_core::health::{is_settled, service_health, short_revision};
+use ferry_core::kinds::DriftMode;
 use ferry_core::plan::{Change, Op, Plan, ResourceKind};
 use ferry_core::platform::{ApplyOptions, HealthCode, ResourceResult, ResultCode};
 use ferry_core::render::{
-    DeploymentConfiguration, Rendered, RenderedRepository, RenderedService, TaskDefinition,
+    DeploymentConfiguration, Rendered, RenderedRepository, RenderedService, Tag, TaskDefinition,
     is_registry_image,
 };
 use futures::{StreamExt, stream};
@@ -75,8 +76,11 @@ fn same_deployment(live: Option<&DeploymentConfiguration>, want: &DeploymentConf
     norm(live) == norm(Some(want))
 }
 
-/// A short stable token for `CreateService` idempotency (ECS allows 36 characters).
-fn client_token(parts: &[&str]) -> String {
+/// Tag recording, on a service applied in drift mode `detect`, a hash of what git wanted then:
+/// a later difference with the same hash is drift (live changed), not a git change.
+pub const DESIRED_HASH_TAG: &str = "ferry.dev/desired-hash";
+
+fn fnv(parts: &[&str]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for byte in part.bytes().chain([0]) {
@@ -84,7 +88,19 @@ fn client_token(parts: &[&str]) -> String {
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }
     }
-    format!("ferry-{hash:016x}")
+    hash
+}
+
+/// The hash of everything Ferry would send for a service.
+pub fn desired_hash(service: &RenderedService) -> String {
+    let td = serde_json::to_string(&service.register_task_definition).unwrap_or_default();
+    let create = serde_json::to_string(&service.create_service).unwrap_or_default();
+    format!("{:016x}", fnv(&[&td, &create]))
+}
+
+/// A short stable token for `CreateService` idempotency (ECS allows 36 characters).
+fn client_token(parts: &[&str]) -> String {
+    format!("ferry-{:016x}", fnv(parts))
 }
 
 /// Images of `service` that should be pinned to a digest but are not: their tag is not in ECR.
@@ -157,6 +173,33 @@ impl<A: EcsApi> EcsPlatform<A> {
                 .collect()
         };
         let writes = self.options.write_concurrency.max(1);
+        let detect = desired.environment.spec.drift == DriftMode::Detect;
+        let drift_only: BTreeSet<String> = if detect {
+            let last = self
+                .last_services
+                .lock()
+                .map(|m| m.clone())
+                .unwrap_or_default();
+            plan.changes
+                .iter()
+                .filter(|c| c.key.kind == ResourceKind::EcsService && c.op == Op::Update)
+                .filter_map(|c| {
+                    let service = services.get(c.key.name.as_str())?;
+                    let live = last.get(&c.key.name)?;
+                    (live.tag(DESIRED_HASH_TAG) == Some(desired_hash(service).as_str()))
+                        .then(|| c.key.name.clone())
+                })
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        let drift_only = &drift_only;
+        let detect_message = |change: &Change| {
+            format!(
+                "drift not reverted (the Environment's drift mode is detect): {}",
+                summary(change)
+            )
+        };
 
         // 1. Repositories.
         let done: Vec<(usize, ResourceResult)> =
@@ -190,6 +233,10 @@ impl<A: EcsApi> EcsPlatform<A> {
                             None,
                         );
                     };
+                    if drift_only.contains(&service.name) {
+                        let r = result(change, ResultCode::Skipped, detect_message(change));
+                        return (i, r, None);
+                    }
                     let missing = unresolved_images(desired, service);
                     if !missing.is_empty() {
                         let message = format!(
@@ -221,6 +268,7 @@ impl<A: EcsApi> EcsPlatform<A> {
                 Some(arn) => {
                     registered.insert(family, arn);
                 }
+                None if r.code == ResultCode::Skipped && r.message.starts_with("drift") => {}
                 None => {
                     td_failed.insert(family, r.message.clone());
                 }
@@ -295,6 +343,10 @@ impl<A: EcsApi> EcsPlatform<A> {
                                 );
                                 return (i, r, None, Vec::new());
                             };
+                            if drift_only.contains(&service.name) {
+                                let r = result(change, ResultCode::Skipped, detect_message(change));
+                                return (i, r, None, Vec::new());
+                            }
                             let family = service.register_task_definition.family.as_str();
                             if let Some(why) = td_failed.get(family) {
                                 let r = result(
@@ -305,7 +357,8 @@ impl<A: EcsApi> EcsPlatform<A> {
                                 return (i, r, None, Vec::new());
                             }
                             let arn = registered.get(family).cloned();
-                            self.apply_service(i, cluster, change, service, arn).await
+                            self.apply_service(i, cluster, change, service, arn, detect)
+                                .await
                         }
                     })
                     .buffer_unordered(writes)
@@ -457,12 +510,20 @@ impl<A: EcsApi> EcsPlatform<A> {
         change: &Change,
         service: &RenderedService,
         registered: Option<String>,
+        detect: bool,
     ) -> (usize, ResourceResult, Option<Touched>, Vec<String>) {
         let name = service.name.clone();
+        let hash_tag = Tag {
+            key: DESIRED_HASH_TAG.into(),
+            value: desired_hash(service),
+        };
         let run = async {
             let mut used = Vec::new();
             if change.op == Op::Create {
                 let mut input = service.create_service.clone();
+                if detect {
+                    input.tags.push(hash_tag.clone());
+                }
                 if let Some(arn) = &registered {
                     input.task_definition.clone_from(arn);
                 }
@@ -499,14 +560,16 @@ impl<A: EcsApi> EcsPlatform<A> {
                 used.extend(live.deployments.iter().map(|d| d.task_definition.clone()));
                 arn = Some(live.service_arn).filter(|a| !a.is_empty());
             }
-            if tag_fields {
+            if tag_fields || detect {
                 let arn = match arn {
                     Some(a) => a,
                     None => self.service_arn(cluster, &name).await?,
                 };
-                self.api
-                    .tag_service(&arn, &service.create_service.tags)
-                    .await?;
+                let mut tags = service.create_service.tags.clone();
+                if detect {
+                    tags.push(hash_tag.clone());
+                }
+                self.api.tag_service(&arn, &tags).await?;
             }
             Ok((
                 format!("updated {}", summary(change)),

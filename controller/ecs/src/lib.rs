@@ -14,5 +14,6 @@ pub mod platform;
 pub mod sdk;
 
 pub use api::{ApiError, CallCounts, EcsApi, Metered, WRITE_APIS};
+pub use apply::{DESIRED_HASH_TAG, desired_hash};
 pub use platform::{EcsOptions, EcsPlatform, GcReport, ProgressFn};
 pub use sdk::{AwsSettings, SdkApi};

@@ -430,3 +430,44 @@ async fn apply_converges_through_throttling_errors_resets_delays_and_lost_answer
         assert_eq!(revisions.len(), 1, "{family}: {revisions:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_detect_mode_drift_is_reported_not_reverted_but_git_changes_still_apply() {
+    let moto = Moto::start().await;
+    let platform = moto.platform(&moto.endpoint()).await;
+    let sdk = moto.sdk(&moto.endpoint()).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut stack = Stack::new(&moto.subnet, &moto.security_group, &["web"]);
+    stack.detect = true;
+    reconcile(&platform, &stack.load(dir.path())).await;
+    moto.push_image("web-app", "v1").await;
+    let (_, results) = reconcile(&platform, &stack.load(dir.path())).await;
+    all_synced(&results);
+
+    sdk.ecs_client()
+        .update_service()
+        .cluster(CLUSTER)
+        .service("web")
+        .desired_count(3)
+        .send()
+        .await
+        .expect("scale");
+    let (drift, results) = reconcile(&platform, &stack.load(dir.path())).await;
+    assert_eq!(describe(&drift), ["update EcsService/web"]);
+    assert_eq!(results[0].code, ResultCode::Skipped, "{:?}", results[0]);
+    assert!(
+        results[0].message.contains("drift mode is detect"),
+        "{}",
+        results[0].message
+    );
+    assert_eq!(live_service(&sdk, "web").await.desired_count, 3);
+
+    // A change in git is applied (and overrides the drifted field with git's value).
+    stack.services[0].desired_count = 2;
+    let (change, results) = reconcile(&platform, &stack.load(dir.path())).await;
+    assert_eq!(describe(&change), ["update EcsService/web"]);
+    all_synced(&results);
+    assert_eq!(live_service(&sdk, "web").await.desired_count, 2);
+    let (_, _, after) = plan(&platform, &stack.load(dir.path())).await;
+    assert!(after.is_empty(), "{:?}", after.changes);
+}

@@ -194,7 +194,7 @@ pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         let calls = platform.calls().snapshot();
         let line: Vec<String> = calls.iter().map(|(k, v)| format!("{k}={v}")).collect();
         eprintln!("API calls: {}", line.join(" "));
-        let ok = results.iter().all(|r| r.code == ResultCode::Synced);
+        let ok = results.iter().all(|r| r.code != ResultCode::Failed);
         Ok(if ok {
             ExitCode::SUCCESS
         } else {
