@@ -15,12 +15,18 @@ pub(crate) struct UpArgs {
     /// Ferry's status server address.
     #[arg(long, default_value = "127.0.0.1:9000")]
     status: String,
+    /// Folder for Ferry's state and the processes' data and logs (default: target/ferry-local).
+    #[arg(long)]
+    state_dir: Option<std::path::PathBuf>,
 }
 
 /// Build, then run Ferry on the local environment until Ctrl-C.
 pub(crate) fn run(args: &UpArgs) -> anyhow::Result<()> {
     let root = repo_root();
-    let state = root.join("target").join("ferry-local");
+    let state = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| root.join("target").join("ferry-local"));
     std::fs::create_dir_all(&state).context("cannot create the state folder")?;
     run_cmd(Command::new("cargo").current_dir(&root).args([
         "build",

@@ -21,6 +21,7 @@ use ferry_core::load::DesiredState;
 use ferry_core::plan::Plan;
 use ferry_core::platform::{ApplyOptions, Observed, Platform, PlatformError, ResourceResult};
 use ferry_core::render::Rendered;
+use ferry_ecs::{AwsSettings, EcsOptions, EcsPlatform};
 use ferry_local::{LocalOptions, LocalPlatform};
 use tokio::sync::{Notify, watch};
 
@@ -75,21 +76,38 @@ pub(crate) struct RunArgs {
     database_url: Option<String>,
 }
 
-/// The platforms of this process: local processes always, ECS when built in.
+/// The platforms of this process: local processes, and ECS/ECR clients per region (made on
+/// first use, from the default AWS credential chain; `AWS_ENDPOINT_URL` points them elsewhere).
 pub(crate) struct Platforms {
     local: LocalPlatform,
+    ecs: tokio::sync::Mutex<BTreeMap<String, Arc<EcsPlatform>>>,
+}
+
+impl Platforms {
+    async fn ecs(&self, desired: &DesiredState) -> Arc<EcsPlatform> {
+        let region = std::env::var("AWS_REGION")
+            .ok()
+            .or_else(|| desired.environment.spec.region.clone())
+            .unwrap_or_default();
+        let mut clients = self.ecs.lock().await;
+        if let Some(p) = clients.get(&region) {
+            return p.clone();
+        }
+        let settings = AwsSettings {
+            region: (!region.is_empty()).then(|| region.clone()),
+            ..AwsSettings::default()
+        };
+        let platform = Arc::new(EcsPlatform::connect(&settings, EcsOptions::default()).await);
+        clients.insert(region, platform.clone());
+        platform
+    }
 }
 
 impl Platform for Platforms {
     async fn observe(&self, desired: &DesiredState) -> Result<Observed, PlatformError> {
         match desired.environment.spec.platform {
             PlatformKind::Local => self.local.observe(desired).await,
-            PlatformKind::Ecs => Err(PlatformError {
-                transient: false,
-                message:
-                    "`ferry run` cannot drive platform: ecs yet (use `ferry plan`/`ferry apply`)"
-                        .into(),
-            }),
+            PlatformKind::Ecs => self.ecs(desired).await.observe(desired).await,
         }
     }
 
@@ -102,7 +120,12 @@ impl Platform for Platforms {
     ) -> Vec<ResourceResult> {
         match desired.environment.spec.platform {
             PlatformKind::Local => self.local.apply(desired, rendered, plan, options).await,
-            PlatformKind::Ecs => Vec::new(),
+            PlatformKind::Ecs => {
+                self.ecs(desired)
+                    .await
+                    .apply(desired, rendered, plan, options)
+                    .await
+            }
         }
     }
 }
@@ -246,6 +269,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             base_dir,
             state_dir: state_dir.join("local"),
         }),
+        ecs: tokio::sync::Mutex::new(BTreeMap::new()),
     });
     let metrics = Arc::new(metrics::Metrics::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

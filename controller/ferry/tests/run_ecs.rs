@@ -1,0 +1,216 @@
+//! `ferry run` following a git repository and deploying to ECS/ECR on moto through the real
+//! AWS SDK: an honest failure (image not pushed yet) retried with backoff until it converges,
+//! an image change applied, a broken commit stalled with file:line while the last good one
+//! stays, and the fix applied.
+
+#[path = "../../ecs/tests/support/mod.rs"]
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{Moto, Stack};
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn commit_all(work: &Path, message: &str) -> String {
+    git(work, &["add", "-A"]);
+    git(work, &["commit", "--quiet", "-m", message]);
+    git(work, &["push", "--quiet", "origin", "HEAD:main"]);
+    git(work, &["rev-parse", "HEAD"])
+}
+
+fn status(port: u16) -> Option<Value> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    stream
+        .write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    serde_json::from_str(answer.split_once("\r\n\r\n")?.1).ok()
+}
+
+struct Ferry(Child, u16, std::path::PathBuf);
+
+impl Drop for Ferry {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Ferry {
+    fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let env = status(self.1)
+                .map(|s| s["environments"]["test"].clone())
+                .unwrap_or_default();
+            if pred(&env) {
+                return env;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {env:#}\n{}",
+                std::fs::read_to_string(&self.2).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferry_run_follows_git_to_moto_retries_honest_failures_and_stalls_on_a_broken_commit() {
+    let moto = Moto::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let bare = dir.path().join("origin.git");
+    let work = dir.path().join("work");
+    git(
+        dir.path(),
+        &["init", "--bare", "--quiet", bare.to_str().expect("utf-8")],
+    );
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "--quiet",
+            bare.to_str().expect("utf-8"),
+            work.to_str().expect("utf-8"),
+        ],
+    );
+    let mut stack = Stack::new(&moto.subnet, &moto.security_group, &["web"]);
+    stack.write(&work.join("manifests"));
+    let first = commit_all(&work, "v1");
+
+    let port = ferry_testkit::free_port().expect("port");
+    let log = dir.path().join("ferry.log");
+    let file = std::fs::File::create(&log).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args([
+            "run",
+            "--repo",
+            bare.to_str().expect("utf-8"),
+            "--interval",
+            "1s",
+            "--env",
+            "test",
+            "--health-interval",
+            "1s",
+        ])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
+        .arg(dir.path().join("state"))
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", support::REGION)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("log"))
+        .stderr(file)
+        .spawn()
+        .expect("ferry starts");
+    let ferry = Ferry(child, port, log);
+
+    // The image is not in ECR yet: the repository is created, the service fails, honestly.
+    let env = ferry.wait("an honest failure", Duration::from_secs(60), |e| {
+        e["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["reason"] == "ApplyFailed"))
+    });
+    assert!(
+        env["conditions"].to_string().contains("not found in ECR"),
+        "{env:#}"
+    );
+    assert_ne!(env["lastAppliedRevision"].as_str(), Some(first.as_str()));
+
+    // Push the image: a retry (backoff) converges without any new commit.
+    moto.push_image("web-app", "v1").await;
+    ferry.wait(
+        "the first commit applied after a retry",
+        Duration::from_secs(60),
+        |e| e["lastAppliedRevision"].as_str() == Some(first.as_str()) && e["sync"] == "Synced",
+    );
+
+    // An image change.
+    moto.push_image("web-app", "v2").await;
+    stack.tag = "v2".into();
+    stack.write(&work.join("manifests"));
+    let second = commit_all(&work, "v2");
+    let env = ferry.wait("the image change applied", Duration::from_secs(60), |e| {
+        e["lastAppliedRevision"].as_str() == Some(second.as_str()) && e["sync"] == "Synced"
+    });
+    let api = moto.sdk(&moto.endpoint()).await;
+    let live = support::live_service(&api, "web").await;
+    assert!(live.task_definition.contains("test-web:"), "{live:?}");
+    assert!(env["resources"].to_string().contains("web"), "{env:#}");
+
+    // A broken commit: nothing of it is applied; the error names file and line.
+    let stack_file = work.join("manifests/base/stack.yaml");
+    let good = std::fs::read_to_string(&stack_file).expect("read");
+    std::fs::write(
+        &stack_file,
+        good.replace("  desiredCount: 1\n", "  desiredCount: 1\n  replicas: 3\n"),
+    )
+    .expect("break");
+    let broken = commit_all(&work, "broken");
+    let env = ferry.wait("the broken commit stalled", Duration::from_secs(60), |e| {
+        e["lastAttemptedRevision"].as_str() == Some(broken.as_str())
+            && e["conditions"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["type"] == "Stalled"))
+    });
+    assert!(
+        env["errors"].to_string().contains("base/stack.yaml:"),
+        "{env:#}"
+    );
+    assert!(
+        env["errors"]
+            .to_string()
+            .contains("spec.replicas: unknown field"),
+        "{env:#}"
+    );
+    assert_eq!(env["lastAppliedRevision"].as_str(), Some(second.as_str()));
+
+    // The fix is applied.
+    std::fs::write(
+        &stack_file,
+        good.replace("  desiredCount: 1\n", "  desiredCount: 2\n"),
+    )
+    .expect("fix");
+    let fixed = commit_all(&work, "fix");
+    ferry.wait("the fix applied", Duration::from_secs(60), |e| {
+        e["lastAppliedRevision"].as_str() == Some(fixed.as_str())
+    });
+    let live = support::live_service(&api, "web").await;
+    assert_eq!(live.desired_count, 2);
+}
