@@ -18,6 +18,9 @@ pub(crate) struct UpArgs {
     /// Folder for Ferry's state and the processes' data and logs (default: target/ferry-local).
     #[arg(long)]
     state_dir: Option<std::path::PathBuf>,
+    /// Use the binaries already in target/debug instead of building them first.
+    #[arg(long)]
+    no_build: bool,
 }
 
 /// Build, then run Ferry on the local environment until Ctrl-C.
@@ -28,18 +31,27 @@ pub(crate) fn run(args: &UpArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| root.join("target").join("ferry-local"));
     std::fs::create_dir_all(&state).context("cannot create the state folder")?;
-    run_cmd(Command::new("cargo").current_dir(&root).args([
-        "build",
-        "--quiet",
-        "--package",
-        "numbers-api",
-        "--package",
-        "numbers-frontend",
-        "--package",
-        "numbers-proxy",
-        "--package",
-        "ferry",
-    ]))?;
+    if args.no_build {
+        for bin in ["numbers-api", "numbers-frontend", "numbers-proxy", "ferry"] {
+            anyhow::ensure!(
+                root.join("target/debug").join(bin).is_file(),
+                "target/debug/{bin} is missing: run without --no-build"
+            );
+        }
+    } else {
+        run_cmd(Command::new("cargo").current_dir(&root).args([
+            "build",
+            "--quiet",
+            "--package",
+            "numbers-api",
+            "--package",
+            "numbers-frontend",
+            "--package",
+            "numbers-proxy",
+            "--package",
+            "ferry",
+        ]))?;
+    }
     eprintln!(
         "\nFerry runs the numbers app from manifests/local (data and logs in {}):\n  \
          app:    http://127.0.0.1:8000   (proxy → api on :5000, frontend on :3000)\n  \
