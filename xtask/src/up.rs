@@ -31,11 +31,17 @@ pub(crate) fn run(args: &UpArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| root.join("target").join("ferry-local"));
     std::fs::create_dir_all(&state).context("cannot create the state folder")?;
+    // The binaries sit next to this xtask binary (honours CARGO_TARGET_DIR).
+    let bin_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(std::path::Path::to_path_buf))
+        .unwrap_or_else(|| root.join("target/debug"));
     if args.no_build {
         for bin in ["numbers-api", "numbers-frontend", "numbers-proxy", "ferry"] {
             anyhow::ensure!(
-                root.join("target/debug").join(bin).is_file(),
-                "target/debug/{bin} is missing: run without --no-build"
+                bin_dir.join(bin).is_file(),
+                "{} is missing: run without --no-build",
+                bin_dir.join(bin).display()
             );
         }
     } else {
@@ -60,7 +66,7 @@ pub(crate) fn run(args: &UpArgs) -> anyhow::Result<()> {
         args.status
     );
     run_cmd(
-        Command::new(root.join("target/debug/ferry"))
+        Command::new(bin_dir.join("ferry"))
             .current_dir(&root)
             .args([
                 "run",
