@@ -15,27 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::{Moto, Stack};
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
+use ferry_testkit::git;
 
 fn commit_all(work: &Path, message: &str) -> String {
     git(work, &["add", "-A"]);

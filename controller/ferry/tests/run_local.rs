@@ -482,27 +482,7 @@ fn a_broken_revision_is_stalled_with_file_and_line_while_the_last_good_one_keeps
     assert!(!probe(free_port()).success());
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
+use ferry_testkit::git;
 
 fn sign(secret: &str, body: &str) -> String {
     use hmac::{KeyInit, Mac};

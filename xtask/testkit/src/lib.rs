@@ -325,3 +325,27 @@ fn read_lossy(path: &Path) -> String {
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
 }
+
+/// Run the `git` CLI in `dir` with a fixed identity and `main` as the default branch; the
+/// trimmed stdout. Panics with git's stderr when it fails (a test helper).
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=ferry-test",
+            "-c",
+            "user.email=test@ferry.invalid",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run git (is it installed?): {e}"));
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
