@@ -141,6 +141,35 @@ async fn ferry_run_follows_git_to_moto_retries_honest_failures_and_stalls_on_a_b
         |e| e["lastAppliedRevision"].as_str() == Some(first.as_str()) && e["sync"] == "Synced",
     );
 
+    // Metrics: what is applied, how long from commit to applied, AWS calls per API.
+    let metrics = {
+        let mut stream = TcpStream::connect(("127.0.0.1", ferry.1)).expect("connect");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .expect("request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("answer");
+        answer
+    };
+    assert!(
+        metrics.contains(&format!(
+            "ferry_last_applied_revision_info{{env=\"test\",revision=\"{first}\"}} 1"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ferry_change_to_applied_seconds_count{env=\"test\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ferry_ecs_api_calls{region=\"us-east-1\",api=\"DescribeServices\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ferry_reconcile_duration_seconds_count{env=\"test\",result=\"failed\"}"),
+        "{metrics}"
+    );
+
     // An image change.
     moto.push_image("web-app", "v2").await;
     stack.tag = "v2".into();

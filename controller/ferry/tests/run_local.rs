@@ -679,3 +679,38 @@ fn a_health_check_command_decides_health_locally() {
         |e| health(e, "w") == "Healthy",
     );
 }
+
+#[test]
+fn an_editors_write_then_rename_is_one_change() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let manifests = dir.path().join("manifests");
+    mini_stack(&manifests, &[("w", "worker")]);
+    let ferry = Ferry::start(
+        &["--manifests", manifests.to_str().expect("utf-8")],
+        &dir.path().join("run"),
+        &[],
+    );
+    let env = ferry.wait_env("dev", "healthy", Duration::from_secs(30), |e| {
+        health(e, "w") == "Healthy"
+    });
+    let before = env["history"].as_array().map_or(0, Vec::len);
+
+    // What editors do: write a temporary file next to the target, then rename it over it.
+    let target = manifests.join("base/w.yaml");
+    let temp = manifests.join("base/.w.yaml.swx");
+    std::fs::write(&temp, mini_service("w", "worker", "two")).expect("write temp");
+    std::fs::rename(&temp, &target).expect("rename");
+    let env = ferry.wait_env("dev", "the edit applied", Duration::from_secs(30), |e| {
+        e["history"].as_array().is_some_and(|h| h.len() > before) && health(e, "w") == "Healthy"
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let env_after = ferry.env("dev").expect("status");
+    let history = env_after["history"].as_array().expect("history");
+    assert_eq!(
+        history.len(),
+        before + 1,
+        "one change, one sync attempt: {history:#?}"
+    );
+    assert_eq!(history[0]["result"], "Succeeded");
+    assert_eq!(env_after["lastAppliedRevision"], env["lastAppliedRevision"]);
+}

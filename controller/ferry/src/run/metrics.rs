@@ -21,11 +21,27 @@ struct EnvLabels {
     env: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RevisionLabels {
+    env: String,
+    revision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    region: String,
+    api: String,
+}
+
 /// The controller's metrics.
 pub(crate) struct Metrics {
     registry: Mutex<Registry>,
     reconcile: Family<ReconcileLabels, Histogram>,
     drift: Family<EnvLabels, Gauge>,
+    applied: Family<RevisionLabels, Gauge>,
+    applied_revision: Mutex<std::collections::BTreeMap<String, String>>,
+    change_to_applied: Family<EnvLabels, Histogram>,
+    ecs_calls: Family<CallLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -37,6 +53,13 @@ impl Default for Metrics {
             ])
         });
         let drift = Family::<EnvLabels, Gauge>::default();
+        let applied = Family::<RevisionLabels, Gauge>::default();
+        let change_to_applied = Family::<EnvLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+            ])
+        });
+        let ecs_calls = Family::<CallLabels, Gauge>::default();
         registry.register(
             "ferry_reconcile_duration_seconds",
             "Reconcile duration by environment and result",
@@ -47,10 +70,29 @@ impl Default for Metrics {
             "Changes the last diff planned, by environment",
             drift.clone(),
         );
+        registry.register(
+            "ferry_last_applied_revision_info",
+            "The revision last applied per environment (value 1)",
+            applied.clone(),
+        );
+        registry.register(
+            "ferry_change_to_applied_seconds",
+            "From a commit (git) or a detected file change (folder) to that revision applied",
+            change_to_applied.clone(),
+        );
+        registry.register(
+            "ferry_ecs_api_calls",
+            "AWS API calls made, by region and API",
+            ecs_calls.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             reconcile,
             drift,
+            applied,
+            applied_revision: Mutex::new(std::collections::BTreeMap::new()),
+            change_to_applied,
+            ecs_calls,
         }
     }
 }
@@ -71,6 +113,44 @@ impl Metrics {
         self.drift
             .get_or_create(&EnvLabels { env: env.into() })
             .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Record that `revision` is now applied in `env`, `since` its commit or change.
+    pub(crate) fn applied(&self, env: &str, revision: &str, since: Option<std::time::SystemTime>) {
+        if let Ok(mut current) = self.applied_revision.lock() {
+            if current.get(env).map(String::as_str) == Some(revision) {
+                return;
+            }
+            if let Some(old) = current.insert(env.into(), revision.into()) {
+                self.applied.remove(&RevisionLabels {
+                    env: env.into(),
+                    revision: old,
+                });
+            }
+        }
+        self.applied
+            .get_or_create(&RevisionLabels {
+                env: env.into(),
+                revision: revision.into(),
+            })
+            .set(1);
+        if let Some(age) = since.and_then(|t| t.elapsed().ok()) {
+            self.change_to_applied
+                .get_or_create(&EnvLabels { env: env.into() })
+                .observe(age.as_secs_f64());
+        }
+    }
+
+    /// Set the AWS call counters (cumulative, read from the platform's own counts).
+    pub(crate) fn set_ecs_calls(&self, calls: &[(String, String, u64)]) {
+        for (region, api, count) in calls {
+            self.ecs_calls
+                .get_or_create(&CallLabels {
+                    region: region.clone(),
+                    api: api.clone(),
+                })
+                .set(i64::try_from(*count).unwrap_or(i64::MAX));
+        }
     }
 
     /// Text exposition.

@@ -84,6 +84,22 @@ pub(crate) struct Platforms {
 }
 
 impl Platforms {
+    /// Cumulative AWS calls per (region, API) so far.
+    pub(crate) fn ecs_calls(&self) -> Vec<(String, String, u64)> {
+        let Ok(clients) = self.ecs.try_lock() else {
+            return Vec::new();
+        };
+        clients
+            .iter()
+            .flat_map(|(region, p)| {
+                p.calls()
+                    .snapshot()
+                    .into_iter()
+                    .map(move |(api, n)| (region.clone(), api.to_owned(), n))
+            })
+            .collect()
+    }
+
     async fn ecs(&self, desired: &DesiredState) -> Arc<EcsPlatform> {
         let region = std::env::var("AWS_REGION")
             .ok()
@@ -311,6 +327,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         api_token,
         webhook_secret,
         fetch_now: args.repo.is_some().then(|| fetch_now.clone()),
+        platforms: platforms.clone(),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

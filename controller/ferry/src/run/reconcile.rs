@@ -301,6 +301,7 @@ impl<P: Platform> EnvLoop<P> {
             memory.failures = 0;
             if plan.is_empty() {
                 memory.applied = Some(good.id.clone());
+                self.metrics.applied(&self.env, &good.id, good.created);
             }
             let (result, message) = if plan.is_empty() {
                 (
@@ -369,6 +370,7 @@ impl<P: Platform> EnvLoop<P> {
         if failed.is_empty() {
             memory.failures = 0;
             memory.applied = Some(good.id.clone());
+            self.metrics.applied(&self.env, &good.id, good.created);
             attempt.result = "Succeeded".into();
             let applied = memory.applied.clone();
             self.publish(|s| {

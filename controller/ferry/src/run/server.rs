@@ -32,6 +32,7 @@ pub(crate) struct ServerState {
     pub(crate) api_token: Option<String>,
     pub(crate) webhook_secret: Option<Vec<u8>>,
     pub(crate) fetch_now: Option<Arc<Notify>>,
+    pub(crate) platforms: Arc<super::Platforms>,
 }
 
 /// The router.
@@ -78,6 +79,7 @@ async fn status(State(state): State<ServerState>) -> Response {
 }
 
 async fn metrics(State(state): State<ServerState>) -> Response {
+    state.metrics.set_ecs_calls(&state.platforms.ecs_calls());
     (
         [(
             header::CONTENT_TYPE,

@@ -19,6 +19,8 @@ pub(crate) struct Revision {
     pub(crate) id: String,
     /// The manifests root of this revision (a snapshot that never changes).
     pub(crate) root: PathBuf,
+    /// When it was made: the commit time (git) or when the change was seen (folder).
+    pub(crate) created: Option<std::time::SystemTime>,
 }
 
 /// Hash every file under `dir` (paths and contents, sorted), ignoring hidden files.
@@ -91,7 +93,11 @@ fn snapshot_folder(
         copy_tree(dir, &partial)?;
         std::fs::rename(&partial, &root)?;
     }
-    Ok(Some(Revision { id, root }))
+    Ok(Some(Revision {
+        id,
+        root,
+        created: Some(std::time::SystemTime::now()),
+    }))
 }
 
 /// Watch `dir`: publish a revision now and after every change (debounced, so an editor's
@@ -277,9 +283,15 @@ async fn fetch_once(
             .await
             .map_err(|e| e.to_string())?;
     }
+    let created = git(&["log", "-1", "--format=%ct", &sha], Some(cache))
+        .await
+        .ok()
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(|secs| std::time::UNIX_EPOCH + Duration::from_secs(secs));
     Ok(Some(Revision {
         id: sha,
         root: checkout.join(&source.path),
+        created,
     }))
 }
 
