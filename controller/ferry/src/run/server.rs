@@ -222,7 +222,7 @@ async fn page(State(state): State<ServerState>) -> Html<String> {
     let _ = write!(
         h,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Ferry status</title><style>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Ferry status</title><link rel=\"icon\" href=\"data:,\"><style>\
          body{{font-family:system-ui,sans-serif;margin:1.5rem;color:#1b1f24}}table{{border-collapse:collapse;margin:.5rem 0 1.5rem}}\
          td,th{{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left;vertical-align:top}}th{{background:#f6f8fa}}\
          .Healthy,.Synced,.True{{color:#1a7f37}}.Degraded,.OutOfSync,.Missing,.False{{color:#cf222e}}.Progressing{{color:#9a6700}}\
