@@ -714,3 +714,48 @@ fn an_editors_write_then_rename_is_one_change() {
     assert_eq!(history[0]["result"], "Succeeded");
     assert_eq!(env_after["lastAppliedRevision"], env["lastAppliedRevision"]);
 }
+
+#[test]
+fn sync_history_in_postgresql_survives_a_restart_with_a_fresh_state_folder() {
+    let url = ferry_testkit::shared_pg_database();
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let manifests = dir.path().join("manifests");
+    mini_stack(&manifests, &[("w", "worker")]);
+    let source = ["--manifests", manifests.to_str().expect("utf-8")];
+    let mut ferry = Ferry::start(
+        &source,
+        &dir.path().join("first"),
+        &["--database-url", &url],
+    );
+    let env = ferry.wait_env("dev", "applied", Duration::from_secs(30), |e| {
+        e["lastAppliedRevision"].is_string() && health(e, "w") == "Healthy"
+    });
+    let applied = env["lastAppliedRevision"]
+        .as_str()
+        .expect("revision")
+        .to_owned();
+    assert!(ferry.terminate().success(), "{}", ferry.logs());
+
+    // A new state folder: nothing local survives, the database does.
+    let ferry = Ferry::start(
+        &source,
+        &dir.path().join("second"),
+        &["--database-url", &url],
+    );
+    let env = ferry.wait_env(
+        "dev",
+        "history from PostgreSQL",
+        Duration::from_secs(30),
+        |e| {
+            e["history"]
+                .as_array()
+                .is_some_and(|h| h.iter().any(|a| a["result"] == "Succeeded"))
+        },
+    );
+    assert_eq!(env["lastAppliedRevision"].as_str(), Some(applied.as_str()));
+    let logs = ferry.logs();
+    assert!(
+        !logs.contains("postgres://"),
+        "the database URL is not logged: {logs}"
+    );
+}
