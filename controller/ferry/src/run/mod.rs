@@ -56,7 +56,7 @@ pub(crate) struct RunArgs {
     /// How often to check for drift.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     drift_interval: Duration,
-    /// How often to refresh health between reconciles.
+    /// How often to refresh health between reconciles (ECS environments: at least every 30s).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     health_interval: Duration,
     /// Folder for snapshots, the git cache and local processes' data and logs.

@@ -44,6 +44,9 @@ impl Trigger {
     }
 }
 
+/// Shortest health refresh interval for ECS environments (each refresh is a full observe).
+const ECS_MIN_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Settings of a loop.
 #[derive(Clone, Debug)]
 pub(crate) struct LoopOptions {
@@ -104,6 +107,7 @@ impl<P: Platform> EnvLoop<P> {
                     } else {
                         Duration::from_secs(86_400)
                     };
+                    let health_every = self.health_interval(&memory);
                     tokio::select! {
                         changed = self.revisions.changed() => {
                             if changed.is_err() { return; }
@@ -112,7 +116,7 @@ impl<P: Platform> EnvLoop<P> {
                         () = self.sync.notified() => Trigger::Sync,
                         () = tokio::time::sleep_until(next_drift.into()) => Trigger::Drift,
                         () = tokio::time::sleep(retry) => Trigger::Retry,
-                        () = tokio::time::sleep(self.options.health_interval) => {
+                        () = tokio::time::sleep(health_every) => {
                             self.refresh(&memory).await;
                             continue;
                         }
@@ -127,6 +131,20 @@ impl<P: Platform> EnvLoop<P> {
                 next_drift = Instant::now() + self.options.drift_interval;
             }
             self.reconcile(trigger, &mut memory).await;
+        }
+    }
+
+    /// Between reconciles, health is refreshed by a full observe. That is free for local
+    /// processes but costs API calls on ECS, so ECS environments refresh at most every 30 s.
+    fn health_interval(&self, memory: &Memory) -> Duration {
+        let ecs = memory
+            .last_good
+            .as_ref()
+            .is_some_and(|(_, s)| s.environment.spec.platform == PlatformKind::Ecs);
+        if ecs {
+            self.options.health_interval.max(ECS_MIN_HEALTH_INTERVAL)
+        } else {
+            self.options.health_interval
         }
     }
 
