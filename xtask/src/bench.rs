@@ -38,6 +38,8 @@ enum Which {
     Manifests,
     /// The ECS platform against moto: no-op and one-image reconciles of 10/100/1000 services.
     Reconcile,
+    /// `ferry run`: file write / git push + webhook to the first ECS write at moto; RSS.
+    Latency,
 }
 
 /// One measured run.
@@ -55,6 +57,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Which::Proxy => crate::proxy_bench::run(args.duration, args.connections),
         Which::Manifests => crate::manifest_bench::run(),
         Which::Reconcile => crate::reconcile_bench::run(),
+        Which::Latency => crate::latency_bench::run(),
     }
 }
 

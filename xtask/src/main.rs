@@ -4,6 +4,7 @@
 mod bench;
 mod browser;
 mod infra;
+mod latency_bench;
 mod manifest_bench;
 mod proxy_bench;
 mod reconcile_bench;
