@@ -47,6 +47,37 @@ impl Drop for Ferry {
 }
 
 impl Ferry {
+    /// `ferry run <source> --env test` against `endpoint`, state and log under `dir`.
+    fn spawn(source: &[&str], endpoint: &str, dir: &Path) -> Self {
+        let port = ferry_testkit::free_port().expect("port");
+        let log = dir.join("ferry.log");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .arg("run")
+            .args(source)
+            .args(["--env", "test", "--health-interval", "1s"])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
+            .arg(dir.join("state"))
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", support::REGION)
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file)
+            .spawn()
+            .expect("ferry starts");
+        Self(child, port, log)
+    }
+
     fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
@@ -89,37 +120,11 @@ async fn ferry_run_follows_git_to_moto_retries_honest_failures_and_stalls_on_a_b
     stack.write(&work.join("manifests"));
     let first = commit_all(&work, "v1");
 
-    let port = ferry_testkit::free_port().expect("port");
-    let log = dir.path().join("ferry.log");
-    let file = std::fs::File::create(&log).expect("log");
-    let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args([
-            "run",
-            "--repo",
-            bare.to_str().expect("utf-8"),
-            "--interval",
-            "1s",
-            "--env",
-            "test",
-            "--health-interval",
-            "1s",
-        ])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-        .arg(dir.path().join("state"))
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", support::REGION)
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().expect("log"))
-        .stderr(file)
-        .spawn()
-        .expect("ferry starts");
-    let ferry = Ferry(child, port, log);
+    let ferry = Ferry::spawn(
+        &["--repo", bare.to_str().expect("utf-8"), "--interval", "1s"],
+        &moto.endpoint(),
+        dir.path(),
+    );
 
     // The image is not in ECR yet: the repository is created, the service fails, honestly.
     let env = ferry.wait("an honest failure", Duration::from_secs(60), |e| {
@@ -222,4 +227,109 @@ async fn ferry_run_follows_git_to_moto_retries_honest_failures_and_stalls_on_a_b
     });
     let live = support::live_service(&api, "web").await;
     assert_eq!(live.desired_count, 2);
+}
+
+/// Services of the test cluster as moto sees them (active ones).
+async fn active_services(api: &ferry_ecs::SdkApi) -> Vec<String> {
+    let arns = api
+        .ecs_client()
+        .list_services()
+        .cluster(support::CLUSTER)
+        .send()
+        .await
+        .expect("list services")
+        .service_arns
+        .unwrap_or_default();
+    let mut names: Vec<String> = arns
+        .iter()
+        .filter_map(|a| a.rsplit('/').next().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferry_killed_during_an_apply_converges_on_restart_and_history_shows_the_interruption() {
+    let moto = Moto::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let manifests = dir.path().join("manifests");
+    // The repository (owned by Ferry) and the image exist before the stack grows.
+    let mut stack = Stack::new(&moto.subnet, &moto.security_group, &[]);
+    let platform = moto.platform(&moto.endpoint()).await;
+    support::reconcile(&platform, &stack.load(&manifests)).await;
+    moto.push_image("web-app", "v1").await;
+    let names = ["api", "jobs", "web", "worker"];
+    stack = Stack::new(&moto.subnet, &moto.security_group, &names);
+    stack.write(&manifests);
+
+    // Every AWS call takes 300 ms more, so the apply is long enough to be killed inside.
+    let proxy = support::Proxy::start(&moto.endpoint()).await;
+    proxy.set_faults(1, &[support::Fault::Delay]);
+    let source = ["--manifests", manifests.to_str().expect("utf-8")];
+    let mut ferry = Ferry::spawn(&source, &proxy.endpoint(), dir.path());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !proxy.writes().contains_key("ecs:CreateService") {
+        assert!(
+            Instant::now() < deadline,
+            "no CreateService reached moto: {:?}\n{}",
+            proxy.counts(),
+            std::fs::read_to_string(&ferry.2).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    ferry.0.kill().expect("kill -9");
+    ferry.0.wait().expect("reaped");
+    let api = moto.sdk(&moto.endpoint()).await;
+    let before = active_services(&api).await;
+    assert!(
+        before.len() < names.len(),
+        "the kill came after the apply: {before:?}"
+    );
+
+    // Restart on the same state: the apply converges, nothing doubled, history kept.
+    proxy.set_faults(0, &[]);
+    let ferry = Ferry::spawn(&source, &proxy.endpoint(), dir.path());
+    let env = ferry.wait("convergence after the kill", Duration::from_secs(60), |e| {
+        e["sync"] == "Synced" && e["lastAppliedRevision"].is_string()
+    });
+    assert_eq!(active_services(&api).await, names, "{env:#}");
+    for name in names {
+        let live = support::live_service(&api, name).await;
+        assert!(
+            live.task_definition.contains(&format!("test-{name}:")),
+            "{live:?}"
+        );
+        let revisions = api
+            .ecs_client()
+            .list_task_definitions()
+            .family_prefix(format!("test-{name}"))
+            .send()
+            .await
+            .expect("list task definitions")
+            .task_definition_arns
+            .unwrap_or_default();
+        assert_eq!(revisions.len(), 1, "{name}: {revisions:?}");
+    }
+    let history = env["history"].as_array().expect("history");
+    let results: Vec<&str> = history
+        .iter()
+        .filter_map(|a| a["result"].as_str())
+        .collect();
+    assert_eq!(results.first(), Some(&"Succeeded"), "{env:#}");
+    let interrupted = history
+        .iter()
+        .find(|a| a["result"] == "Interrupted")
+        .unwrap_or_else(|| panic!("no Interrupted attempt in {env:#}"));
+    assert!(
+        interrupted["changes"]
+            .to_string()
+            .contains("create EcsService/api"),
+        "{interrupted:#}"
+    );
+    assert!(
+        interrupted["errors"]
+            .to_string()
+            .contains("ferry stopped during this apply"),
+        "{interrupted:#}"
+    );
 }

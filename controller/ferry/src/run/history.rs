@@ -1,6 +1,10 @@
 //! Sync history in a database (sea-orm): every attempt (environment, revision, trigger, start,
 //! duration, result, changes, errors). SQLite file by default, PostgreSQL with
 //! `--database-url postgres://...`. Read back at start-up so status shows what ran before.
+//!
+//! An apply is written ahead: its row is stored as `Applying` before the first write to the
+//! platform and completed afterwards, so a process killed during an apply leaves a trace; at
+//! the next start such rows become `Interrupted` (the reconcile that follows converges).
 
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, QueryOrder, QuerySelect, Set};
@@ -45,6 +49,11 @@ pub(crate) mod attempt {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// The result of a row written ahead of an apply that has not finished.
+const APPLYING: &str = "Applying";
+/// The result of such a row found at start-up: the process died during the apply.
+const INTERRUPTED: &str = "Interrupted";
 
 struct Migrator;
 
@@ -118,11 +127,53 @@ impl History {
         options.max_connections(4).sqlx_logging(false);
         let db = Database::connect(options).await?;
         Migrator::up(&db, None).await?;
+        let interrupted = attempt::Entity::update_many()
+            .col_expr(attempt::Column::Result, Expr::value(INTERRUPTED))
+            .col_expr(
+                attempt::Column::Errors,
+                Expr::value(
+                    serde_json::json!([
+                        "ferry stopped during this apply (crash or kill); the next reconcile converges"
+                    ])
+                    .to_string(),
+                ),
+            )
+            .filter(attempt::Column::Result.eq(APPLYING))
+            .exec(&db)
+            .await?;
+        if interrupted.rows_affected > 0 {
+            tracing::warn!(
+                attempts = interrupted.rows_affected,
+                "found applies interrupted by a crash; marked Interrupted"
+            );
+        }
         Ok(Self { db })
     }
 
-    /// Store one attempt.
+    /// Write an apply ahead, as `Applying`; returns its row.
+    pub(crate) async fn begin(&self, env: &str, a: &SyncAttempt) -> Result<i64, DbErr> {
+        let row = Self::model(env, a);
+        let stored = attempt::ActiveModel {
+            result: Set(APPLYING.into()),
+            ..row
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(stored.id)
+    }
+
+    /// Store one finished attempt (completing its row if it was written ahead).
     pub(crate) async fn record(&self, env: &str, a: &SyncAttempt) -> Result<(), DbErr> {
+        let mut row = Self::model(env, a);
+        if let Some(id) = a.row {
+            row.id = Set(id);
+            row.update(&self.db).await.map(|_| ())
+        } else {
+            row.insert(&self.db).await.map(|_| ())
+        }
+    }
+
+    fn model(env: &str, a: &SyncAttempt) -> attempt::ActiveModel {
         attempt::ActiveModel {
             env: Set(env.to_owned()),
             revision: Set(a.revision.clone()),
@@ -134,9 +185,6 @@ impl History {
             errors: Set(serde_json::to_string(&a.errors).unwrap_or_default()),
             ..Default::default()
         }
-        .insert(&self.db)
-        .await
-        .map(|_| ())
     }
 
     /// The newest `limit` attempts of `env`, newest first.
@@ -157,6 +205,7 @@ impl History {
                 result: r.result,
                 changes: serde_json::from_str(&r.changes).unwrap_or_default(),
                 errors: serde_json::from_str(&r.errors).unwrap_or_default(),
+                row: Some(r.id),
             })
             .collect())
     }

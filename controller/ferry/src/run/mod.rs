@@ -315,6 +315,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             shutdown: shutdown_rx.clone(),
             metrics: metrics.clone(),
             history: history_tx.clone(),
+            journal: history.clone(),
             applied,
         };
         loops.push(tokio::spawn(env_loop.run()));

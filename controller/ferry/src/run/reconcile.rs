@@ -68,6 +68,8 @@ pub(crate) struct EnvLoop<P: Platform> {
     pub(crate) metrics: Arc<Metrics>,
     /// Where finished attempts go to be stored.
     pub(crate) history: tokio::sync::mpsc::UnboundedSender<(String, SyncAttempt)>,
+    /// The store itself, to write an apply ahead before it starts.
+    pub(crate) journal: super::history::History,
     /// The revision applied before this process started (from history).
     pub(crate) applied: Option<String>,
 }
@@ -189,6 +191,7 @@ impl<P: Platform> EnvLoop<P> {
             result: String::new(),
             changes: Vec::new(),
             errors: Vec::new(),
+            row: None,
         };
 
         // Load and validate, unless this revision is already known good or known broken.
@@ -371,6 +374,7 @@ impl<P: Platform> EnvLoop<P> {
             .iter()
             .map(|c| format!("{} {}/{}", c.op, c.key.kind, c.key.name))
             .collect();
+        attempt.row = self.write_ahead(&attempt).await;
         let results = self
             .platform
             .apply(&state, &rendered, &plan, &ApplyOptions::default())
@@ -431,6 +435,23 @@ impl<P: Platform> EnvLoop<P> {
                 ];
             });
             self.finish(attempt, started, "failed");
+        }
+    }
+
+    /// Store the attempt as `Applying` before the apply, so a crash during it leaves a trace.
+    /// A slow or failing history store never holds the apply back for more than 5 s.
+    async fn write_ahead(&self, attempt: &SyncAttempt) -> Option<i64> {
+        let write = self.journal.begin(&self.env, attempt);
+        match tokio::time::timeout(Duration::from_secs(5), write).await {
+            Ok(Ok(row)) => Some(row),
+            Ok(Err(e)) => {
+                tracing::warn!(env = %self.env, error = %e, "cannot write the apply ahead to history");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(env = %self.env, "history store too slow; applying without writing ahead");
+                None
+            }
         }
     }
 

@@ -96,12 +96,16 @@ pub(crate) struct SyncAttempt {
     pub(crate) started: String,
     /// Duration in milliseconds.
     pub(crate) duration_ms: u64,
-    /// `Succeeded`, `Failed`, `Invalid`, `NoChanges`, `DriftDetected`.
+    /// `Succeeded`, `Failed`, `Invalid`, `NoChanges`, `DriftDetected`; `Applying` while an
+    /// apply runs, `Interrupted` when the process died during one.
     pub(crate) result: String,
     /// Changes made (`op kind/name`).
     pub(crate) changes: Vec<String>,
     /// Errors.
     pub(crate) errors: Vec<String>,
+    /// Its history row, once written ahead of an apply.
+    #[serde(skip)]
+    pub(crate) row: Option<i64>,
 }
 
 /// Short text for a result code.
