@@ -39,6 +39,12 @@ pub struct Config {
     #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
 
+    /// Longest pause in an upstream's response body once its headers arrived: when no byte
+    /// comes for this long, the response is aborted (the client sees a cut-short answer) and
+    /// both connections are closed.
+    #[arg(long, env = "UPSTREAM_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub upstream_body_timeout: Duration,
+
     /// Longest wait for a client to send its request headers (slow clients are cut off).
     #[arg(long, env = "CLIENT_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub client_header_timeout: Duration,
@@ -208,5 +214,6 @@ mod tests {
         assert_eq!(c.frontend_upstream.to_string(), "http://127.0.0.1:3000");
         assert!(c.access_log);
         assert!(!c.trust_forwarded_headers);
+        assert_eq!(c.upstream_body_timeout, Duration::from_secs(30));
     }
 }

@@ -2,11 +2,14 @@
 //!
 //! A connection goes back to the idle list when the response body it carried has been read to
 //! its end ([`PooledBody`]); a response cut short, or an upgraded connection, is never reused.
-//! A request that fails on a reused connection before it was written (the upstream closed an
+//! A response body that stalls (no byte for the body timeout) is aborted with
+//! [`BodyError::Stalled`], which makes the server cut the client's response short, and its
+//! upstream connection is dropped. A request that fails on a reused connection before it was written (the upstream closed an
 //! idle connection at that moment) is retried once on a new connection. This is what
 //! hyper-util's pooled client does, minus its per-request task and shared pool map, which cost
 //! measurable throughput: here each worker owns its pools.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -56,16 +59,30 @@ pub struct Pool {
     max_idle: usize,
     idle_timeout: Duration,
     connect_timeout: Duration,
+    body_timeout: Duration,
+}
+
+/// Why an upstream response body ended before its end.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The connection failed while the body was read.
+    #[error("reading the upstream's response body failed")]
+    Upstream(#[from] hyper::Error),
+    /// No byte of the body came for the body timeout.
+    #[error("the upstream's response body stalled for {0:?}")]
+    Stalled(Duration),
 }
 
 impl Pool {
     /// An empty pool for `addr` (`host:port`) keeping at most `max_idle` connections for at
-    /// most `idle_timeout` each.
+    /// most `idle_timeout` each; a response body that sends nothing for `body_timeout` is
+    /// aborted.
     pub fn new(
         addr: String,
         max_idle: usize,
         idle_timeout: Duration,
         connect_timeout: Duration,
+        body_timeout: Duration,
     ) -> Arc<Self> {
         Arc::new(Self {
             addr,
@@ -73,6 +90,7 @@ impl Pool {
             max_idle,
             idle_timeout,
             connect_timeout,
+            body_timeout,
         })
     }
 
@@ -168,6 +186,9 @@ impl Pool {
         let mut body = PooledBody {
             inner,
             lease: (!upgraded).then(|| (self.clone(), sender)),
+            timeout: self.body_timeout,
+            stall: None,
+            progressed: false,
         };
         if body.inner.is_end_stream() {
             body.release();
@@ -194,11 +215,18 @@ impl Pool {
     }
 }
 
-/// An upstream response body that hands its connection back when fully read.
+/// An upstream response body that hands its connection back when fully read, and fails with
+/// [`BodyError::Stalled`] when the upstream sends nothing for the body timeout.
 #[derive(Debug)]
 pub struct PooledBody {
     inner: Incoming,
     lease: Option<(Arc<Pool>, SendRequest<UpstreamBody>)>,
+    timeout: Duration,
+    /// Armed the first time the body has nothing to give (most small bodies never wait, so
+    /// never pay for a timer), and pushed back after each frame.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Whether a frame came since `stall` was last (re)armed.
+    progressed: bool,
 }
 
 impl PooledBody {
@@ -216,23 +244,53 @@ impl PooledBody {
 
 impl Body for PooledBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => self.release(),
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.release(),
-            Poll::Ready(Some(Err(_))) => {
-                // A broken body: the connection is in an unknown state, never reuse it.
-                self.lease = None;
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                this.release();
+                Poll::Ready(None)
             }
-            _ => {}
+            Poll::Ready(Some(Ok(frame))) => {
+                if this.inner.is_end_stream() {
+                    this.release();
+                }
+                this.progressed = true;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(err))) => {
+                // A broken body: the connection is in an unknown state, never reuse it.
+                this.lease = None;
+                Poll::Ready(Some(Err(err.into())))
+            }
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let stall = match &mut this.stall {
+                    Some(stall) => {
+                        if this.progressed {
+                            let deadline = tokio::time::Instant::now() + timeout;
+                            stall.as_mut().reset(deadline);
+                        }
+                        stall
+                    }
+                    None => this.stall.insert(Box::pin(tokio::time::sleep(timeout))),
+                };
+                this.progressed = false;
+                if stall.as_mut().poll(cx).is_ready() {
+                    // Dropping the lease drops the connection: hyper closes it.
+                    if let Some((pool, _)) = this.lease.take() {
+                        tracing::warn!(upstream = %pool.addr, ?timeout, "upstream response body stalled; aborting the response");
+                    }
+                    return Poll::Ready(Some(Err(BodyError::Stalled(timeout))));
+                }
+                Poll::Pending
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -64,6 +64,7 @@ impl Proxy {
                 config.pool_max_idle,
                 config.pool_idle_timeout,
                 config.connect_timeout,
+                config.upstream_body_timeout,
             )
         };
         let host = |u: &Upstream| {

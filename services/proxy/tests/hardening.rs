@@ -501,3 +501,104 @@ async fn an_idle_connection_the_upstream_closed_is_replaced_not_reported() {
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
 }
+
+/// An upstream whose `GET /stall` sends its headers and 10 bytes of a 100-byte body, then
+/// nothing (it reports when the proxy closes that connection), and whose `GET /trickle` sends
+/// a 40-byte body in four pieces 200 ms apart.
+async fn stalling_upstream() -> (u16, tokio::sync::mpsc::UnboundedReceiver<Instant>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (closed, closes) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let closed = closed.clone();
+            tokio::spawn(async move {
+                loop {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    if head.starts_with(b"GET /stall ") {
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+                            .await;
+                        // Hold the connection until the proxy gives up on it.
+                        let mut rest = [0u8; 64];
+                        while stream.read(&mut rest).await.unwrap_or(0) > 0 {}
+                        let _ = closed.send(Instant::now());
+                        return;
+                    }
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n")
+                        .await;
+                    for piece in 0..4 {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        let _ = stream
+                            .write_all(format!("piece {piece}...").as_bytes())
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    (port, closes)
+}
+
+#[tokio::test]
+async fn a_response_body_that_stalls_is_cut_off_after_the_body_timeout() {
+    let (port, mut closes) = stalling_upstream().await;
+    let upstream = format!("http://127.0.0.1:{port}").parse().expect("URL");
+    let mut c = config(upstream, dead_upstream());
+    c.upstream_body_timeout = Duration::from_millis(500);
+    let proxy = RunningProxy::start(c).await;
+
+    // A body that keeps coming, if slowly (800 ms in all, never 500 ms without a byte), is
+    // passed on whole: the timeout is for silence, not for the whole body.
+    let reply = get(proxy.port, "/api/trickle").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), "piece 0...piece 1...piece 2...piece 3...");
+
+    // A body that stops: the client gets the head and what came, then the connection ends.
+    let started = Instant::now();
+    let mut client = TcpStream::connect(("127.0.0.1", proxy.port))
+        .await
+        .expect("connect");
+    client
+        .write_all(b"GET /api/stall HTTP/1.1\r\nHost: numbers.test\r\n\r\n")
+        .await
+        .expect("send");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 1024];
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        // A reset counts as an end as much as a clean close does.
+        while let Ok(n @ 1..) = client.read(&mut buf).await {
+            raw.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    let took = started.elapsed();
+    assert!(ended.is_ok(), "the stalled response was never cut off");
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.ends_with("\r\n\r\n0123456789"), "{text}");
+
+    // And the upstream connection is closed, not parked in the pool.
+    let closed_at = tokio::time::timeout(Duration::from_secs(5), closes.recv())
+        .await
+        .expect("the proxy closed the stalled upstream connection")
+        .expect("close reported");
+    assert!(closed_at.duration_since(started) < Duration::from_secs(3));
+
+    // The upstream still serves through the proxy on a new connection.
+    assert_eq!(get(proxy.port, "/api/trickle").await.status, 200);
+}
