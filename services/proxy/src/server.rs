@@ -155,18 +155,37 @@ pub fn run_workers(
 }
 
 /// `count` non-blocking listening sockets on one address (port 0: the port the first got).
+///
+/// SO_REUSEPORT lets a stale server of the same user share the port silently, so first a probe
+/// socket without it binds the address: that fails with "address in use" whenever anything
+/// listens there already, and only then are the workers' SO_REUSEPORT sockets bound.
 fn bind_reuseport(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<std::net::TcpListener>> {
     use socket2::{Domain, Socket, Type};
-    let mut bound = addr;
+    let in_use = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            anyhow::anyhow!(
+                "cannot listen on {addr}: the address is already in use (is another numbers-proxy \
+                 or another server still running on this port?)"
+            )
+        } else {
+            anyhow::anyhow!("cannot listen on {addr}: {e}")
+        }
+    };
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    probe.set_reuse_address(true)?;
+    probe.bind(&addr.into()).map_err(in_use)?;
+    let mut bound = probe
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| anyhow::anyhow!("{addr} is not an IP address"))?;
+    drop(probe);
     let mut listeners = Vec::with_capacity(count);
     for _ in 0..count.max(1) {
         let socket = Socket::new(Domain::for_address(bound), Type::STREAM, None)?;
         socket.set_reuse_address(true)?;
         socket.set_reuse_port(true)?;
         socket.set_nonblocking(true)?;
-        socket
-            .bind(&bound.into())
-            .map_err(|e| anyhow::anyhow!("cannot listen on {bound}: {e}"))?;
+        socket.bind(&bound.into()).map_err(in_use)?;
         socket.listen(1024)?;
         let listener: std::net::TcpListener = socket.into();
         bound = listener.local_addr()?;

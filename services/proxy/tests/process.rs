@@ -91,3 +91,61 @@ async fn the_binary_proxies_logs_each_request_probes_itself_and_stops_on_sigterm
         "--check-health passed with no proxy running"
     );
 }
+
+#[tokio::test]
+async fn a_second_proxy_on_a_served_port_exits_with_address_in_use() {
+    let api = Echo::start("api").await;
+    let port = free_port().expect("free port");
+    let listen = format!("127.0.0.1:{port}");
+    let start = || {
+        Command::new(BIN)
+            .env_clear()
+            .env("LISTEN_ADDR", &listen)
+            .env("API_UPSTREAM", api.upstream().to_string())
+            .env("FRONTEND_UPSTREAM", api.upstream().to_string())
+            .env("WORKERS", "2")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("numbers-proxy starts")
+    };
+    let mut first = start();
+    let up = wait_until(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "the first numbers-proxy never listened");
+
+    // The stale-server case: same user, same binary, same port. SO_REUSEPORT would let the
+    // two share the traffic; the second must refuse to start instead.
+    let second = start();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(second.wait_with_output());
+    });
+    let output = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the second numbers-proxy exits by itself")
+        .expect("exit status");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "second proxy: {}", output.status);
+    assert!(
+        stderr.contains(&format!("cannot listen on {listen}")) && stderr.contains("already in use"),
+        "{stderr}"
+    );
+
+    // The first is unharmed and still serves every request.
+    for _ in 0..10 {
+        assert_eq!(get(port, "/healthz").await.status, 200);
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status();
+    let exited = wait_until(Duration::from_secs(10), || {
+        first.try_wait().ok().flatten().is_some()
+    });
+    if !exited {
+        let _ = first.kill();
+    }
+    let _ = first.wait();
+}
