@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod body;
+pub mod coalesce;
 pub mod config;
 pub mod db;
 pub mod entity;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub max_connections: u32,
     /// Coalesces concurrent inserts (PostgreSQL only; SQLite inserts directly).
     pub inserter: Option<batch::Inserter>,
+    /// Coalesces identical concurrent page reads (PostgreSQL only; SQLite reads directly).
+    pub pages: Option<routes::numbers::Pages>,
 }
 
 /// Batch workers (each uses one pooled connection at a time).
@@ -49,13 +52,15 @@ impl AppState {
     /// State over an open pool. Must be called inside a tokio runtime (it starts the
     /// insert workers on PostgreSQL).
     pub fn new(db: DatabaseConnection, max_connections: u32) -> Self {
-        let inserter = (db.get_database_backend() == sea_orm::DatabaseBackend::Postgres)
-            .then(|| batch::Inserter::spawn(db.clone(), INSERT_WORKERS));
+        let postgres = db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+        let inserter = postgres.then(|| batch::Inserter::spawn(db.clone(), INSERT_WORKERS));
+        let pages = postgres.then(|| routes::numbers::pages(db.clone()));
         Self {
             db,
             metrics: Arc::new(metrics::Metrics::default()),
             max_connections,
             inserter,
+            pages,
         }
     }
 }

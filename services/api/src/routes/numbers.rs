@@ -3,18 +3,21 @@
 
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbErr};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::body::{JsonObject, Strings, deny_unknown_fields, required_i64};
+use crate::coalesce::Coalescer;
 use crate::error::{ApiError, ErrorBody};
 use crate::store::{self, Created};
 
@@ -162,7 +165,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 pub async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Page>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut limit = DEFAULT_LIMIT;
     let mut before = None;
     for (name, value) in url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
@@ -172,16 +175,54 @@ pub async fn list(
             _ => {}
         }
     }
-    let (rows, more) = store::page(&state.db, limit, before).await?;
+    let body = match &state.pages {
+        Some(pages) => pages
+            .get((limit, before))
+            .await
+            .unwrap_or_else(|| Err(DbErr::Custom("page read abandoned".into())))?,
+        None => page_json(&state.db, limit, before).await?,
+    };
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+/// Page reads shared by identical concurrent requests: key `(limit, before)`, value the JSON
+/// body (encoded once per query) or the database error every waiter answers with.
+pub type Pages = Coalescer<(u64, Option<i64>), Result<Bytes, DbErr>>;
+
+/// The page coalescer over `db` (see [`crate::coalesce`] for why sharing is safe).
+pub fn pages(db: DatabaseConnection) -> Pages {
+    Coalescer::new(move |&(limit, before): &(u64, Option<i64>)| {
+        let db = db.clone();
+        async move { page_json(&db, limit, before).await }
+    })
+}
+
+/// One page as its JSON body.
+async fn page_json(
+    db: &DatabaseConnection,
+    limit: u64,
+    before: Option<i64>,
+) -> Result<Bytes, DbErr> {
+    let (rows, more) = store::page(db, limit, before).await?;
     let next_cursor = if more {
         rows.last().map(|n| encode_cursor(n.id))
     } else {
         None
     };
-    Ok(Json(Page {
+    let page = Page {
         items: rows.into_iter().map(NumberOut::from).collect(),
         next_cursor,
-    }))
+    };
+    serde_json::to_vec(&page)
+        .map(Bytes::from)
+        .map_err(|e| DbErr::Custom(format!("cannot encode a page: {e}")))
 }
 
 fn parse_limit(raw: &str) -> Result<u64, ApiError> {
