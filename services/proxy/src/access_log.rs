@@ -1,6 +1,7 @@
 //! The access log: one line per request on stdout, JSON or text (as `LOG_FORMAT`), written
 //! directly instead of through `tracing`'s formatter, which cost a fifth of the proxy's
-//! throughput under load. Must stay cheap: one small string and one `write` per request.
+//! throughput under load. Must stay cheap: a line appended to a reused buffer, and on the
+//! proxy's workers one `write` per event-loop turn rather than one per request.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -34,30 +35,39 @@ pub struct Entry<'a> {
 /// Format `entry` as one line (with its newline).
 pub fn format(entry: &Entry<'_>, format: LogFormat, now: SystemTime) -> String {
     let mut line = String::with_capacity(256);
-    let ms = entry.elapsed.as_secs_f64() * 1000.0;
-    let ts = rfc3339(now);
+    format_into(&mut line, entry, format, now);
+    line
+}
+
+/// Append `entry` as one line (with its newline) to `line`.
+fn format_into(line: &mut String, entry: &Entry<'_>, format: LogFormat, now: SystemTime) {
+    let micros = entry.elapsed.as_micros();
+    let (ms, frac) = (micros / 1000, micros % 1000);
     match format {
         LogFormat::Json => {
+            line.push_str("{\"timestamp\":\"");
+            rfc3339(line, now);
             let _ = write!(
                 line,
-                "{{\"timestamp\":\"{ts}\",\"level\":\"INFO\",\"target\":\"access\",\"client\":\"{}\",\"method\":\"",
+                "\",\"level\":\"INFO\",\"target\":\"access\",\"client\":\"{}\",\"method\":\"",
                 entry.client
             );
-            escape_json(&mut line, entry.method);
+            escape_json(line, entry.method);
             line.push_str("\",\"uri\":\"");
-            escape_json(&mut line, entry.uri);
+            escape_json(line, entry.uri);
             let _ = write!(
                 line,
-                "\",\"status\":{},\"upstream\":\"{}\",\"ms\":{ms:.3},\"request_id\":\"",
+                "\",\"status\":{},\"upstream\":\"{}\",\"ms\":{ms}.{frac:03},\"request_id\":\"",
                 entry.status, entry.upstream
             );
-            escape_json(&mut line, entry.request_id);
+            escape_json(line, entry.request_id);
             line.push_str("\"}\n");
         }
         LogFormat::Text => {
+            rfc3339(line, now);
             let _ = writeln!(
                 line,
-                "{ts} INFO access client={} method={} uri={:?} status={} upstream={} ms={ms:.3} request_id={}",
+                " INFO access client={} method={} uri={:?} status={} upstream={} ms={ms}.{frac:03} request_id={}",
                 entry.client,
                 entry.method,
                 entry.uri,
@@ -67,31 +77,81 @@ pub fn format(entry: &Entry<'_>, format: LogFormat, now: SystemTime) -> String {
             );
         }
     }
-    line
+}
+
+/// Lines held back on a buffering thread before they are written regardless.
+const FLUSH_AT: usize = 32 * 1024;
+
+/// One thread's access-log output: its own handle on stdout (a duplicate descriptor, so
+/// workers write whole lines without contending for the process-wide `Stdout` lock) and,
+/// on a worker that asked for it, the lines not yet written.
+struct Out {
+    file: Option<File>,
+    pending: String,
+    buffered: bool,
+}
+
+impl Out {
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let _ = match self.file.as_mut() {
+            Some(file) => file.write_all(self.pending.as_bytes()),
+            None => std::io::stdout().lock().write_all(self.pending.as_bytes()),
+        };
+        self.pending.clear();
+    }
 }
 
 thread_local! {
-    /// This thread's own handle on stdout (a duplicate descriptor): workers write whole lines
-    /// without contending for the process-wide `Stdout` lock.
-    static OUT: RefCell<Option<File>> = RefCell::new(
-        std::io::stdout().as_fd().try_clone_to_owned().ok().map(File::from),
-    );
+    static OUT: RefCell<Out> = RefCell::new(Out {
+        file: std::io::stdout().as_fd().try_clone_to_owned().ok().map(File::from),
+        pending: String::new(),
+        buffered: false,
+    });
 }
 
-/// Write `entry` to stdout (a failed write is dropped: logging must not fail requests).
+/// Write `entry` to stdout (a failed write is dropped: logging must not fail requests): at
+/// once, or on a thread that called [`buffer_this_thread`], at the next [`flush`] (or when
+/// 32 KiB are pending).
 pub fn write(entry: &Entry<'_>, format: LogFormat) {
-    let line = self::format(entry, format, SystemTime::now());
-    OUT.with(|out| match out.borrow_mut().as_mut() {
-        Some(file) => {
-            let _ = file.write_all(line.as_bytes());
+    OUT.with(|out| {
+        let mut out = out.borrow_mut();
+        format_into(&mut out.pending, entry, format, SystemTime::now());
+        if !out.buffered || out.pending.len() >= FLUSH_AT {
+            out.flush();
         }
-        None => {
-            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+    });
+}
+
+/// Hold this thread's lines until [`flush`]: one `write` for every line of a busy event-loop
+/// turn instead of one per request. The thread must call [`flush`] when it goes idle (the
+/// proxy's workers do it before they wait for events, and at least every 250 ms) and before
+/// it ends.
+pub fn buffer_this_thread() {
+    OUT.with(|out| {
+        let mut out = out.borrow_mut();
+        out.buffered = true;
+        out.pending.reserve(FLUSH_AT + 512);
+    });
+}
+
+/// Write this thread's pending lines.
+pub fn flush() {
+    // `try_with`: also called from thread-exit paths, where the local may be gone.
+    let _ = OUT.try_with(|out| {
+        if let Ok(mut out) = out.try_borrow_mut() {
+            out.flush();
         }
     });
 }
 
 fn escape_json(out: &mut String, text: &str) {
+    if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -104,8 +164,8 @@ fn escape_json(out: &mut String, text: &str) {
     }
 }
 
-/// `2026-11-29T12:30:14.347368Z` (UTC, microseconds).
-fn rfc3339(at: SystemTime) -> String {
+/// Append `2026-11-29T12:30:14.347368Z` (UTC, microseconds).
+fn rfc3339(out: &mut String, at: SystemTime) {
     let since = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
@@ -113,13 +173,14 @@ fn rfc3339(at: SystemTime) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
+    let _ = write!(
+        out,
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
         rem / 3600,
         (rem % 3600) / 60,
         rem % 60,
         since.subsec_micros()
-    )
+    );
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.

@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::access_log;
 use crate::config::Config;
 use crate::proxy::Proxy;
 
@@ -113,10 +114,14 @@ pub fn run_workers(
         let thread = std::thread::Builder::new()
             .name(format!("proxy-worker-{i}"))
             .spawn(move || -> anyhow::Result<()> {
+                // Access-log lines are written when the event loop runs out of work (one
+                // `write` per busy turn, not per request) and at least every 250 ms.
+                access_log::buffer_this_thread();
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
+                    .on_thread_park(access_log::flush)
                     .build()?;
-                runtime.block_on(async move {
+                let served = runtime.block_on(async move {
                     // A short periodic timer keeps the timer wheel's next wake-up near: a
                     // request's timeouts (10 s, 30 s) are then never the earliest timer, and
                     // arming them does not have to wake the event loop through its eventfd.
@@ -124,6 +129,7 @@ pub fn run_workers(
                         let mut tick = tokio::time::interval(Duration::from_millis(250));
                         loop {
                             tick.tick().await;
+                            access_log::flush();
                         }
                     });
                     let listener = TcpListener::from_std(listener)?;
@@ -134,7 +140,9 @@ pub fn run_workers(
                     .await?;
                     ticker.abort();
                     Ok(())
-                })
+                });
+                access_log::flush();
+                served
             })?;
         threads.push(thread);
     }
