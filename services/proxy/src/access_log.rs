@@ -7,7 +7,6 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write as _;
-use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::time::{Duration, SystemTime};
 
@@ -16,8 +15,8 @@ use crate::config::LogFormat;
 /// One request, as logged.
 #[derive(Debug)]
 pub struct Entry<'a> {
-    /// Client address (the TCP peer).
-    pub client: IpAddr,
+    /// Client address (the TCP peer's IP).
+    pub client: &'a str,
     /// Request method.
     pub method: &'a str,
     /// Request target as received (path and query).
@@ -47,19 +46,21 @@ fn format_into(line: &mut String, entry: &Entry<'_>, format: LogFormat, now: Sys
         LogFormat::Json => {
             line.push_str("{\"timestamp\":\"");
             rfc3339(line, now);
-            let _ = write!(
-                line,
-                "\",\"level\":\"INFO\",\"target\":\"access\",\"client\":\"{}\",\"method\":\"",
-                entry.client
-            );
+            line.push_str("\",\"level\":\"INFO\",\"target\":\"access\",\"client\":\"");
+            escape_json(line, entry.client);
+            line.push_str("\",\"method\":\"");
             escape_json(line, entry.method);
             line.push_str("\",\"uri\":\"");
             escape_json(line, entry.uri);
-            let _ = write!(
-                line,
-                "\",\"status\":{},\"upstream\":\"{}\",\"ms\":{ms}.{frac:03},\"request_id\":\"",
-                entry.status, entry.upstream
-            );
+            line.push_str("\",\"status\":");
+            push_number(line, u64::from(entry.status), 1);
+            line.push_str(",\"upstream\":\"");
+            escape_json(line, entry.upstream);
+            line.push_str("\",\"ms\":");
+            push_number(line, ms as u64, 1);
+            line.push('.');
+            push_number(line, frac as u64, 3);
+            line.push_str(",\"request_id\":\"");
             escape_json(line, entry.request_id);
             line.push_str("\"}\n");
         }
@@ -164,23 +165,58 @@ fn escape_json(out: &mut String, text: &str) {
     }
 }
 
+/// `n` in decimal, zero-padded to at least `width` digits.
+fn push_number(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut start = digits.len();
+    while n > 0 || digits.len() - start < width.max(1) {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+}
+
+thread_local! {
+    /// The last second formatted on this thread and its text: lines come many per second.
+    static SECOND: std::cell::Cell<(u64, [u8; 19])> = const { std::cell::Cell::new((u64::MAX, [0; 19])) };
+}
+
 /// Append `2026-11-29T12:30:14.347368Z` (UTC, microseconds).
 fn rfc3339(out: &mut String, at: SystemTime) {
     let since = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
     let secs = since.as_secs();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        since.subsec_micros()
-    );
+    let (cached, mut text) = SECOND.get();
+    if cached != secs {
+        let days = (secs / 86_400) as i64;
+        let rem = secs % 86_400;
+        let (y, m, d) = civil_from_days(days);
+        let mut formatted = String::with_capacity(19);
+        let _ = write!(
+            formatted,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+            rem / 3600,
+            (rem % 3600) / 60,
+            rem % 60,
+        );
+        if let Ok(fixed) = <[u8; 19]>::try_from(formatted.as_bytes()) {
+            text = fixed;
+            SECOND.set((secs, text));
+        } else {
+            // A year beyond 9999: not cached.
+            out.push_str(&formatted);
+            out.push('.');
+            push_number(out, u64::from(since.subsec_micros()), 6);
+            out.push('Z');
+            return;
+        }
+    }
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+    out.push('.');
+    push_number(out, u64::from(since.subsec_micros()), 6);
+    out.push('Z');
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
@@ -203,7 +239,7 @@ mod tests {
 
     fn entry() -> Entry<'static> {
         Entry {
-            client: "127.0.0.1".parse().unwrap(),
+            client: "127.0.0.1",
             method: "GET",
             uri: "/api/v1/numbers?q=\"x\"\\",
             status: 200,
@@ -226,6 +262,40 @@ mod tests {
         assert_eq!(v["ms"], 1.234);
         assert_eq!(v["request_id"], "abc");
         assert_eq!(v["timestamp"], "2026-11-18T11:06:40.123456Z");
+    }
+
+    #[test]
+    fn numbers_and_times_are_formatted_exactly() {
+        let mut s = String::new();
+        push_number(&mut s, 0, 1);
+        s.push(' ');
+        push_number(&mut s, 7, 3);
+        s.push(' ');
+        push_number(&mut s, 1234, 3);
+        s.push(' ');
+        push_number(&mut s, u64::MAX, 1);
+        assert_eq!(s, "0 007 1234 18446744073709551615");
+        let mut t = String::new();
+        let at = SystemTime::UNIX_EPOCH + Duration::from_micros(1_795_000_000_000_007);
+        rfc3339(&mut t, at);
+        t.push(' ');
+        // The same second again (from the cache), then the next one.
+        rfc3339(&mut t, at + Duration::from_micros(500_000));
+        t.push(' ');
+        rfc3339(&mut t, at + Duration::from_secs(1));
+        assert_eq!(
+            t,
+            "2026-11-18T11:06:40.000007Z 2026-11-18T11:06:40.500007Z 2026-11-18T11:06:41.000007Z"
+        );
+        let e = Entry {
+            elapsed: Duration::from_micros(12_000_045),
+            status: 404,
+            ..entry()
+        };
+        let v: serde_json::Value = serde_json::from_str(&format(&e, LogFormat::Json, at)).unwrap();
+        assert_eq!(v["ms"], 12000.045);
+        assert_eq!(v["status"], 404);
+        assert_eq!(v["client"], "127.0.0.1");
     }
 
     #[test]

@@ -48,6 +48,16 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = String> + '_ {
 /// Remove hop-by-hop headers, including those the `Connection` header names. With `upgrade`,
 /// `Connection: upgrade` and `Upgrade` are kept so the handshake reaches the other side.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Most messages carry none of them: one pass over the names, no hashing, decides that.
+    let present = headers
+        .keys()
+        .any(|name| name == header::UPGRADE || HOP_BY_HOP.contains(&name));
+    if !present {
+        if upgrade {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        return;
+    }
     let named: Vec<String> = connection_tokens(headers).collect();
     for name in named {
         if let Ok(name) = HeaderName::from_bytes(name.as_bytes())
@@ -68,17 +78,21 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 
 /// What the proxy knows about the client connection.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientInfo {
-    /// The peer address of the TCP connection.
-    pub ip: IpAddr,
+pub struct ClientInfo<'a> {
+    /// The peer address of the TCP connection, as text ([`ip_value`]).
+    pub ip: &'a HeaderValue,
     /// Whether to keep client-supplied `X-Forwarded-*` (a trusted load balancer in front).
     pub trust_forwarded: bool,
 }
 
+/// `ip` as a header value (made once per connection, then shared by its requests).
+pub fn ip_value(ip: IpAddr) -> HeaderValue {
+    HeaderValue::from_str(&ip.to_string()).expect("an IP address is a valid header")
+}
+
 /// Set `X-Forwarded-For`, `-Proto` and `-Host` on a request going upstream. `host` is the
 /// client's `Host` header (read before it was replaced).
-pub fn set_forwarded(headers: &mut HeaderMap, client: ClientInfo, host: Option<HeaderValue>) {
-    let ip = client.ip.to_string();
+pub fn set_forwarded(headers: &mut HeaderMap, client: ClientInfo<'_>, host: Option<HeaderValue>) {
     let prior = if client.trust_forwarded {
         let values: Vec<&str> = headers
             .get_all(&X_FORWARDED_FOR)
@@ -90,10 +104,13 @@ pub fn set_forwarded(headers: &mut HeaderMap, client: ClientInfo, host: Option<H
         None
     };
     let xff = match prior {
-        Some(prior) => format!("{prior}, {ip}"),
-        None => ip,
+        Some(prior) => {
+            let ip = client.ip.to_str().unwrap_or_default();
+            HeaderValue::from_str(&format!("{prior}, {ip}")).ok()
+        }
+        None => Some(client.ip.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Some(v) = xff {
         headers.insert(&X_FORWARDED_FOR, v);
     }
     if !(client.trust_forwarded && headers.contains_key(&X_FORWARDED_PROTO)) {
@@ -143,7 +160,18 @@ pub fn new_request_id() -> HeaderValue {
         h.finish()
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("{prefix:016x}{n:016x}")).expect("hex is a valid header")
+    let mut text = [0u8; 32];
+    hex16(prefix, &mut text[..16]);
+    hex16(n, &mut text[16..]);
+    HeaderValue::from_bytes(&text).expect("hex is a valid header")
+}
+
+/// `n` as 16 lower-case hex digits into `out`.
+fn hex16(mut n: u64, out: &mut [u8]) {
+    for digit in out.iter_mut().rev() {
+        *digit = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
+    }
 }
 
 /// Add the security headers a response lacks (an upstream's own policy wins).
@@ -194,6 +222,16 @@ mod tests {
     }
 
     #[test]
+    fn messages_without_hop_by_hop_headers_are_left_alone() {
+        let mut h = map(&[("accept", "*/*"), ("x-custom", "1")]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 2);
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h["connection"], "upgrade");
+        assert_eq!(h.len(), 3);
+    }
+
+    #[test]
     fn an_upgrade_keeps_its_handshake_headers() {
         let mut h = map(&[
             ("connection", "Upgrade"),
@@ -210,8 +248,9 @@ mod tests {
 
     #[test]
     fn forwarded_headers_are_replaced_unless_trusted() {
+        let ip = ip_value("10.1.2.3".parse().unwrap());
         let client = ClientInfo {
-            ip: "10.1.2.3".parse().unwrap(),
+            ip: &ip,
             trust_forwarded: false,
         };
         let spoofed = [
@@ -255,6 +294,11 @@ mod tests {
             assert_eq!(id.len(), 32);
         }
         assert_ne!(new_request_id(), new_request_id());
+        let mut text = [0u8; 16];
+        hex16(0x0123_4567_89ab_cdef, &mut text);
+        assert_eq!(&text, b"0123456789abcdef");
+        hex16(0xa, &mut text);
+        assert_eq!(&text, b"000000000000000a");
     }
 
     #[test]

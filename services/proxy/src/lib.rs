@@ -17,7 +17,7 @@ pub mod server;
 use std::time::Duration;
 
 pub use config::{Config, Upstream};
-pub use proxy::Proxy;
+pub use proxy::{Peer, Proxy};
 pub use server::{run_workers, serve};
 
 /// Resolves on SIGTERM or SIGINT.

@@ -55,6 +55,26 @@ impl Target {
     }
 }
 
+/// The client end of one connection: its address, and its IP as header text, made once per
+/// connection and shared by the requests on it (`X-Forwarded-For`, the access log).
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The TCP peer address.
+    pub addr: SocketAddr,
+    /// `addr`'s IP as text.
+    pub ip: HeaderValue,
+}
+
+impl Peer {
+    /// The peer at `addr`.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            ip: headers::ip_value(addr.ip()),
+        }
+    }
+}
+
 impl Proxy {
     /// A proxy with its keep-alive pool, configured from `config`.
     pub fn new(config: &Config) -> Self {
@@ -83,7 +103,7 @@ impl Proxy {
     }
 
     /// Answer one request from `peer`.
-    pub async fn handle(&self, peer: SocketAddr, req: Request<Incoming>) -> Response<ProxyBody> {
+    pub async fn handle(&self, peer: &Peer, req: Request<Incoming>) -> Response<ProxyBody> {
         let started = Instant::now();
         let id = headers::request_id(req.headers());
         let logged = self
@@ -95,7 +115,7 @@ impl Proxy {
         headers::add_security_headers(h);
         if let Some((format, method, uri)) = logged {
             let entry = Entry {
-                client: peer.ip(),
+                client: peer.ip.to_str().unwrap_or_default(),
                 method: method.as_str(),
                 uri: uri.path_and_query().map_or("", |p| p.as_str()),
                 status: res.status().as_u16(),
@@ -110,7 +130,7 @@ impl Proxy {
 
     async fn dispatch(
         &self,
-        peer: SocketAddr,
+        peer: &Peer,
         mut req: Request<Incoming>,
         id: &HeaderValue,
     ) -> (Response<ProxyBody>, Target) {
@@ -147,7 +167,7 @@ impl Proxy {
         let host = parts.headers.remove(header::HOST);
         headers::strip_hop_by_hop(&mut parts.headers, upgrade);
         let client = ClientInfo {
-            ip: peer.ip(),
+            ip: &peer.ip,
             trust_forwarded: self.trust_forwarded,
         };
         headers::set_forwarded(&mut parts.headers, client, host);

@@ -42,10 +42,21 @@ pub enum BadTarget {
 
 /// Decide the route of `path` (the raw request path) with its optional `query`.
 pub fn route(path: &str, query: Option<&str>) -> Result<Route, BadTarget> {
-    let canonical = canonical_path(path)?;
-    let with_query = |p: &str| match query {
-        Some(q) => format!("{p}?{q}"),
-        None => p.to_owned(),
+    let normalised;
+    let canonical = if is_canonical(path) {
+        path
+    } else {
+        normalised = canonical_path(path)?;
+        normalised.as_str()
+    };
+    let with_query = |p: &str| {
+        let mut target = String::with_capacity(p.len() + query.map_or(0, |q| q.len() + 1));
+        target.push_str(p);
+        if let Some(q) = query {
+            target.push('?');
+            target.push_str(q);
+        }
+        target
     };
     if canonical == "/healthz" {
         return Ok(Route::Health);
@@ -53,10 +64,31 @@ pub fn route(path: &str, query: Option<&str>) -> Result<Route, BadTarget> {
     if canonical == "/api" {
         return Ok(Route::Api(with_query("/")));
     }
-    if let Some(rest) = canonical.strip_prefix("/api/") {
-        return Ok(Route::Api(with_query(&format!("/{rest}"))));
+    if canonical.starts_with("/api/") {
+        // `/api/rest` is sent as `/rest`.
+        return Ok(Route::Api(with_query(&canonical["/api".len()..])));
     }
-    Ok(Route::Frontend(with_query(&canonical)))
+    Ok(Route::Frontend(with_query(canonical)))
+}
+
+/// Whether `raw` is its own canonical path, checked without building it: it starts with `/`,
+/// has no escape, backslash, empty segment (but a trailing `/`) or dot segment. Most paths
+/// are; the others go through [`canonical_path`].
+fn is_canonical(raw: &str) -> bool {
+    let Some(rest) = raw.strip_prefix('/') else {
+        return false;
+    };
+    if raw.contains(['%', '\\']) {
+        return false;
+    }
+    let mut segments = rest.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if (segment.is_empty() && !last) || segment == "." || segment == ".." {
+            return false;
+        }
+    }
+    true
 }
 
 /// The canonical form of a raw request path (see the module documentation).
@@ -203,6 +235,42 @@ mod tests {
             fe("/assets/app.1234.js")
         );
         assert_eq!(route("/.well-known/x", None), fe("/.well-known/x"));
+    }
+
+    #[test]
+    fn the_quick_check_agrees_with_canonical_path() {
+        let paths = [
+            "/",
+            "/a",
+            "/a/",
+            "/api",
+            "/api/",
+            "/api/v1/numbers",
+            "//",
+            "//a",
+            "/a//b",
+            "/a/./b",
+            "/a/../b",
+            "/.",
+            "/..",
+            "/a/.",
+            "/a/..",
+            "/.well-known/x",
+            "/a..b/c.d",
+            "/%61",
+            "/a\\b",
+            "a",
+            "",
+            "*",
+            "/é/x",
+        ];
+        for raw in paths {
+            if is_canonical(raw) {
+                assert_eq!(canonical_path(raw).as_deref(), Ok(raw), "{raw:?}");
+            } else {
+                assert_ne!(canonical_path(raw).as_deref(), Ok(raw), "{raw:?}");
+            }
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::access_log;
 use crate::config::Config;
-use crate::proxy::Proxy;
+use crate::proxy::{Peer, Proxy};
 
 /// Serve `proxy` on `listener` until `shutdown` resolves, then drain (see the module docs).
 pub async fn serve(
@@ -45,10 +45,13 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let proxy = proxy.clone();
+                let client = Arc::new((proxy.clone(), Peer::new(peer)));
                 let service = service_fn(move |req| {
-                    let proxy = proxy.clone();
-                    async move { Ok::<_, Infallible>(proxy.handle(peer, req).await) }
+                    let client = client.clone();
+                    async move {
+                        let (proxy, peer) = &*client;
+                        Ok::<_, Infallible>(proxy.handle(peer, req).await)
+                    }
                 });
                 let conn = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
                 let mut stopping = stop.subscribe();
