@@ -7,6 +7,10 @@
 //! a generated configuration in a temporary folder: the seed's routing (`/api/` rewritten without
 //! the prefix), keep-alive upstream pools, `X-Forwarded-*` and request-id headers, the same
 //! security headers, an access log, as many workers as numbers-proxy has threads.
+//!
+//! The machine is shared (and the load generator, both proxies and the upstream compete for its
+//! cores), so every target is measured [`ROUNDS`] times, interleaved and in a rotating order;
+//! every run is printed, and the table shows each figure's median.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -19,6 +23,12 @@ use crate::bench::{Figures, wrk};
 use crate::tools::{self, repo_root, run as run_cmd};
 
 const NGINX: &str = "/usr/sbin/nginx";
+
+/// Measured runs per target and workload.
+const ROUNDS: usize = 3;
+
+/// A target's name and its runs of one workload.
+type Runs = (&'static str, Vec<Figures>);
 
 /// The request paths measured: (label, path through a proxy, path on the upstream itself).
 const WORKLOADS: [(&str, &str, &str); 2] = [
@@ -60,6 +70,7 @@ pub(crate) fn run(secs: u64, connections: u32) -> anyhow::Result<()> {
     )?;
     let upstream = format!("http://127.0.0.1:{upstream_port}");
 
+    let workers = threads();
     let proxy_port = free_port()?;
     let proxy_log = std::fs::File::create(work.path().join("numbers-proxy.log"))?;
     let _proxy = Guard::spawn(
@@ -69,6 +80,7 @@ pub(crate) fn run(secs: u64, connections: u32) -> anyhow::Result<()> {
             .env("API_UPSTREAM", &upstream)
             .env("FRONTEND_UPSTREAM", &upstream)
             .env("LOG_FORMAT", "json")
+            .env("WORKERS", workers.to_string())
             .stdout(proxy_log),
         proxy_port,
     )?;
@@ -77,7 +89,7 @@ pub(crate) fn run(secs: u64, connections: u32) -> anyhow::Result<()> {
     let conf = work.path().join("nginx.conf");
     std::fs::write(
         &conf,
-        nginx_conf(work.path(), nginx_port, upstream_port, threads()),
+        nginx_conf(work.path(), nginx_port, upstream_port, workers),
     )?;
     for dir in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
         let d = work.path().join(dir);
@@ -119,47 +131,81 @@ pub(crate) fn run(secs: u64, connections: u32) -> anyhow::Result<()> {
         }
     }
 
-    eprintln!("measuring ({secs}s per run, {connections} connections)...");
-    let mut results: Vec<(&str, Vec<(&str, Figures)>)> = Vec::new();
+    eprintln!(
+        "measuring ({ROUNDS} interleaved runs of {secs}s per target, {connections} connections, \
+         {workers} numbers-proxy worker threads = {workers} nginx worker processes)..."
+    );
+    let mut results: Vec<(&str, Vec<Runs>)> = Vec::new();
     for (label, via_proxy, direct) in WORKLOADS {
-        let mut rows = Vec::new();
-        for (name, port) in &targets {
-            let path = if *port == upstream_port {
-                direct
-            } else {
-                via_proxy
-            };
-            let figures = wrk(
-                &format!("http://127.0.0.1:{port}"),
-                path,
-                None,
-                connections,
-                secs,
-            )?;
-            rows.push((*name, figures));
+        let mut runs: Vec<Vec<Figures>> = vec![Vec::new(); targets.len()];
+        for round in 0..ROUNDS {
+            for k in 0..targets.len() {
+                // Rotate the order so that no target always follows the same one.
+                let i = (round + k) % targets.len();
+                let port = targets[i].1;
+                let path = if port == upstream_port {
+                    direct
+                } else {
+                    via_proxy
+                };
+                let figures = wrk(
+                    &format!("http://127.0.0.1:{port}"),
+                    path,
+                    None,
+                    connections,
+                    secs,
+                )?;
+                eprintln!(
+                    "  {label} | {:<14} run {}: {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>7.2} ms",
+                    targets[i].0,
+                    round + 1,
+                    figures.rps,
+                    figures.p50_ms,
+                    figures.p99_ms
+                );
+                runs[i].push(figures);
+            }
         }
+        let rows = targets
+            .iter()
+            .zip(runs)
+            .map(|((name, _), runs)| (*name, runs))
+            .collect();
         results.push((label, rows));
     }
 
     println!(
-        "\nnumbers-proxy vs nginx in front of the same upstream ({connections} connections, {secs}s each, wrk -t2)\n"
+        "\nnumbers-proxy vs nginx in front of the same upstream ({connections} connections, wrk -t2, \
+         {workers} workers each, median of {ROUNDS} interleaved {secs}s runs)\n"
     );
     println!(
-        "{:<36} {:<16} {:>10} {:>9} {:>9}",
+        "{:<36} {:<16} {:>10} {:>9} {:>9}   runs (req/s / p99 ms)",
         "workload", "through", "req/s", "p50 ms", "p99 ms"
     );
     for (label, rows) in &results {
-        for (i, (name, f)) in rows.iter().enumerate() {
+        for (i, (name, runs)) in rows.iter().enumerate() {
             let shown = if i == 0 { *label } else { "" };
+            let f = median(runs);
+            let each: Vec<String> = runs
+                .iter()
+                .map(|r| format!("{:.0}/{:.2}", r.rps, r.p99_ms))
+                .collect();
             println!(
-                "{shown:<36} {name:<16} {:>10.0} {:>9.2} {:>9.2}",
-                f.rps, f.p50_ms, f.p99_ms
+                "{shown:<36} {name:<16} {:>10.0} {:>9.2} {:>9.2}   {}",
+                f.rps,
+                f.p50_ms,
+                f.p99_ms,
+                each.join("  ")
             );
         }
     }
     println!();
     for (label, rows) in &results {
-        let find = |n: &str| rows.iter().find(|(name, _)| *name == n).map(|(_, f)| f);
+        let find = |n: &str| {
+            rows.iter()
+                .find(|(name, _)| *name == n)
+                .map(|(_, runs)| median(runs))
+        };
         if let (Some(ours), Some(nginx), Some(alone)) =
             (find("numbers-proxy"), find("nginx"), find("upstream alone"))
         {
@@ -182,7 +228,28 @@ pub(crate) fn run(secs: u64, connections: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Worker threads of numbers-proxy (tokio's default: one per core), used for nginx's workers.
+/// Each figure's median over `runs` (not one run's figures: a noisy run moves one figure).
+fn median(runs: &[Figures]) -> Figures {
+    let mid = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n == 0 {
+            f64::NAN
+        } else if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            f64::midpoint(v[n / 2 - 1], v[n / 2])
+        }
+    };
+    Figures {
+        rps: mid(runs.iter().map(|r| r.rps).collect()),
+        p50_ms: mid(runs.iter().map(|r| r.p50_ms).collect()),
+        p99_ms: mid(runs.iter().map(|r| r.p99_ms).collect()),
+    }
+}
+
+/// Worker threads given to numbers-proxy (`WORKERS`; its default too: one per core) and worker
+/// processes given to nginx: the same number, so both have the same parallelism.
 fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
@@ -281,6 +348,19 @@ impl Drop for Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn medians_are_per_figure() {
+        let f = |rps, p50_ms, p99_ms| Figures {
+            rps,
+            p50_ms,
+            p99_ms,
+        };
+        let m = median(&[f(3.0, 1.0, 9.0), f(1.0, 2.0, 8.0), f(2.0, 3.0, 70.0)]);
+        assert_eq!((m.rps, m.p50_ms, m.p99_ms), (2.0, 2.0, 9.0));
+        let m = median(&[f(1.0, 1.0, 1.0), f(2.0, 3.0, 5.0)]);
+        assert_eq!((m.rps, m.p50_ms, m.p99_ms), (1.5, 2.0, 3.0));
+    }
 
     #[test]
     fn the_nginx_configuration_routes_like_numbers_proxy() {
