@@ -77,8 +77,9 @@ pub struct Config {
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
-    /// Worker threads, each with its own listening socket (SO_REUSEPORT), event loop and
-    /// upstream pool, like nginx's worker processes. 0 means one per CPU core.
+    /// Worker threads, each with its own event loop, connections and upstream pool, like
+    /// nginx's worker processes; the main thread accepts and gives each new connection to the
+    /// worker with the fewest. 0 means one per CPU core.
     #[arg(long, env = "WORKERS", default_value_t = 0)]
     pub workers: usize,
 

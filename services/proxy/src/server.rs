@@ -1,18 +1,24 @@
 //! The accept loop: HTTP/1.1 connections with a header size limit and a header read timeout,
 //! upgrades allowed, and a graceful shutdown that stops accepting, lets open requests finish
 //! (up to a grace period) and closes idle keep-alive connections.
+//!
+//! [`run_workers`] is the binary's shape: one listening socket, bound without SO_REUSEPORT (a
+//! port already served fails with "address in use" instead of being shared with a stale
+//! server), accepted on the main thread, and each connection handed to the worker thread that
+//! has the fewest open connections. A worker owns its connections, event loop and upstream pool.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
 
 use crate::access_log;
 use crate::config::Config;
@@ -21,6 +27,75 @@ use crate::proxy::{Peer, Proxy};
 /// Serve `proxy` on `listener` until `shutdown` resolves, then drain (see the module docs).
 pub async fn serve(
     listener: TcpListener,
+    proxy: Arc<Proxy>,
+    config: &Config,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve_from(Source::Listener(listener), proxy, config, shutdown).await
+}
+
+/// Where a server's connections come from.
+enum Source {
+    /// Accepted here.
+    Listener(TcpListener),
+    /// Accepted by [`run_workers`]'s acceptor and handed over with the worker's load count.
+    Handoff(mpsc::UnboundedReceiver<Handoff>),
+}
+
+/// An accepted connection on its way to a worker; `load` counts it until it closes.
+struct Handoff {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    load: Load,
+}
+
+/// One open connection of a worker: the worker's count goes down when it is dropped.
+struct Load(Arc<AtomicUsize>);
+
+impl Load {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Source {
+    /// The next connection; `None` once no more can come.
+    async fn next(&mut self) -> Option<(TcpStream, SocketAddr, Option<Load>)> {
+        match self {
+            Self::Listener(listener) => loop {
+                match listener.accept().await {
+                    Ok((stream, peer)) => return Some((stream, peer, None)),
+                    Err(err) => accept_failed(&err).await,
+                }
+            },
+            Self::Handoff(incoming) => loop {
+                let Handoff { stream, peer, load } = incoming.recv().await?;
+                match TcpStream::from_std(stream) {
+                    Ok(stream) => return Some((stream, peer, Some(load))),
+                    Err(err) => {
+                        tracing::warn!(client = %peer, error = %err, "cannot take over a connection")
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Out of file descriptors and the like: log, and back off instead of spinning.
+async fn accept_failed(err: &std::io::Error) {
+    tracing::warn!(error = %err, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+async fn serve_from(
+    mut source: Source,
     proxy: Arc<Proxy>,
     config: &Config,
     shutdown: impl Future<Output = ()>,
@@ -34,16 +109,8 @@ pub async fn serve(
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(pair) => pair,
-                    Err(err) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %err, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
+            next = source.next() => {
+                let Some((stream, peer, load)) = next else { break };
                 let _ = stream.set_nodelay(true);
                 let client = Arc::new((proxy.clone(), Peer::new(peer)));
                 let service = service_fn(move |req| {
@@ -68,12 +135,13 @@ pub async fn serve(
                         tracing::debug!(client = %peer, error = %err, "connection ended with an error");
                     }
                     drop(stopping);
+                    drop(load);
                 });
             }
             () = &mut shutdown => break,
         }
     }
-    drop(listener);
+    drop(source);
     let open = stop.receiver_count();
     tracing::info!(
         open_connections = open,
@@ -94,9 +162,10 @@ pub async fn serve(
 }
 
 /// Run the proxy on `config.workers` threads (0: one per core) until `shutdown` resolves, then
-/// drain every worker. Each thread has its own single-threaded runtime, its own listening
-/// socket on the same address (SO_REUSEPORT: the kernel spreads connections) and its own
-/// upstream pool, so a request never changes threads. Returns once all workers stopped.
+/// drain every worker. The calling thread binds the address (see the module docs), accepts,
+/// and hands each connection to the worker with the fewest open connections; each worker has
+/// its own single-threaded runtime and upstream pool, so a request never changes threads.
+/// Returns once all workers stopped.
 pub fn run_workers(
     config: &Config,
     shutdown: impl Future<Output = ()>,
@@ -107,11 +176,15 @@ pub fn run_workers(
     } else {
         config.workers
     };
-    let listeners = bind_reuseport(config.listen_addr, workers)?;
-    on_listening(listeners[0].local_addr()?);
+    let listener = bind(config.listen_addr)?;
+    on_listening(listener.local_addr()?);
     let (stop, stopped) = watch::channel(false);
     let mut threads = Vec::with_capacity(workers);
-    for (i, listener) in listeners.into_iter().enumerate() {
+    let mut handoffs = Vec::with_capacity(workers);
+    for i in 0..workers.max(1) {
+        let (handoff, incoming) = mpsc::unbounded_channel::<Handoff>();
+        let load = Arc::new(AtomicUsize::new(0));
+        handoffs.push((handoff, load));
         let config = config.clone();
         let mut stopped = stopped.clone();
         let thread = std::thread::Builder::new()
@@ -135,9 +208,8 @@ pub fn run_workers(
                             access_log::flush();
                         }
                     });
-                    let listener = TcpListener::from_std(listener)?;
                     let proxy = Arc::new(Proxy::new(&config));
-                    serve(listener, proxy, &config, async move {
+                    serve_from(Source::Handoff(incoming), proxy, &config, async move {
                         let _ = stopped.wait_for(|s| *s).await;
                     })
                     .await?;
@@ -149,11 +221,43 @@ pub fn run_workers(
             })?;
         threads.push(thread);
     }
-    let signals = tokio::runtime::Builder::new_current_thread()
+    let acceptor = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    signals.block_on(shutdown);
+    acceptor.block_on(async {
+        let listener = TcpListener::from_std(listener)?;
+        tokio::pin!(shutdown);
+        let mut next = 0;
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(pair) => pair,
+                        Err(err) => {
+                            accept_failed(&err).await;
+                            continue;
+                        }
+                    };
+                    let chosen = pick_worker(handoffs.len(), next, |i| {
+                        handoffs[i].1.load(Ordering::Relaxed)
+                    });
+                    next = (chosen + 1) % handoffs.len();
+                    let (handoff, load) = &handoffs[chosen];
+                    match stream.into_std() {
+                        Ok(stream) => {
+                            let load = Load::new(load);
+                            let _ = handoff.send(Handoff { stream, peer, load });
+                        }
+                        Err(err) => tracing::warn!(client = %peer, error = %err, "cannot hand over a connection"),
+                    }
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    })?;
     let _ = stop.send(true);
+    drop(handoffs);
     let mut failure = None;
     for thread in threads {
         match thread.join() {
@@ -165,14 +269,24 @@ pub fn run_workers(
     failure.map_or(Ok(()), Err)
 }
 
-/// `count` non-blocking listening sockets on one address (port 0: the port the first got).
-///
-/// SO_REUSEPORT lets a stale server of the same user share the port silently, so first a probe
-/// socket without it binds the address: that fails with "address in use" whenever anything
-/// listens there already, and only then are the workers' SO_REUSEPORT sockets bound.
-fn bind_reuseport(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<std::net::TcpListener>> {
+/// The worker for a new connection: the one with the fewest open connections (`load`), and
+/// among equals the first from `next` on, so that a burst of connections is dealt out in turn.
+fn pick_worker(workers: usize, next: usize, load: impl Fn(usize) -> usize) -> usize {
+    (0..workers)
+        .map(|k| (next + k) % workers)
+        .min_by_key(|&i| load(i))
+        .unwrap_or(0)
+}
+
+/// The non-blocking listening socket on `addr` (port 0: a free port). SO_REUSEADDR (a restart
+/// need not wait for old connections in TIME_WAIT) but not SO_REUSEPORT: binding fails with
+/// "address in use" whenever something listens there already.
+fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
     use socket2::{Domain, Socket, Type};
-    let in_use = |e: std::io::Error| {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into()).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
             anyhow::anyhow!(
                 "cannot listen on {addr}: the address is already in use (is another numbers-proxy \
@@ -181,26 +295,30 @@ fn bind_reuseport(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<std::net
         } else {
             anyhow::anyhow!("cannot listen on {addr}: {e}")
         }
-    };
-    let probe = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    probe.set_reuse_address(true)?;
-    probe.bind(&addr.into()).map_err(in_use)?;
-    let mut bound = probe
-        .local_addr()?
-        .as_socket()
-        .ok_or_else(|| anyhow::anyhow!("{addr} is not an IP address"))?;
-    drop(probe);
-    let mut listeners = Vec::with_capacity(count);
-    for _ in 0..count.max(1) {
-        let socket = Socket::new(Domain::for_address(bound), Type::STREAM, None)?;
-        socket.set_reuse_address(true)?;
-        socket.set_reuse_port(true)?;
-        socket.set_nonblocking(true)?;
-        socket.bind(&bound.into()).map_err(in_use)?;
-        socket.listen(1024)?;
-        let listener: std::net::TcpListener = socket.into();
-        bound = listener.local_addr()?;
-        listeners.push(listener);
+    })?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_go_to_the_least_loaded_worker_in_turn() {
+        let mut loads = [0usize; 3];
+        let mut next = 0;
+        let mut order = Vec::new();
+        for _ in 0..7 {
+            let i = pick_worker(loads.len(), next, |i| loads[i]);
+            loads[i] += 1;
+            next = (i + 1) % loads.len();
+            order.push(i);
+        }
+        assert_eq!(order, [0, 1, 2, 0, 1, 2, 0]);
+        // Worker 1's connections closed: the next ones go there until it catches up.
+        loads = [5, 1, 5];
+        assert_eq!(pick_worker(3, 2, |i| loads[i]), 1);
+        assert_eq!(pick_worker(1, 0, |_| 9), 0);
     }
-    Ok(listeners)
 }
