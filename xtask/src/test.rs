@@ -45,13 +45,15 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
     let result = run_cmd(
         Command::new("cargo")
             .current_dir(&root)
-            .args([
-                "nextest",
-                "run",
-                "--workspace",
-                "--locked",
-                "--no-fail-fast",
-            ])
+            .args(["nextest", "run", "--locked", "--no-fail-fast"])
+            .args(
+                // Every package, unless the caller picked some (`-- -p numbers-api`).
+                (!args
+                    .nextest_args
+                    .iter()
+                    .any(|a| a == "-p" || a.starts_with("--package")))
+                .then_some("--workspace"),
+            )
             .args(&args.nextest_args)
             .env(PG_URL_ENV, pg.admin_url())
             .env(ferry_testkit::moto::MOTO_BIN_ENV, &moto),

@@ -78,7 +78,8 @@ pub(crate) struct EnvLoop<P: Platform> {
 #[derive(Default)]
 struct Memory {
     /// The last revision that loaded and validated, with its desired state.
-    last_good: Option<(Revision, DesiredState)>,
+    /// Shared (`Arc`): a reconcile borrows it instead of copying thousands of services.
+    last_good: Option<(Revision, Arc<DesiredState>)>,
     /// The last revision that failed to load (not retried until a new one arrives).
     invalid: Option<String>,
     /// The revision last applied successfully.
@@ -207,7 +208,7 @@ impl<P: Platform> EnvLoop<P> {
                     .await;
             match loaded {
                 Ok(Ok(state)) => {
-                    memory.last_good = Some((revision.clone(), state));
+                    memory.last_good = Some((revision.clone(), Arc::new(state)));
                     memory.invalid = None;
                 }
                 Ok(Err(diags)) => {

@@ -55,12 +55,13 @@ pub(crate) fn router(state: ServerState) -> Router {
 }
 
 async fn readyz(State(state): State<ServerState>) -> Response {
-    let snapshot = state.status.borrow().clone();
-    let waiting: Vec<&String> = snapshot
+    let waiting: Vec<String> = state
+        .status
+        .borrow()
         .environments
         .iter()
         .filter(|(_, e)| e.last_reconcile.is_none())
-        .map(|(n, _)| n)
+        .map(|(n, _)| n.clone())
         .collect();
     if waiting.is_empty() {
         axum::Json(json!({"status": "ready"})).into_response()
@@ -73,9 +74,17 @@ async fn readyz(State(state): State<ServerState>) -> Response {
     }
 }
 
+/// Serialized straight from the shared snapshot (no copy of it: it holds every resource).
 async fn status(State(state): State<ServerState>) -> Response {
-    let snapshot = state.status.borrow().clone();
-    axum::Json(snapshot).into_response()
+    let body = serde_json::to_vec(&*state.status.borrow());
+    match body {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "status_unavailable",
+            &format!("cannot serialize the status: {e}"),
+        ),
+    }
 }
 
 async fn metrics(State(state): State<ServerState>) -> Response {
@@ -217,7 +226,7 @@ fn esc(text: &str) -> String {
 }
 
 async fn page(State(state): State<ServerState>) -> Html<String> {
-    let s = state.status.borrow().clone();
+    let s = state.status.borrow();
     let mut h = String::new();
     let _ = write!(
         h,
