@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -61,26 +62,42 @@ impl fmt::Display for Diagnostics {
 }
 
 /// Where each field of a resource came from (patches move fields to the environment's file).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// File names are shared (`Arc`): a stack of 1000 services has tens of thousands of fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origins {
-    file: PathBuf,
-    lines: BTreeMap<String, (PathBuf, usize)>,
+    file: Arc<Path>,
+    lines: BTreeMap<String, (Arc<Path>, usize)>,
+}
+
+impl Default for Origins {
+    fn default() -> Self {
+        Self {
+            file: Arc::from(Path::new("")),
+            lines: BTreeMap::new(),
+        }
+    }
 }
 
 impl Origins {
     fn from_document(file: &Path, doc: &Document) -> Self {
+        let file: Arc<Path> = Arc::from(file);
         Self {
-            file: file.to_path_buf(),
             lines: doc
                 .lines
                 .iter()
-                .map(|(p, l)| (p.clone(), (file.to_path_buf(), *l)))
+                .map(|(p, l)| (p.clone(), (file.clone(), *l)))
                 .collect(),
+            file,
         }
     }
 
     /// File and line of `path`, or of its nearest ancestor.
     pub fn locate(&self, path: &str) -> (PathBuf, usize) {
+        let (file, line) = self.find(path);
+        (file.to_path_buf(), line)
+    }
+
+    fn find(&self, path: &str) -> (Arc<Path>, usize) {
         let mut p = path;
         loop {
             if let Some((file, line)) = self.lines.get(p) {
@@ -774,7 +791,7 @@ fn apply_patches(
         let mut leaves = Vec::new();
         leaf_paths(&patch.merge, "", &mut leaves);
         for leaf in leaves {
-            let (file, line) = env_doc.origins.locate(&format!("{field}.merge.{leaf}"));
+            let (file, line) = env_doc.origins.find(&format!("{field}.merge.{leaf}"));
             doc.origins.lines.retain(|p, _| {
                 !(p == &leaf
                     || p.starts_with(&format!("{leaf}."))

@@ -190,6 +190,14 @@ impl<A: EcsApi> EcsPlatform<A> {
             }
             found.insert(arn, td);
         }
+        // Other revisions of the families now live are history: forget them, or the cache
+        // would grow by a stack's worth of task definitions with every deploy.
+        if let Some(cache) = cache.as_mut() {
+            let families: BTreeSet<&str> = found.values().map(|td| td.family.as_str()).collect();
+            cache.retain(|arn, td| {
+                found.contains_key(arn) || !families.contains(td.family.as_str())
+            });
+        }
         Ok(found)
     }
 

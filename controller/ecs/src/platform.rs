@@ -97,6 +97,11 @@ impl<A: EcsApi> EcsPlatform<A> {
         self
     }
 
+    /// How many task definitions are cached (only the live revisions of observed families).
+    pub fn cached_task_definitions(&self) -> usize {
+        self.td_cache.lock().map_or(0, |c| c.len())
+    }
+
     /// Calls made so far, per API.
     pub fn calls(&self) -> &CallCounts {
         self.api.counts()

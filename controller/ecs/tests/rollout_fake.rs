@@ -196,3 +196,25 @@ async fn gc_keeps_the_newest_revisions_and_never_one_in_use() {
     let active = platform.api().active_revisions("test-web");
     assert!(active.contains(&5) && active.contains(&6), "{active:?}");
 }
+
+#[tokio::test]
+async fn the_task_definition_cache_keeps_only_live_revisions() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (platform, mut stack) = deployed(dir.path(), support::fast_options()).await;
+    assert_eq!(platform.cached_task_definitions(), 1);
+    for (n, tag) in ["v2", "v3", "v4"].into_iter().enumerate() {
+        let r = roll_to(
+            &platform,
+            &mut stack,
+            dir.path(),
+            tag,
+            n as u64 + 2,
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(r.code, ResultCode::Synced, "{r:?}");
+        // The next observe sees only the new revision live.
+        support::plan(&platform, &stack.load(dir.path())).await;
+        assert_eq!(platform.cached_task_definitions(), 1, "after {tag}");
+    }
+}

@@ -385,7 +385,9 @@ impl<P: Platform> EnvLoop<P> {
             .filter(|r| r.code != ResultCode::Synced)
             .map(|r| format!("{} {}/{}: {}", r.op, r.key.kind, r.key.name, r.message))
             .collect();
-        // Observe again so status shows what now runs.
+        // Observe again so status shows what now runs (the first plan is done with: free it
+        // before a second copy of everything is built).
+        drop((rendered, plan));
         let after = self.platform.observe(&state).await.unwrap_or(observed);
         let rendered_after = render(&state, &after.digests);
         let plan_after = diff(&state, &rendered_after, &after.actual);
