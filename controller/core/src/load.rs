@@ -91,6 +91,11 @@ impl Origins {
         }
     }
 
+    /// Keep only the resource's file (its line, and every field's, is forgotten).
+    fn forget_lines(&mut self) {
+        self.lines.clear();
+    }
+
     /// File and line of `path`, or of its nearest ancestor.
     pub fn locate(&self, path: &str) -> (PathBuf, usize) {
         let (file, line) = self.find(path);
@@ -152,6 +157,21 @@ pub struct DesiredState {
     pub services: BTreeMap<String, Loaded<EcsServiceSpec>>,
     /// Repositories by name.
     pub repositories: BTreeMap<String, Loaded<EcrRepositorySpec>>,
+}
+
+impl DesiredState {
+    /// Drop the field-to-line maps (only validation needs them): a long-running controller
+    /// keeps the state of every environment, and at 1000 services the maps are most of it.
+    /// Each resource keeps its file.
+    pub fn forget_origins(&mut self) {
+        self.environment.origins.forget_lines();
+        for s in self.services.values_mut() {
+            s.origins.forget_lines();
+        }
+        for r in self.repositories.values_mut() {
+            r.origins.forget_lines();
+        }
+    }
 }
 
 /// A parsed, not yet typed, document.

@@ -203,9 +203,13 @@ impl<P: Platform> EnvLoop<P> {
         if !known_good && memory.invalid.as_deref() != Some(revision.id.as_str()) {
             let root = revision.root.clone();
             let env = self.env.clone();
-            let loaded =
-                tokio::task::spawn_blocking(move || ferry_core::load_environment(&root, &env))
-                    .await;
+            let loaded = tokio::task::spawn_blocking(move || {
+                ferry_core::load_environment(&root, &env).map(|mut state| {
+                    state.forget_origins();
+                    state
+                })
+            })
+            .await;
             match loaded {
                 Ok(Ok(state)) => {
                     memory.last_good = Some((revision.clone(), Arc::new(state)));
