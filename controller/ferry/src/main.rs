@@ -138,26 +138,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `ferry check-health`: the container probe, shared with the services.
 fn check_health(addr: std::net::SocketAddr) -> ExitCode {
-    use std::io::{Read, Write};
-    let probe = || -> std::io::Result<bool> {
-        let mut stream =
-            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))?;
-        stream.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head)?;
-        Ok(head.starts_with(b"HTTP/1.1 200"))
-    };
-    match probe() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => {
-            eprintln!("{addr} answered, but not 200");
-            ExitCode::FAILURE
-        }
+    let probe = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(http_probe::check_health(addr))
+                .map_err(|e| e.to_string())
+        });
+    match probe {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("cannot reach {addr}: {e}");
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }

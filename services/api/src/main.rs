@@ -13,7 +13,7 @@ use numbers_api::{AppState, Config, app, connect_and_migrate, serve};
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     if config.check_health {
-        return numbers_api::check_health(config.listen_addr).await;
+        return Ok(http_probe::check_health(config.listen_addr).await?);
     }
     init_tracing(config.log_format);
     tracing::info!(?config, "starting numbers-api");

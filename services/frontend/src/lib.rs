@@ -12,7 +12,6 @@ pub mod assets;
 pub mod config;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -147,34 +146,6 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing open requests");
-}
-
-/// Ask the server listening on `addr` (0.0.0.0 means this host) for `GET /healthz`: the
-/// container health probe (distroless images have no shell or curl).
-pub async fn check_health(addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut target = addr;
-    if target.ip().is_unspecified() {
-        target.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    let probe = async {
-        let mut stream = tokio::net::TcpStream::connect(target).await?;
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await?;
-        Ok::<_, std::io::Error>(answer)
-    };
-    let answer = tokio::time::timeout(Duration::from_secs(3), probe)
-        .await
-        .map_err(|_| anyhow::anyhow!("no answer from {target} within 3s"))??;
-    if answer.starts_with(b"HTTP/1.1 200") {
-        Ok(())
-    } else {
-        let first = answer.split(|b| *b == b'\n').next().unwrap_or_default();
-        anyhow::bail!("{target} answered: {}", String::from_utf8_lossy(first))
-    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     if config.check_health {
-        return numbers_frontend::check_health(config.listen_addr).await;
+        return Ok(http_probe::check_health(config.listen_addr).await?);
     }
     init_tracing(config.log_format);
     let site = Arc::new(Site::embedded());

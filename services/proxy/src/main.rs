@@ -14,7 +14,8 @@ fn main() -> anyhow::Result<()> {
         return tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
-            .block_on(numbers_proxy::check_health(config.listen_addr));
+            .block_on(http_probe::check_health(config.listen_addr))
+            .map_err(Into::into);
     }
     init_tracing(config.log_format);
     run_workers(&config, shutdown_signal(), |addr| {
