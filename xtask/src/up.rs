@@ -18,7 +18,7 @@ pub(crate) struct UpArgs {
     /// Folder for Ferry's state and the processes' data and logs (default: target/ferry-local).
     #[arg(long)]
     state_dir: Option<std::path::PathBuf>,
-    /// Use the binaries already in target/debug instead of building them first.
+    /// Use the binaries already built (next to this xtask binary) instead of building them.
     #[arg(long)]
     no_build: bool,
 }
@@ -65,9 +65,19 @@ pub(crate) fn run(args: &UpArgs) -> anyhow::Result<()> {
         state.display(),
         args.status
     );
+    // manifests/local names the binaries; they are found on PATH, this build's folder first.
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir.clone()).chain(
+            std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        ),
+    )
+    .context("cannot build PATH")?;
     run_cmd(
         Command::new(bin_dir.join("ferry"))
             .current_dir(&root)
+            .env("PATH", path)
             .args([
                 "run",
                 "--manifests",

@@ -113,7 +113,14 @@ impl Ferry {
         let log = state.join("ferry.log");
         std::fs::create_dir_all(state).expect("state dir");
         let file = std::fs::File::create(&log).expect("log");
+        // The local manifests name the numbers binaries: found on PATH, this build's first.
+        let bin_dir = Path::new(FERRY).parent().expect("bin folder").to_path_buf();
+        let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )))
+        .expect("PATH");
         let child = Command::new(FERRY)
+            .env("PATH", path)
             .arg("run")
             .args(source)
             .args([
