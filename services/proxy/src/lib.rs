@@ -14,7 +14,6 @@ pub mod proxy;
 pub mod route;
 pub mod server;
 
-
 pub use config::{Config, Upstream};
 pub use proxy::{Peer, Proxy};
 pub use server::{run_workers, serve};
