@@ -20,6 +20,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ferry_testkit::git;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -78,21 +79,13 @@ impl Ferry {
         let port = ferry_testkit::free_port().expect("port");
         let log = dir.join("ferry.log");
         let file = std::fs::File::create(&log).expect("log");
-        let child = Command::new(bin)
+        let child = support::moto_env(&mut Command::new(bin), endpoint)
             .arg("run")
             .args(source)
             .args(["--env", "test", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--state-dir")
             .arg(dir.join("state"))
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", support::REGION)
-            .env("AWS_CONFIG_FILE", "/nonexistent")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("RUST_LOG", "warn")
-            .env_remove("AWS_PROFILE")
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log"))
             .stderr(file)
@@ -153,10 +146,6 @@ async fn first_write(proxy: &Proxy, before: u64, t0: Instant) -> f64 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     t0.elapsed().as_secs_f64() * 1000.0
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    ferry_testkit::git(dir, args);
 }
 
 fn retag(file: &Path, tag: &str) {

@@ -12,7 +12,7 @@ use support::{Moto, Stack};
 const BIN: &str = env!("CARGO_BIN_EXE_ferry");
 
 fn ferry(moto: &Moto, root: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    support::moto_env(&mut Command::new(BIN), &moto.endpoint())
         .args(args)
         .args([
             "--manifests",
@@ -20,14 +20,6 @@ fn ferry(moto: &Moto, root: &Path, args: &[&str]) -> Output {
             "--env",
             "test",
         ])
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", support::REGION)
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
         .output()
         .expect("ferry runs")
 }

@@ -157,6 +157,22 @@ impl Moto {
     }
 }
 
+/// Point a child process (`ferry plan`, `ferry run`...) at `endpoint` with moto's made-up
+/// credentials, and nothing from this machine's AWS configuration.
+pub fn moto_env<'a>(
+    cmd: &'a mut std::process::Command,
+    endpoint: &str,
+) -> &'a mut std::process::Command {
+    cmd.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+}
+
 pub fn settings(endpoint: &str) -> AwsSettings {
     AwsSettings {
         region: Some(REGION.into()),
