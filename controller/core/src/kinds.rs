@@ -98,6 +98,10 @@ pub struct EnvironmentSpec {
     /// Stop reconciling this environment.
     #[serde(default)]
     pub suspend: bool,
+    /// How long `ferry run` follows a rollout before calling it failed (`RolloutTimedOut`),
+    /// e.g. `10m`, `90s`, `1h 30m`. Default 10m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_timeout: Option<String>,
     /// How images run on the local platform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<LocalSpec>,
@@ -549,4 +553,29 @@ fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String
             ))),
         })
         .collect()
+}
+
+/// The rollout timeout when an Environment sets none.
+pub const DEFAULT_ROLLOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Parse `spec.rolloutTimeout` (`10m`, `90s`, `1h 30m`): between 1 s and 24 h.
+pub fn parse_rollout_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration like 10m, 90s or 1h 30m ({e})"))?;
+    if d < std::time::Duration::from_secs(1) || d > std::time::Duration::from_secs(86_400) {
+        return Err(format!(
+            "rollout timeout `{text}` must be between 1s and 24h"
+        ));
+    }
+    Ok(d)
+}
+
+impl EnvironmentSpec {
+    /// The rollout timeout in effect (validated: an invalid value never gets here).
+    pub fn rollout_timeout(&self) -> std::time::Duration {
+        self.rollout_timeout
+            .as_deref()
+            .and_then(|t| parse_rollout_timeout(t).ok())
+            .unwrap_or(DEFAULT_ROLLOUT_TIMEOUT)
+    }
 }

@@ -96,6 +96,66 @@ pub struct ResourceResult {
     pub code: ResultCode,
     /// What happened, for a human (never a secret value).
     pub message: String,
+    /// Set when the change started a rollout (a service created or deployed) that was not
+    /// followed to its end: what to follow with [`Platform::follow`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
+}
+
+/// A rollout to follow: a service and the revision it must end up running.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollout {
+    /// Service name.
+    pub service: String,
+    /// The task definition ARN (or local revision) the service must end up running, when the
+    /// change set one.
+    pub expected_revision: Option<String>,
+}
+
+/// How a followed rollout ended (the reasons `ferry run` records).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RolloutOutcome {
+    /// Every task of the new revision runs (`rolloutState` COMPLETED).
+    Completed,
+    /// ECS rolled the service back (deployment circuit breaker): it runs another revision.
+    RolledBack,
+    /// The deployment failed (or the service vanished) without a rollback.
+    RolloutFailed,
+    /// Still in progress when the rollout timeout passed.
+    RolloutTimedOut,
+}
+
+impl RolloutOutcome {
+    /// The reason as written in history and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "Completed",
+            Self::RolledBack => "RolledBack",
+            Self::RolloutFailed => "RolloutFailed",
+            Self::RolloutTimedOut => "RolloutTimedOut",
+        }
+    }
+
+    /// The outcome of a rollout whose service now has `health`, if it is final.
+    pub fn judge(rollout: &Rollout, health: &ResourceHealth) -> Option<Self> {
+        match health.code {
+            HealthCode::Healthy => Some(Self::Completed),
+            HealthCode::Degraded => {
+                let moved = match (&rollout.expected_revision, &health.live_revision) {
+                    (Some(want), Some(live)) => want != live,
+                    _ => false,
+                };
+                Some(if moved {
+                    Self::RolledBack
+                } else {
+                    Self::RolloutFailed
+                })
+            }
+            HealthCode::Missing => Some(Self::RolloutFailed),
+            HealthCode::Progressing | HealthCode::Suspended | HealthCode::Unknown => None,
+        }
+    }
 }
 
 /// How to apply.
@@ -143,5 +203,23 @@ pub trait Platform: Send + Sync {
         rendered: &Rendered,
         plan: &Plan,
         options: &ApplyOptions,
+    ) -> impl Future<Output = Vec<ResourceResult>> + Send;
+
+    /// The health of the services of `rollouts` now, judged against the revision each must end
+    /// up running: one cheap poll (batched), not a full observe. A service that no longer
+    /// exists is `Missing`.
+    fn follow(
+        &self,
+        desired: &DesiredState,
+        rollouts: &[Rollout],
+    ) -> impl Future<Output = Result<BTreeMap<String, ResourceHealth>, PlatformError>> + Send;
+
+    /// Deploy existing revisions again (a rollback): point each service of `revisions`
+    /// (service name → revision, as recorded when it last ran well) at it and change nothing
+    /// else. One result per service, with the rollout to follow.
+    fn redeploy(
+        &self,
+        desired: &DesiredState,
+        revisions: &BTreeMap<String, String>,
     ) -> impl Future<Output = Vec<ResourceResult>> + Send;
 }

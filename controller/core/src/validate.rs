@@ -83,6 +83,11 @@ fn environment(state: &DesiredState, out: &mut Vec<Diagnostic>) {
             _ => {}
         }
     }
+    if let Some(timeout) = &spec.rollout_timeout
+        && let Err(msg) = crate::kinds::parse_rollout_timeout(timeout)
+    {
+        out.push(d("spec.rolloutTimeout", msg));
+    }
     if spec.platform == PlatformKind::Local {
         let commands = spec.local.as_ref().map(|l| &l.commands);
         for image in &used_images {

@@ -7,6 +7,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use ferry_core::live::{LiveRepository, LiveService};
+
+use crate::pace::{Pace, PaceLimits, is_throttling};
 use ferry_core::render::{
     CreateRepository, CreateService, Tag, TagOut, TaskDefinition, UpdateService,
 };
@@ -203,20 +205,49 @@ impl CallCounts {
     }
 }
 
-/// An [`EcsApi`] that counts every call per API before passing it on.
+/// An [`EcsApi`] that counts every call per API and paces calls under Ferry's own rate
+/// limit ([`Pace`]) before passing them on.
 #[derive(Debug)]
 pub struct Metered<A> {
     inner: A,
     counts: CallCounts,
+    pace: Pace,
 }
 
 impl<A> Metered<A> {
-    /// Count calls to `inner`.
+    /// Count and pace calls to `inner` (default limits).
     pub fn new(inner: A) -> Self {
+        Self::with_pace(inner, PaceLimits::default())
+    }
+
+    /// Count and pace calls to `inner` within `limits`.
+    pub fn with_pace(inner: A, limits: PaceLimits) -> Self {
         Self {
             inner,
             counts: CallCounts::default(),
+            pace: Pace::new(limits),
         }
+    }
+
+    /// The pace (its current rate).
+    pub fn pace(&self) -> &Pace {
+        &self.pace
+    }
+
+    async fn call<T>(
+        &self,
+        api: &'static str,
+        call: impl Future<Output = ApiResult<T>>,
+    ) -> ApiResult<T> {
+        self.counts.add(api);
+        self.pace.acquire().await;
+        let out = call.await;
+        self.pace.record(
+            out.as_ref()
+                .err()
+                .is_some_and(|e| is_throttling(e.code.as_deref())),
+        );
+        out
     }
 
     /// The counts (shared: clones see later calls too).
@@ -232,102 +263,135 @@ impl<A> Metered<A> {
 
 impl<A: EcsApi> EcsApi for Metered<A> {
     async fn list_services(&self, cluster: &str) -> ApiResult<Vec<String>> {
-        self.counts.add("ListServices");
-        self.inner.list_services(cluster).await
+        self.call("ListServices", self.inner.list_services(cluster))
+            .await
     }
     async fn describe_services(
         &self,
         cluster: &str,
         names: &[String],
     ) -> ApiResult<Vec<LiveService>> {
-        self.counts.add("DescribeServices");
-        self.inner.describe_services(cluster, names).await
+        self.call(
+            "DescribeServices",
+            self.inner.describe_services(cluster, names),
+        )
+        .await
     }
     async fn describe_task_definition(
         &self,
         arn_or_family: &str,
     ) -> ApiResult<Option<(String, TaskDefinition)>> {
-        self.counts.add("DescribeTaskDefinition");
-        self.inner.describe_task_definition(arn_or_family).await
+        self.call(
+            "DescribeTaskDefinition",
+            self.inner.describe_task_definition(arn_or_family),
+        )
+        .await
     }
     async fn list_task_definitions(&self, family: &str) -> ApiResult<Vec<String>> {
-        self.counts.add("ListTaskDefinitions");
-        self.inner.list_task_definitions(family).await
+        self.call(
+            "ListTaskDefinitions",
+            self.inner.list_task_definitions(family),
+        )
+        .await
     }
     async fn register_task_definition(&self, td: &TaskDefinition) -> ApiResult<String> {
-        self.counts.add("RegisterTaskDefinition");
-        self.inner.register_task_definition(td).await
+        self.call(
+            "RegisterTaskDefinition",
+            self.inner.register_task_definition(td),
+        )
+        .await
     }
     async fn deregister_task_definition(&self, arn: &str) -> ApiResult<()> {
-        self.counts.add("DeregisterTaskDefinition");
-        self.inner.deregister_task_definition(arn).await
+        self.call(
+            "DeregisterTaskDefinition",
+            self.inner.deregister_task_definition(arn),
+        )
+        .await
     }
     async fn create_service(
         &self,
         input: &CreateService,
         client_token: &str,
     ) -> ApiResult<LiveService> {
-        self.counts.add("CreateService");
-        self.inner.create_service(input, client_token).await
+        self.call(
+            "CreateService",
+            self.inner.create_service(input, client_token),
+        )
+        .await
     }
     async fn update_service(&self, input: &UpdateService) -> ApiResult<LiveService> {
-        self.counts.add("UpdateService");
-        self.inner.update_service(input).await
+        self.call("UpdateService", self.inner.update_service(input))
+            .await
     }
     async fn tag_service(&self, arn: &str, tags: &[Tag]) -> ApiResult<()> {
-        self.counts.add("ecs:TagResource");
-        self.inner.tag_service(arn, tags).await
+        self.call("ecs:TagResource", self.inner.tag_service(arn, tags))
+            .await
     }
     async fn delete_service(&self, cluster: &str, name: &str) -> ApiResult<()> {
-        self.counts.add("DeleteService");
-        self.inner.delete_service(cluster, name).await
+        self.call("DeleteService", self.inner.delete_service(cluster, name))
+            .await
     }
     async fn describe_repositories(&self) -> ApiResult<Vec<LiveRepository>> {
-        self.counts.add("DescribeRepositories");
-        self.inner.describe_repositories().await
+        self.call("DescribeRepositories", self.inner.describe_repositories())
+            .await
     }
     async fn list_repository_tags(&self, arn: &str) -> ApiResult<Vec<TagOut>> {
-        self.counts.add("ecr:ListTagsForResource");
-        self.inner.list_repository_tags(arn).await
+        self.call(
+            "ecr:ListTagsForResource",
+            self.inner.list_repository_tags(arn),
+        )
+        .await
     }
     async fn get_lifecycle_policy(&self, repository: &str) -> ApiResult<Option<String>> {
-        self.counts.add("GetLifecyclePolicy");
-        self.inner.get_lifecycle_policy(repository).await
+        self.call(
+            "GetLifecyclePolicy",
+            self.inner.get_lifecycle_policy(repository),
+        )
+        .await
     }
     async fn describe_image(&self, repository: &str, tag: &str) -> ApiResult<Option<String>> {
-        self.counts.add("DescribeImages");
-        self.inner.describe_image(repository, tag).await
+        self.call("DescribeImages", self.inner.describe_image(repository, tag))
+            .await
     }
     async fn create_repository(&self, input: &CreateRepository) -> ApiResult<LiveRepository> {
-        self.counts.add("CreateRepository");
-        self.inner.create_repository(input).await
+        self.call("CreateRepository", self.inner.create_repository(input))
+            .await
     }
     async fn put_image_tag_mutability(&self, repository: &str, mutability: &str) -> ApiResult<()> {
-        self.counts.add("PutImageTagMutability");
-        self.inner
-            .put_image_tag_mutability(repository, mutability)
-            .await
+        self.call(
+            "PutImageTagMutability",
+            self.inner.put_image_tag_mutability(repository, mutability),
+        )
+        .await
     }
     async fn put_image_scanning_configuration(
         &self,
         repository: &str,
         scan_on_push: bool,
     ) -> ApiResult<()> {
-        self.counts.add("PutImageScanningConfiguration");
-        self.inner
-            .put_image_scanning_configuration(repository, scan_on_push)
-            .await
+        self.call(
+            "PutImageScanningConfiguration",
+            self.inner
+                .put_image_scanning_configuration(repository, scan_on_push),
+        )
+        .await
     }
     async fn put_lifecycle_policy(&self, repository: &str, text: &str) -> ApiResult<()> {
-        self.counts.add("PutLifecyclePolicy");
-        self.inner.put_lifecycle_policy(repository, text).await
+        self.call(
+            "PutLifecyclePolicy",
+            self.inner.put_lifecycle_policy(repository, text),
+        )
+        .await
     }
     async fn delete_lifecycle_policy(&self, repository: &str) -> ApiResult<()> {
-        self.counts.add("DeleteLifecyclePolicy");
-        self.inner.delete_lifecycle_policy(repository).await
+        self.call(
+            "DeleteLifecyclePolicy",
+            self.inner.delete_lifecycle_policy(repository),
+        )
+        .await
     }
     async fn tag_repository(&self, arn: &str, tags: &[TagOut]) -> ApiResult<()> {
-        self.counts.add("ecr:TagResource");
-        self.inner.tag_repository(arn, tags).await
+        self.call("ecr:TagResource", self.inner.tag_repository(arn, tags))
+            .await
     }
 }

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use ferry_core::DesiredState;
 use ferry_core::diff::normalize_task_definition;
-use ferry_core::health::{is_settled, service_health, short_revision};
+use ferry_core::health::{is_settled, short_revision};
 use ferry_core::kinds::DriftMode;
 use ferry_core::plan::{Change, Op, Plan, ResourceKind};
-use ferry_core::platform::{ApplyOptions, HealthCode, ResourceResult, ResultCode};
+use ferry_core::platform::{ApplyOptions, HealthCode, ResourceResult, ResultCode, Rollout};
 use ferry_core::render::{
     DeploymentConfiguration, Rendered, RenderedRepository, RenderedService, Tag, TaskDefinition,
     is_registry_image,
@@ -24,7 +24,7 @@ use ferry_core::render::{
 use futures::{StreamExt, stream};
 
 use crate::api::{ApiError, EcsApi};
-use crate::observe::{DESCRIBE_BATCH, cluster};
+use crate::observe::cluster;
 use crate::platform::{EcsPlatform, GcReport};
 
 fn result(change: &Change, code: ResultCode, message: impl Into<String>) -> ResourceResult {
@@ -33,6 +33,7 @@ fn result(change: &Change, code: ResultCode, message: impl Into<String>) -> Reso
         op: change.op,
         code,
         message: message.into(),
+        rollout: None,
     }
 }
 
@@ -371,7 +372,16 @@ impl<A: EcsApi> EcsPlatform<A> {
                 results[i] = Some(r);
                 touched.extend(t);
             }
-            if options.wait && !touched.is_empty() {
+            if !options.wait {
+                for t in &touched {
+                    if let Some(r) = results[t.index].as_mut() {
+                        r.rollout = Some(Rollout {
+                            service: t.name.clone(),
+                            expected_revision: t.expected.clone(),
+                        });
+                    }
+                }
+            } else if !touched.is_empty() {
                 for (t, code, message) in self
                     .follow_rollouts(cluster, &touched, deadline, options.timeout)
                     .await
@@ -542,7 +552,7 @@ impl<A: EcsApi> EcsPlatform<A> {
                 }
                 return Ok::<_, ApiError>((
                     format!("created with {}", short_revision(&input.task_definition)),
-                    Some(input.task_definition),
+                    Some(Some(input.task_definition)),
                     used,
                 ));
             }
@@ -552,6 +562,7 @@ impl<A: EcsApi> EcsPlatform<A> {
                 .any(|f| !f.path.starts_with("tags") && f.path != "taskDefinition");
             let tag_fields = change.fields.iter().any(|f| f.path.starts_with("tags"));
             let mut arn = None;
+            let mut deployed = None;
             if registered.is_some() || other_fields {
                 let mut input = service.update_service.clone();
                 input.task_definition = registered.clone().unwrap_or_default();
@@ -559,6 +570,11 @@ impl<A: EcsApi> EcsPlatform<A> {
                 used.push(live.task_definition.clone());
                 used.extend(live.deployments.iter().map(|d| d.task_definition.clone()));
                 arn = Some(live.service_arn).filter(|a| !a.is_empty());
+                deployed = Some(
+                    registered
+                        .clone()
+                        .or_else(|| Some(live.task_definition).filter(|t| !t.is_empty())),
+                );
             }
             if tag_fields || detect {
                 let arn = match arn {
@@ -571,17 +587,13 @@ impl<A: EcsApi> EcsPlatform<A> {
                 }
                 self.api.tag_service(&arn, &tags).await?;
             }
-            Ok((
-                format!("updated {}", summary(change)),
-                registered.clone(),
-                used,
-            ))
+            Ok((format!("updated {}", summary(change)), deployed, used))
         };
         match run.await {
-            Ok((message, expected, used)) => (
+            Ok((message, deployed, used)) => (
                 index,
                 result(change, ResultCode::Synced, message),
-                Some(Touched {
+                deployed.map(|expected| Touched {
                     index,
                     name: name.clone(),
                     expected,
@@ -661,34 +673,26 @@ impl<A: EcsApi> EcsPlatform<A> {
         let mut last: BTreeMap<String, String> = BTreeMap::new();
         let mut done = Vec::new();
         while !pending.is_empty() {
-            let names: Vec<String> = pending.iter().map(|t| t.name.clone()).collect();
-            let chunks: Vec<Vec<String>> = names
-                .chunks(DESCRIBE_BATCH)
-                .map(<[String]>::to_vec)
+            let rollouts: Vec<Rollout> = pending
+                .iter()
+                .map(|t| Rollout {
+                    service: t.name.clone(),
+                    expected_revision: t.expected.clone(),
+                })
                 .collect();
-            let batches: Vec<Result<Vec<_>, ApiError>> = stream::iter(chunks)
-                .map(|b| async move { self.api.describe_services(cluster, &b).await })
-                .buffer_unordered(self.options.read_concurrency.max(1))
-                .collect()
-                .await;
-            let mut seen: HashMap<String, ferry_core::live::LiveService> = HashMap::new();
-            for batch in batches {
-                match batch {
-                    Ok(list) => {
-                        for s in list.into_iter().filter(|s| s.is_active()) {
-                            seen.insert(s.service_name.clone(), s);
-                        }
-                    }
-                    Err(e) => tracing::warn!("following rollouts: {e}"),
+            let seen = match self.poll_rollouts(cluster, &rollouts).await {
+                Ok(seen) => seen,
+                Err(e) => {
+                    tracing::warn!("following rollouts: {e}");
+                    BTreeMap::new()
                 }
-            }
+            };
             let mut still = Vec::new();
             for t in pending {
-                let Some(live) = seen.get(&t.name) else {
+                let Some(h) = seen.get(&t.name) else {
                     still.push(t);
                     continue;
                 };
-                let h = service_health(live, t.expected.as_deref());
                 if last.get(&t.name) != Some(&h.message) {
                     self.say(&format!("{}: {:?}: {}", t.name, h.code, h.message));
                     last.insert(t.name.clone(), h.message.clone());
@@ -753,17 +757,8 @@ impl<A: EcsApi> EcsPlatform<A> {
                     continue;
                 }
             };
-            let own: Vec<String> = arns
+            let old: Vec<String> = revisions_beyond(family, arns, keep)
                 .into_iter()
-                .filter(|a| {
-                    short_revision(a)
-                        .rsplit_once(':')
-                        .is_some_and(|(f, _)| f == family)
-                })
-                .collect();
-            let old: Vec<String> = own
-                .into_iter()
-                .skip(keep)
                 .filter(|a| !in_use.contains(a))
                 .collect();
             let outcomes: Vec<(String, Result<(), ApiError>)> = stream::iter(old)
@@ -794,5 +789,54 @@ impl<A: EcsApi> EcsPlatform<A> {
         if let Ok(mut last) = self.last_gc.lock() {
             *last = report;
         }
+    }
+}
+
+/// The revision number of a task definition ARN of `family` (`...task-definition/family:N`).
+fn revision_number(family: &str, arn: &str) -> Option<u64> {
+    let (f, n) = short_revision(arn).rsplit_once(':')?;
+    (f == family).then(|| n.parse().ok()).flatten()
+}
+
+/// The ARNs of `family` beyond the newest `keep`, newest by revision number as parsed from the
+/// ARN (whatever order the server listed them in); ARNs of other families are never returned.
+fn revisions_beyond(family: &str, arns: Vec<String>, keep: usize) -> Vec<String> {
+    let mut own: Vec<(u64, String)> = arns
+        .into_iter()
+        .filter_map(|a| revision_number(family, &a).map(|n| (n, a)))
+        .collect();
+    own.sort_by(|a, b| b.0.cmp(&a.0));
+    own.dedup_by(|a, b| a.0 == b.0);
+    own.into_iter().skip(keep).map(|(_, a)| a).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arn(family: &str, n: u32) -> String {
+        format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:{n}")
+    }
+
+    #[test]
+    fn gc_keeps_the_newest_revisions_by_number_whatever_the_listed_order() {
+        let listed = vec![
+            arn("dev-web", 3),
+            arn("dev-web", 10),
+            arn("dev-web", 1),
+            arn("dev-web-canary", 99),
+            arn("dev-web", 7),
+            arn("dev-web", 2),
+            "not an arn".to_owned(),
+        ];
+        let gone = revisions_beyond("dev-web", listed.clone(), 2);
+        assert_eq!(
+            gone,
+            vec![arn("dev-web", 3), arn("dev-web", 2), arn("dev-web", 1)]
+        );
+        let mut reversed = listed;
+        reversed.reverse();
+        assert_eq!(revisions_beyond("dev-web", reversed, 2), gone);
+        assert!(revisions_beyond("dev-web", vec![arn("dev-web", 4)], 5).is_empty());
     }
 }

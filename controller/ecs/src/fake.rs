@@ -42,6 +42,8 @@ struct State {
     /// Polls left before the in-progress deployment of a service settles.
     settling: BTreeMap<String, u32>,
     deployments: u64,
+    /// List task definitions in a scrambled order (ECS promises no particular order).
+    scrambled: bool,
 }
 
 /// The fake. Cluster names are checked; everything else lives in one account and region.
@@ -76,6 +78,13 @@ impl FakeEcs {
     pub fn set_rollout(&self, service: &str, outcome: Rollout) {
         if let Ok(mut s) = self.state.lock() {
             s.outcomes.insert(service.to_owned(), outcome);
+        }
+    }
+
+    /// From now on, list task definitions in a scrambled (but deterministic) order.
+    pub fn scramble_listings(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.scrambled = true;
         }
     }
 
@@ -260,16 +269,33 @@ impl EcsApi for FakeEcs {
             .state
             .lock()
             .map_err(|_| poisoned("ListTaskDefinitions"))?;
-        Ok(s.revisions
+        let mut numbers: Vec<u32> = s
+            .revisions
             .get(family)
             .map(|r| {
                 r.iter()
                     .rev()
                     .filter(|(_, a)| *a)
-                    .map(|(n, _)| format!("{ACCOUNT}:task-definition/{family}:{n}"))
+                    .map(|(n, _)| *n)
                     .collect()
             })
-            .unwrap_or_default())
+            .unwrap_or_default();
+        if s.scrambled {
+            // Oldest and newest interleaved: 1, 9, 2, 8, 3, 7...
+            numbers.sort_unstable();
+            let mut mixed = Vec::with_capacity(numbers.len());
+            while !numbers.is_empty() {
+                mixed.push(numbers.remove(0));
+                if let Some(last) = numbers.pop() {
+                    mixed.push(last);
+                }
+            }
+            numbers = mixed;
+        }
+        Ok(numbers
+            .into_iter()
+            .map(|n| format!("{ACCOUNT}:task-definition/{family}:{n}"))
+            .collect())
     }
 
     async fn register_task_definition(&self, td: &TaskDefinition) -> ApiResult<String> {

@@ -4,13 +4,15 @@
 //!
 //! Decisions (what to change) are ferry-core's; this crate only carries them out, in order,
 //! within a call budget (batched describes, cached task definitions, bounded concurrency,
-//! the SDK's adaptive retries).
+//! standard SDK retries under Ferry's own request rate limit).
 
 pub mod api;
 mod apply;
 pub mod fake;
 mod observe;
+pub mod pace;
 pub mod platform;
+mod rollout;
 pub mod sdk;
 
 pub use api::{ApiError, CallCounts, EcsApi, Metered, WRITE_APIS};

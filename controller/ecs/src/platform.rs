@@ -9,7 +9,9 @@ use std::time::Duration;
 use ferry_core::DesiredState;
 use ferry_core::live::LiveService;
 use ferry_core::plan::Plan;
-use ferry_core::platform::{ApplyOptions, Observed, Platform, PlatformError, ResourceResult};
+use ferry_core::platform::{
+    ApplyOptions, Observed, Platform, PlatformError, ResourceHealth, ResourceResult, Rollout,
+};
 use ferry_core::render::{Rendered, TaskDefinition};
 
 use crate::api::{CallCounts, EcsApi, Metered};
@@ -138,5 +140,21 @@ impl<A: EcsApi> Platform for EcsPlatform<A> {
         options: &ApplyOptions,
     ) -> Vec<ResourceResult> {
         self.apply_plan(desired, rendered, plan, options).await
+    }
+
+    async fn follow(
+        &self,
+        desired: &DesiredState,
+        rollouts: &[Rollout],
+    ) -> Result<BTreeMap<String, ResourceHealth>, PlatformError> {
+        self.follow_environment(desired, rollouts).await
+    }
+
+    async fn redeploy(
+        &self,
+        desired: &DesiredState,
+        revisions: &BTreeMap<String, String>,
+    ) -> Vec<ResourceResult> {
+        self.redeploy_services(desired, revisions).await
     }
 }

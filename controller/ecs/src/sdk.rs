@@ -1,7 +1,9 @@
 //! [`EcsApi`] on the official AWS SDK (`aws-sdk-ecs`, `aws-sdk-ecr`): conversions between the
 //! SDK's types and ferry-core's shapes, and error classification. Configuration comes from the
 //! AWS default chain (profile, environment, region; `AWS_ENDPOINT_URL` is read by aws-config),
-//! with explicit overrides for tests and tools. Retries: the SDK's adaptive mode.
+//! with explicit overrides for tests and tools. Retries: the SDK's standard mode (exponential
+//! backoff with full jitter); the request rate is Ferry's own ([`crate::pace`]), which recovers
+//! within a second after a burst of throttling instead of the adaptive mode's minutes.
 
 use std::time::Duration;
 
@@ -31,7 +33,7 @@ pub struct AwsSettings {
     pub endpoint_url: Option<String>,
     /// Static access key id and secret (else the default credential chain).
     pub static_credentials: Option<(String, String)>,
-    /// Attempts per call, the first included (adaptive retry mode).
+    /// Attempts per call, the first included (standard retry mode).
     pub max_attempts: u32,
     /// First retry backoff (doubles, with jitter).
     pub initial_backoff: Duration,
@@ -64,9 +66,10 @@ impl SdkApi {
     pub async fn connect(settings: &AwsSettings) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(
-                RetryConfig::adaptive()
+                RetryConfig::standard()
                     .with_max_attempts(settings.max_attempts.max(1))
-                    .with_initial_backoff(settings.initial_backoff),
+                    .with_initial_backoff(settings.initial_backoff)
+                    .with_max_backoff(Duration::from_secs(5)),
             )
             .timeout_config(
                 TimeoutConfig::builder()

@@ -218,3 +218,28 @@ async fn the_task_definition_cache_keeps_only_live_revisions() {
         assert_eq!(platform.cached_task_definitions(), 1, "after {tag}");
     }
 }
+
+#[tokio::test]
+async fn gc_keeps_the_newest_revisions_by_number_when_the_listing_order_is_scrambled() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let options = EcsOptions {
+        keep_task_definitions: 3,
+        ..support::fast_options()
+    };
+    let (platform, mut stack) = deployed(dir.path(), options).await;
+    platform.api().scramble_listings();
+    for (n, tag) in ["v2", "v3", "v4", "v5", "v6", "v7"].iter().enumerate() {
+        let r = roll_to(
+            &platform,
+            &mut stack,
+            dir.path(),
+            tag,
+            n as u64 + 2,
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(r.code, ResultCode::Synced, "{r:?}");
+    }
+    // Listed as 1, 7, 2, 6, 3, 5, 4: taking the first three listed would keep 1, 7 and 2.
+    assert_eq!(platform.api().active_revisions("test-web"), [5, 6, 7]);
+}

@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use ferry_core::live::{LiveRepository, LiveService};
 use ferry_core::load::DesiredState;
-use ferry_core::plan::{Op, Plan, ResourceKind};
+use ferry_core::plan::{Op, Plan, ResourceKey, ResourceKind};
 use ferry_core::platform::{
     ApplyOptions, HealthCode, Observed, Platform, PlatformError, ResourceHealth, ResourceResult,
-    ResultCode,
+    ResultCode, Rollout,
 };
 use ferry_core::render::{Digests, Rendered, RenderedService, render};
 use supervisor::{ProcessSpec, Supervised};
@@ -398,6 +398,7 @@ impl Platform for LocalPlatform {
                 op: change.op,
                 code,
                 message,
+                rollout: None,
             };
             let outcome = match (change.key.kind, change.op) {
                 (ResourceKind::EcrRepository, _) => result(
@@ -431,7 +432,13 @@ impl Platform for LocalPlatform {
                                 Ok(()) => result(ResultCode::Synced, "started; healthy".into()),
                                 Err(e) => result(ResultCode::Failed, e),
                             },
-                            Ok(()) => result(ResultCode::Synced, "started".into()),
+                            Ok(()) => ResourceResult {
+                                rollout: Some(Rollout {
+                                    service: svc.name.clone(),
+                                    expected_revision: None,
+                                }),
+                                ..result(ResultCode::Synced, "started".into())
+                            },
                         },
                     }
                 }
@@ -439,6 +446,49 @@ impl Platform for LocalPlatform {
             results.push(outcome);
         }
         results
+    }
+
+    async fn follow(
+        &self,
+        desired: &DesiredState,
+        rollouts: &[Rollout],
+    ) -> Result<BTreeMap<String, ResourceHealth>, PlatformError> {
+        let mut observed = self.observe(desired).await?;
+        Ok(rollouts
+            .iter()
+            .map(|r| {
+                let health = observed
+                    .health
+                    .remove(&r.service)
+                    .unwrap_or(ResourceHealth {
+                        code: HealthCode::Missing,
+                        message: "not running".into(),
+                        ..ResourceHealth::default()
+                    });
+                (r.service.clone(), health)
+            })
+            .collect())
+    }
+
+    async fn redeploy(
+        &self,
+        desired: &DesiredState,
+        revisions: &BTreeMap<String, String>,
+    ) -> Vec<ResourceResult> {
+        revisions
+            .keys()
+            .map(|name| ResourceResult {
+                key: ResourceKey {
+                    env: desired.env.clone(),
+                    kind: ResourceKind::EcsService,
+                    name: name.clone(),
+                },
+                op: Op::Update,
+                code: ResultCode::Failed,
+                message: "the local platform keeps no earlier revisions to roll back to: revert the manifests instead".into(),
+                rollout: None,
+            })
+            .collect()
     }
 }
 

@@ -9,7 +9,7 @@
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, QueryOrder, QuerySelect, Set};
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{big_integer, big_pk_auto, string, text};
+use sea_orm_migration::schema::{big_integer, big_pk_auto, string, text, text_null};
 
 use super::status::SyncAttempt;
 
@@ -41,6 +41,12 @@ pub(crate) mod attempt {
         pub changes: String,
         /// Errors, JSON array of strings.
         pub errors: String,
+        /// Why it failed (`RolledBack`, `RolloutFailed`, `RolloutTimedOut`...), if it did.
+        pub reason: Option<String>,
+        /// What each service ran when it ended well: JSON object service → revision.
+        pub deployed: Option<String>,
+        /// The newest source revision when it ran (a rollback pauses until another arrives).
+        pub head: Option<String>,
     }
 
     /// No relations.
@@ -59,7 +65,7 @@ struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateSyncAttempts)]
+        vec![Box::new(CreateSyncAttempts), Box::new(AddRolloutColumns)]
     }
 }
 
@@ -75,6 +81,9 @@ enum SyncAttempts {
     Result,
     Changes,
     Errors,
+    Reason,
+    Deployed,
+    Head,
 }
 
 struct CreateSyncAttempts;
@@ -112,6 +121,80 @@ impl MigrationTrait for CreateSyncAttempts {
             .drop_table(Table::drop().table(SyncAttempts::Table).to_owned())
             .await
     }
+}
+
+struct AddRolloutColumns;
+
+impl MigrationName for AddRolloutColumns {
+    fn name(&self) -> &str {
+        "m20261130_000001_add_rollout_columns"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddRolloutColumns {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters one thing at a time.
+        for column in [
+            SyncAttempts::Reason,
+            SyncAttempts::Deployed,
+            SyncAttempts::Head,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(SyncAttempts::Table)
+                        .add_column(text_null(column))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in [
+            SyncAttempts::Reason,
+            SyncAttempts::Deployed,
+            SyncAttempts::Head,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(SyncAttempts::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Results that end a sync attempt (what the remembered state is read from).
+const OUTCOMES: [&str; 5] = ["Succeeded", "Failed", "NoChanges", "Superseded", "Resumed"];
+
+/// Reasons of a rollout that did not complete: its revision is not applied again on its own.
+pub(crate) const ROLLOUT_FAILURES: [&str; 3] = ["RolledBack", "RolloutFailed", "RolloutTimedOut"];
+
+/// What the loop of an environment remembers across restarts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Remembered {
+    /// The newest revision applied (or already in sync).
+    pub(crate) applied: Option<String>,
+    /// The newest attempt, when it was a rollout that failed: (revision, reason, errors).
+    pub(crate) failed: Option<(String, String, Vec<String>)>,
+    /// The newest attempt, when it was a rollback: (revision rolled back to, head then).
+    pub(crate) paused: Option<(String, String)>,
+}
+
+/// A rollback target found in history: a revision and what each service ran then.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct GoodRevision {
+    /// The revision.
+    pub(crate) revision: String,
+    /// Service → task definition ARN (or local revision) it ran.
+    pub(crate) deployed: std::collections::BTreeMap<String, String>,
 }
 
 /// The history store.
@@ -183,6 +266,10 @@ impl History {
             result: Set(a.result.clone()),
             changes: Set(serde_json::to_string(&a.changes).unwrap_or_default()),
             errors: Set(serde_json::to_string(&a.errors).unwrap_or_default()),
+            reason: Set(a.reason.clone()),
+            deployed: Set((!a.deployed.is_empty())
+                .then(|| serde_json::to_string(&a.deployed).unwrap_or_default())),
+            head: Set(a.head.clone()),
             ..Default::default()
         }
     }
@@ -195,19 +282,87 @@ impl History {
             .limit(limit)
             .all(&self.db)
             .await?;
+        Ok(rows.into_iter().map(Self::attempt).collect())
+    }
+
+    fn attempt(r: attempt::Model) -> SyncAttempt {
+        SyncAttempt {
+            revision: r.revision,
+            trigger: r.trigger,
+            started: r.started,
+            duration_ms: <u64 as TryFrom<i64>>::try_from(r.duration_ms).unwrap_or(0),
+            result: r.result,
+            reason: r.reason,
+            changes: serde_json::from_str(&r.changes).unwrap_or_default(),
+            errors: serde_json::from_str(&r.errors).unwrap_or_default(),
+            deployed: r
+                .deployed
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok())
+                .unwrap_or_default(),
+            head: r.head,
+            row: Some(r.id),
+        }
+    }
+
+    /// What `env`'s loop must remember from before a restart: the applied revision, a
+    /// revision whose rollout failed, a rollback that paused automatic sync.
+    pub(crate) async fn remembered(&self, env: &str) -> Result<Remembered, DbErr> {
+        let applied = self.last_applied(env).await?;
+        let newest = attempt::Entity::find()
+            .filter(attempt::Column::Env.eq(env))
+            .filter(attempt::Column::Result.is_in(OUTCOMES))
+            .order_by_desc(attempt::Column::Id)
+            .one(&self.db)
+            .await?
+            .map(Self::attempt);
+        let mut out = Remembered {
+            applied,
+            ..Remembered::default()
+        };
+        if let Some(a) = newest {
+            if a.trigger == "rollback" {
+                out.paused = Some((a.revision, a.head.unwrap_or_default()));
+            } else if a.result == "Failed"
+                && a.reason
+                    .as_deref()
+                    .is_some_and(|r| ROLLOUT_FAILURES.contains(&r))
+            {
+                out.failed = Some((a.revision, a.reason.unwrap_or_default(), a.errors));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest attempt of `env` that ended well and recorded what ran, for a revision other
+    /// than `except` (the revision being rolled back from) — or, with `to`, for that revision
+    /// (a full id or a prefix of at least 7 characters).
+    pub(crate) async fn good_revision(
+        &self,
+        env: &str,
+        to: Option<&str>,
+        except: Option<&str>,
+    ) -> Result<Option<GoodRevision>, DbErr> {
+        let rows = attempt::Entity::find()
+            .filter(attempt::Column::Env.eq(env))
+            .filter(attempt::Column::Result.is_in(["Succeeded", "NoChanges"]))
+            .filter(attempt::Column::Deployed.is_not_null())
+            .order_by_desc(attempt::Column::Id)
+            .limit(500)
+            .all(&self.db)
+            .await?;
         Ok(rows
             .into_iter()
-            .map(|r| SyncAttempt {
-                revision: r.revision,
-                trigger: r.trigger,
-                started: r.started,
-                duration_ms: <u64 as TryFrom<i64>>::try_from(r.duration_ms).unwrap_or(0),
-                result: r.result,
-                changes: serde_json::from_str(&r.changes).unwrap_or_default(),
-                errors: serde_json::from_str(&r.errors).unwrap_or_default(),
-                row: Some(r.id),
+            .map(Self::attempt)
+            .filter(|a| !a.deployed.is_empty())
+            .find(|a| match to {
+                Some(to) => a.revision == to || (to.len() >= 7 && a.revision.starts_with(to)),
+                None => Some(a.revision.as_str()) != except,
             })
-            .collect())
+            .map(|a| GoodRevision {
+                revision: a.revision,
+                deployed: a.deployed,
+            }))
     }
 
     /// The newest revision of `env` whose attempt succeeded (applied or already in sync).

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -14,6 +15,12 @@ use prometheus_client::registry::Registry;
 struct ReconcileLabels {
     env: String,
     result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RolloutLabels {
+    env: String,
+    outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -42,6 +49,8 @@ pub(crate) struct Metrics {
     applied_revision: Mutex<std::collections::BTreeMap<String, String>>,
     change_to_applied: Family<EnvLabels, Histogram>,
     ecs_calls: Family<CallLabels, Gauge>,
+    rollouts: Family<RolloutLabels, Counter>,
+    paused: Family<EnvLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -85,8 +94,22 @@ impl Default for Metrics {
             "AWS API calls made, by region and API",
             ecs_calls.clone(),
         );
+        let rollouts = Family::<RolloutLabels, Counter>::default();
+        registry.register(
+            "ferry_rollouts",
+            "Rollouts followed to their end, by environment and outcome (Completed, RolledBack, RolloutFailed, RolloutTimedOut, Superseded)",
+            rollouts.clone(),
+        );
+        let paused = Family::<EnvLabels, Gauge>::default();
+        registry.register(
+            "ferry_auto_sync_paused",
+            "1 while automatic sync of the environment is paused after a rollback",
+            paused.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
+            rollouts,
+            paused,
             reconcile,
             drift,
             applied,
@@ -106,6 +129,23 @@ impl Metrics {
                 result: result.into(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// Count one followed rollout (a sync attempt's rollouts) by how it ended.
+    pub(crate) fn rollout(&self, env: &str, outcome: &str) {
+        self.rollouts
+            .get_or_create(&RolloutLabels {
+                env: env.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    /// Whether automatic sync of `env` is paused.
+    pub(crate) fn set_paused(&self, env: &str, paused: bool) {
+        self.paused
+            .get_or_create(&EnvLabels { env: env.into() })
+            .set(i64::from(paused));
     }
 
     /// Set the drift gauge.

@@ -8,10 +8,14 @@ mod reconcile;
 mod server;
 mod source;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,13 +23,15 @@ use anyhow::Context;
 use ferry_core::kinds::PlatformKind;
 use ferry_core::load::DesiredState;
 use ferry_core::plan::Plan;
-use ferry_core::platform::{ApplyOptions, Observed, Platform, PlatformError, ResourceResult};
+use ferry_core::platform::{
+    ApplyOptions, Observed, Platform, PlatformError, ResourceHealth, ResourceResult, Rollout,
+};
 use ferry_core::render::Rendered;
-use ferry_ecs::{AwsSettings, EcsOptions, EcsPlatform};
+use ferry_ecs::{AwsSettings, EcsApi, EcsOptions, EcsPlatform, SdkApi};
 use ferry_local::{LocalOptions, LocalPlatform};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
-use reconcile::{EnvLoop, LoopOptions};
+use reconcile::{Command, EnvLoop, LoopOptions};
 use source::{GitSource, Revision};
 use status::StatusSnapshot;
 
@@ -59,13 +65,18 @@ pub(crate) struct RunArgs {
     /// How often to refresh health between reconciles (ECS environments: at least every 30s).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     health_interval: Duration,
+    /// How often a rollout is polled while it is followed (one batched DescribeServices per
+    /// 10 services rolling out).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    rollout_poll_interval: Duration,
     /// Folder for snapshots, the git cache and local processes' data and logs.
     #[arg(long, default_value = ".ferry")]
     state_dir: PathBuf,
     /// Folder that local commands are relative to (default: the manifests folder's parent).
     #[arg(long)]
     base_dir: Option<PathBuf>,
-    /// File holding the bearer token for `POST /sync` (the endpoint is off without it).
+    /// File holding the bearer token for `POST /sync`, `/rollback` and `/resume` (they are off
+    /// without it).
     #[arg(long)]
     api_token_file: Option<PathBuf>,
     /// File holding the GitHub webhook secret (the webhook is off without it).
@@ -76,14 +87,29 @@ pub(crate) struct RunArgs {
     database_url: Option<String>,
 }
 
+/// Makes the ECS platform of a region (the SDK's by default; tests give the fake's).
+pub(crate) type EcsConnector<A> = Box<
+    dyn Fn(AwsSettings) -> Pin<Box<dyn Future<Output = Arc<EcsPlatform<A>>> + Send>> + Send + Sync,
+>;
+
 /// The platforms of this process: local processes, and ECS/ECR clients per region (made on
 /// first use, from the default AWS credential chain; `AWS_ENDPOINT_URL` points them elsewhere).
-pub(crate) struct Platforms {
+pub(crate) struct Platforms<A: EcsApi = SdkApi> {
     local: LocalPlatform,
-    ecs: tokio::sync::Mutex<BTreeMap<String, Arc<EcsPlatform>>>,
+    ecs: tokio::sync::Mutex<BTreeMap<String, Arc<EcsPlatform<A>>>>,
+    connect: EcsConnector<A>,
 }
 
-impl Platforms {
+/// The SDK's ECS platform, as `ferry run` uses it.
+fn sdk_connector() -> EcsConnector<SdkApi> {
+    Box::new(|settings| {
+        Box::pin(
+            async move { Arc::new(EcsPlatform::connect(&settings, EcsOptions::default()).await) },
+        )
+    })
+}
+
+impl<A: EcsApi> Platforms<A> {
     /// Cumulative AWS calls per (region, API) so far.
     pub(crate) fn ecs_calls(&self) -> Vec<(String, String, u64)> {
         let Ok(clients) = self.ecs.try_lock() else {
@@ -100,7 +126,7 @@ impl Platforms {
             .collect()
     }
 
-    async fn ecs(&self, desired: &DesiredState) -> Arc<EcsPlatform> {
+    async fn ecs(&self, desired: &DesiredState) -> Arc<EcsPlatform<A>> {
         let region = std::env::var("AWS_REGION")
             .ok()
             .or_else(|| desired.environment.spec.region.clone())
@@ -113,13 +139,13 @@ impl Platforms {
             region: (!region.is_empty()).then(|| region.clone()),
             ..AwsSettings::default()
         };
-        let platform = Arc::new(EcsPlatform::connect(&settings, EcsOptions::default()).await);
+        let platform = (self.connect)(settings).await;
         clients.insert(region, platform.clone());
         platform
     }
 }
 
-impl Platform for Platforms {
+impl<A: EcsApi> Platform for Platforms<A> {
     async fn observe(&self, desired: &DesiredState) -> Result<Observed, PlatformError> {
         match desired.environment.spec.platform {
             PlatformKind::Local => self.local.observe(desired).await,
@@ -142,6 +168,28 @@ impl Platform for Platforms {
                     .apply(desired, rendered, plan, options)
                     .await
             }
+        }
+    }
+
+    async fn follow(
+        &self,
+        desired: &DesiredState,
+        rollouts: &[Rollout],
+    ) -> Result<BTreeMap<String, ResourceHealth>, PlatformError> {
+        match desired.environment.spec.platform {
+            PlatformKind::Local => self.local.follow(desired, rollouts).await,
+            PlatformKind::Ecs => self.ecs(desired).await.follow(desired, rollouts).await,
+        }
+    }
+
+    async fn redeploy(
+        &self,
+        desired: &DesiredState,
+        revisions: &BTreeMap<String, String>,
+    ) -> Vec<ResourceResult> {
+        match desired.environment.spec.platform {
+            PlatformKind::Local => self.local.redeploy(desired, revisions).await,
+            PlatformKind::Ecs => self.ecs(desired).await.redeploy(desired, revisions).await,
         }
     }
 }
@@ -170,6 +218,16 @@ fn read_secret(path: &Path) -> anyhow::Result<String> {
 
 /// Run the controller until SIGTERM/SIGINT.
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
+    run_with(args, sdk_connector(), shutdown_signal()).await
+}
+
+/// Run the controller on the ECS platforms `connect` makes, until `shutdown` completes.
+pub(crate) async fn run_with<A: EcsApi>(
+    args: RunArgs,
+    connect: EcsConnector<A>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("cannot create {}", args.state_dir.display()))?;
     let state_dir = args.state_dir.canonicalize()?;
@@ -265,7 +323,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         tokio::select! {
             changed = revisions_rx.changed() => changed.context("the source stopped before producing a revision")?,
-            () = shutdown_signal() => return Ok(()),
+            () = &mut shutdown => return Ok(()),
         }
     };
     let envs = if args.env.is_empty() {
@@ -286,21 +344,22 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             state_dir: state_dir.join("local"),
         }),
         ecs: tokio::sync::Mutex::new(BTreeMap::new()),
+        connect,
     });
     let metrics = Arc::new(metrics::Metrics::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mut sync = BTreeMap::new();
+    let mut commands = BTreeMap::new();
     let mut loops = Vec::new();
     for env in &envs {
-        let notify = Arc::new(Notify::new());
-        sync.insert(env.clone(), notify.clone());
+        let (commands_tx, commands_rx) = mpsc::unbounded_channel::<Command>();
+        commands.insert(env.clone(), commands_tx);
         // What ran before a restart.
         let past = history.recent(env, 50).await.unwrap_or_default();
-        let applied = history.last_applied(env).await.unwrap_or_default();
+        let remembered = history.remembered(env).await.unwrap_or_default();
         status_tx.send_modify(|s| {
             let e = s.environments.entry(env.clone()).or_default();
             e.history = past;
-            e.last_applied_revision.clone_from(&applied);
+            e.last_applied_revision.clone_from(&remembered.applied);
         });
         let env_loop = EnvLoop {
             env: env.clone(),
@@ -308,15 +367,16 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             options: LoopOptions {
                 drift_interval: args.drift_interval,
                 health_interval: args.health_interval,
+                rollout_poll: args.rollout_poll_interval,
             },
             revisions: revisions_rx.clone(),
-            sync: notify,
+            commands: commands_rx,
             status: status_tx.clone(),
             shutdown: shutdown_rx.clone(),
             metrics: metrics.clone(),
             history: history_tx.clone(),
             journal: history.clone(),
-            applied,
+            remembered,
         };
         loops.push(tokio::spawn(env_loop.run()));
     }
@@ -324,11 +384,15 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let server_state = server::ServerState {
         status: status_rx,
         metrics,
-        sync,
+        commands,
+        history: history.clone(),
         api_token,
         webhook_secret,
         fetch_now: args.repo.is_some().then(|| fetch_now.clone()),
-        platforms: platforms.clone(),
+        ecs_calls: {
+            let platforms = platforms.clone();
+            Arc::new(move || platforms.ecs_calls())
+        },
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -343,7 +407,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             .await;
     });
 
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down: stopping loops and local processes");
     let _ = shutdown_tx.send(true);
     source_task.abort();

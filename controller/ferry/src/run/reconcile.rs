@@ -1,7 +1,14 @@
 //! The reconcile loop of one environment: serialized (one reconcile at a time), triggered by
 //! a new revision, the drift timer, `POST /sync` or a retry after backoff. Like Flux's
 //! kustomize-controller: a thin outer loop (triggers, backoff, status finalization) around an
-//! inner reconcile whose steps read like the pipeline: load → observe → render → diff → apply.
+//! inner reconcile whose steps read like the pipeline: load → observe → render → diff → apply →
+//! follow the rollouts.
+//!
+//! A sync is `Succeeded` only when every rollout it started completed. A revision whose
+//! rollout failed (rolled back by ECS, failed, timed out) is held back: timers, retries and
+//! restarts do not apply it again; a new revision or `POST /sync` does. A rollback
+//! (`POST /rollback`) deploys the revisions a good sync recorded and pauses automatic sync
+//! until the next revision or `POST /resume` (Argo CD's rule).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,10 +17,16 @@ use ferry_core::diff::diff;
 use ferry_core::kinds::{DriftMode, PlatformKind};
 use ferry_core::load::DesiredState;
 use ferry_core::plan::{Plan, ResourceKind};
-use ferry_core::platform::{ApplyOptions, HealthCode, Observed, Platform, ResultCode, SyncStatus};
-use ferry_core::render::render;
-use tokio::sync::{Notify, watch};
+use std::collections::BTreeMap;
 
+use ferry_core::platform::{
+    ApplyOptions, HealthCode, Observed, Platform, ResourceHealth, ResourceResult, ResultCode,
+    Rollout, RolloutOutcome, SyncStatus,
+};
+use ferry_core::render::render;
+use tokio::sync::watch;
+
+use super::history::{GoodRevision, Remembered};
 use super::metrics::Metrics;
 use super::source::Revision;
 use super::status::{
@@ -31,6 +44,54 @@ pub(crate) enum Trigger {
     Sync,
     /// Retrying after a failure.
     Retry,
+}
+
+/// What `POST /sync`, `/rollback` and `/resume` ask of a loop.
+#[derive(Clone, Debug)]
+pub(crate) enum Command {
+    /// Reconcile now (also retries a held-back revision and ends a pause).
+    Sync,
+    /// Deploy a good revision again and pause automatic sync.
+    Rollback(GoodRevision),
+    /// End a pause and reconcile.
+    Resume,
+}
+
+/// The next thing a loop does, when something asked for it before the loop was idle.
+#[derive(Clone, Debug)]
+enum Work {
+    Reconcile(Trigger),
+    Rollback(GoodRevision),
+    Resume,
+}
+
+/// What cut a rollout short while it was followed.
+enum Interrupt {
+    /// A newer revision arrived: the rollout is superseded.
+    Revision,
+    /// A rollback was asked for.
+    Rollback(GoodRevision),
+    /// Ferry is stopping.
+    Shutdown,
+}
+
+/// A revision whose rollout failed, held back from automatic re-application.
+#[derive(Clone, Debug)]
+struct Held {
+    revision: String,
+    reason: String,
+    errors: Vec<String>,
+    /// Service → (the revision git wants, why it is not live), when known.
+    expected: BTreeMap<String, (String, String)>,
+}
+
+/// Automatic sync paused by a rollback.
+#[derive(Clone, Debug)]
+struct Paused {
+    /// The revision rolled back to.
+    to: String,
+    /// The newest source revision at the time: a different one ends the pause.
+    head: String,
 }
 
 impl Trigger {
@@ -54,6 +115,8 @@ pub(crate) struct LoopOptions {
     pub(crate) drift_interval: Duration,
     /// Health refresh interval (observe only, no apply).
     pub(crate) health_interval: Duration,
+    /// How often a rollout is polled while it is followed.
+    pub(crate) rollout_poll: Duration,
 }
 
 /// Everything one environment's loop needs.
@@ -62,7 +125,7 @@ pub(crate) struct EnvLoop<P: Platform> {
     pub(crate) platform: Arc<P>,
     pub(crate) options: LoopOptions,
     pub(crate) revisions: watch::Receiver<Option<Revision>>,
-    pub(crate) sync: Arc<Notify>,
+    pub(crate) commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
     pub(crate) status: watch::Sender<StatusSnapshot>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) metrics: Arc<Metrics>,
@@ -70,8 +133,8 @@ pub(crate) struct EnvLoop<P: Platform> {
     pub(crate) history: tokio::sync::mpsc::UnboundedSender<(String, SyncAttempt)>,
     /// The store itself, to write an apply ahead before it starts.
     pub(crate) journal: super::history::History,
-    /// The revision applied before this process started (from history).
-    pub(crate) applied: Option<String>,
+    /// What history says about before this process started.
+    pub(crate) remembered: Remembered,
 }
 
 /// The state the loop carries between reconciles.
@@ -86,24 +149,39 @@ struct Memory {
     applied: Option<String>,
     /// Consecutive failures (for backoff).
     failures: u32,
+    /// A revision whose rollout failed: not applied again without a new revision or a sync.
+    held: Option<Held>,
+    /// Automatic sync paused by a rollback.
+    paused: Option<Paused>,
+    /// The drift last written to history (a drift tick records it only when it changes).
+    reported_drift: Option<Vec<String>>,
 }
 
 impl<P: Platform> EnvLoop<P> {
     /// Run until shutdown.
     pub(crate) async fn run(mut self) {
+        let remembered = std::mem::take(&mut self.remembered);
         let mut memory = Memory {
-            applied: self.applied.clone(),
+            applied: remembered.applied,
+            held: remembered.failed.map(|(revision, reason, errors)| Held {
+                revision,
+                reason,
+                errors,
+                expected: BTreeMap::new(),
+            }),
+            paused: remembered.paused.map(|(to, head)| Paused { to, head }),
             ..Memory::default()
         };
+        self.metrics.set_paused(&self.env, memory.paused.is_some());
         let mut next_drift = Instant::now() + self.options.drift_interval;
         let mut pending = self
             .revisions
             .borrow()
             .is_some()
-            .then_some(Trigger::Revision);
+            .then_some(Work::Reconcile(Trigger::Revision));
         loop {
-            let trigger = match pending.take() {
-                Some(t) => t,
+            let work = match pending.take() {
+                Some(w) => w,
                 None => {
                     let retry = if memory.failures > 0 {
                         super::backoff(memory.failures)
@@ -114,11 +192,16 @@ impl<P: Platform> EnvLoop<P> {
                     tokio::select! {
                         changed = self.revisions.changed() => {
                             if changed.is_err() { return; }
-                            Trigger::Revision
+                            Work::Reconcile(Trigger::Revision)
                         }
-                        () = self.sync.notified() => Trigger::Sync,
-                        () = tokio::time::sleep_until(next_drift.into()) => Trigger::Drift,
-                        () = tokio::time::sleep(retry) => Trigger::Retry,
+                        command = self.commands.recv() => match command {
+                            Some(Command::Sync) => Work::Reconcile(Trigger::Sync),
+                            Some(Command::Rollback(target)) => Work::Rollback(target),
+                            Some(Command::Resume) => Work::Resume,
+                            None => return,
+                        },
+                        () = tokio::time::sleep_until(next_drift.into()) => Work::Reconcile(Trigger::Drift),
+                        () = tokio::time::sleep(retry) => Work::Reconcile(Trigger::Retry),
                         () = tokio::time::sleep(health_every) => {
                             self.refresh(&memory).await;
                             continue;
@@ -130,10 +213,19 @@ impl<P: Platform> EnvLoop<P> {
             if *self.shutdown.borrow() {
                 return;
             }
-            if trigger == Trigger::Drift {
-                next_drift = Instant::now() + self.options.drift_interval;
-            }
-            self.reconcile(trigger, &mut memory).await;
+            pending = match work {
+                Work::Reconcile(trigger) => {
+                    if trigger == Trigger::Drift {
+                        next_drift = Instant::now() + self.options.drift_interval;
+                    }
+                    self.reconcile(trigger, &mut memory).await
+                }
+                Work::Rollback(target) => self.rollback(target, &mut memory).await,
+                Work::Resume => {
+                    self.resume(&mut memory);
+                    Some(Work::Reconcile(Trigger::Sync))
+                }
+            };
         }
     }
 
@@ -164,9 +256,14 @@ impl<P: Platform> EnvLoop<P> {
         if let Ok(observed) = self.platform.observe(state).await {
             let rendered = render(state, &observed.digests);
             let plan = diff(state, &rendered, &observed.actual);
-            let resources = resource_statuses(state, &plan, &observed, None);
+            let mut resources = resource_statuses(state, &plan, &observed, None);
+            annotate(&mut resources, memory.held.as_ref());
             self.publish(|s| {
-                s.resources = merge_results(resources, &s.resources);
+                set_resources(
+                    s,
+                    merge_results(resources, &s.resources),
+                    memory.held.is_some(),
+                );
                 s.sync = if plan.is_empty() {
                     SyncStatus::Synced
                 } else {
@@ -177,22 +274,22 @@ impl<P: Platform> EnvLoop<P> {
         }
     }
 
-    /// One reconcile: load → observe → render → diff → apply → status.
-    async fn reconcile(&self, trigger: Trigger, memory: &mut Memory) {
-        let Some(revision) = self.revisions.borrow().clone() else {
-            return;
-        };
+    /// The newest revision the source produced.
+    fn head(&self) -> Option<String> {
+        self.revisions.borrow().as_ref().map(|r| r.id.clone())
+    }
+
+    /// One reconcile: load → observe → render → diff → apply → follow → status. Returns work
+    /// that arrived while a rollout was followed and cut it short.
+    async fn reconcile(&mut self, trigger: Trigger, memory: &mut Memory) -> Option<Work> {
+        let revision = self.revisions.borrow().clone()?;
         let started = Instant::now();
-        let started_at = now_rfc3339();
         let mut attempt = SyncAttempt {
             revision: revision.id.clone(),
             trigger: trigger.as_str().into(),
-            started: started_at,
-            duration_ms: 0,
-            result: String::new(),
-            changes: Vec::new(),
-            errors: Vec::new(),
-            row: None,
+            started: now_rfc3339(),
+            head: Some(revision.id.clone()),
+            ..SyncAttempt::default()
         };
 
         // Load and validate, unless this revision is already known good or known broken.
@@ -240,24 +337,48 @@ impl<P: Platform> EnvLoop<P> {
                             ),
                         ];
                     });
-                    return;
+                    return None;
                 }
                 Err(e) => {
                     attempt.result = "Failed".into();
                     attempt.errors.push(format!("load task failed: {e}"));
                     self.finish(attempt, started, "failed");
-                    return;
+                    return None;
                 }
             }
         }
         if memory.invalid.as_deref() == Some(revision.id.as_str()) && trigger == Trigger::Revision {
-            return;
+            return None;
         }
-        let Some((good, state)) = memory.last_good.clone() else {
-            return;
-        };
+        let (good, state) = memory.last_good.clone()?;
         attempt.revision.clone_from(&good.id);
         let fresh_revision = good.id == revision.id;
+
+        // Paused by a rollback: only a new revision or an explicit sync ends it.
+        if let Some(paused) = &memory.paused {
+            let new_revision =
+                trigger == Trigger::Revision && fresh_revision && good.id != paused.head;
+            if new_revision || trigger == Trigger::Sync {
+                tracing::info!(env = %self.env, revision = %good.id, "automatic sync resumed");
+                memory.paused = None;
+                self.metrics.set_paused(&self.env, false);
+                self.publish(|s| s.paused = None);
+            } else {
+                self.publish_paused(memory);
+                self.refresh(memory).await;
+                return None;
+            }
+        }
+        // A revision whose rollout failed is not applied again on its own.
+        if let Some(held) = &memory.held {
+            if held.revision == good.id && trigger != Trigger::Sync {
+                self.publish_held(held);
+                self.refresh(memory).await;
+                return None;
+            }
+            memory.held = None;
+            self.publish(|s| s.held_back = None);
+        }
 
         self.publish(|s| {
             s.platform = match state.environment.spec.platform {
@@ -285,7 +406,7 @@ impl<P: Platform> EnvLoop<P> {
                     "spec.suspend is true; not reconciling",
                 )]
             });
-            return;
+            return None;
         }
 
         let observed = match self.platform.observe(&state).await {
@@ -293,6 +414,7 @@ impl<P: Platform> EnvLoop<P> {
             Err(e) => {
                 memory.failures += 1;
                 attempt.result = "Failed".into();
+                attempt.reason = Some("ObserveFailed".into());
                 attempt.errors.push(format!("observe: {e}"));
                 let retry = super::backoff(memory.failures);
                 self.publish(|s| {
@@ -312,22 +434,22 @@ impl<P: Platform> EnvLoop<P> {
                     ];
                 });
                 self.finish(attempt, started, "failed");
-                return;
+                return None;
             }
         };
         let rendered = render(&state, &observed.digests);
         let plan = diff(&state, &rendered, &observed.actual);
         self.metrics.set_drift(&self.env, drift_count(&plan));
+        let detect = state.environment.spec.drift == DriftMode::Detect;
 
         let only_drift = !fresh_revision || memory.applied.as_deref() == Some(good.id.as_str());
-        let detect_only = state.environment.spec.drift == DriftMode::Detect
-            && only_drift
-            && trigger == Trigger::Drift;
+        let detect_only = detect && only_drift && trigger == Trigger::Drift;
         if plan.is_empty() || detect_only {
             memory.failures = 0;
             if plan.is_empty() {
                 memory.applied = Some(good.id.clone());
                 self.metrics.applied(&self.env, &good.id, good.created);
+                attempt.deployed = deployed_revisions(&state, &observed);
             }
             let (result, message) = if plan.is_empty() {
                 (
@@ -351,27 +473,33 @@ impl<P: Platform> EnvLoop<P> {
                 } else {
                     SyncStatus::OutOfSync
                 };
-                s.resources = merge_results(resources, &s.resources);
+                set_resources(s, merge_results(resources, &s.resources), false);
                 s.last_applied_revision = applied;
-                s.conditions = vec![cond(
-                    "Ready",
-                    true,
+                s.conditions = ready_conditions(
                     if plan.is_empty() {
                         "ReconciliationSucceeded"
                     } else {
                         "DriftDetected"
                     },
                     &message,
-                )];
+                    (!plan.is_empty()).then(|| drift_count(&plan)),
+                );
             });
-            if trigger != Trigger::Drift || !plan.is_empty() {
+            let drift_summary: Vec<String> = plan
+                .changes
+                .iter()
+                .map(|c| format!("{} {}/{}", c.op, c.key.kind, c.key.name))
+                .collect();
+            let new_drift = memory.reported_drift.as_ref() != Some(&drift_summary);
+            memory.reported_drift = Some(drift_summary);
+            if trigger != Trigger::Drift || (!plan.is_empty() && new_drift) {
                 attempt.result = result.into();
                 self.finish(attempt, started, "succeeded");
             } else {
                 self.metrics
                     .observe_reconcile(&self.env, "succeeded", started.elapsed());
             }
-            return;
+            return None;
         }
 
         attempt.changes = plan
@@ -384,48 +512,25 @@ impl<P: Platform> EnvLoop<P> {
             .platform
             .apply(&state, &rendered, &plan, &ApplyOptions::default())
             .await;
+        // The first plan is done with: free it before a second copy of everything is built.
+        drop((rendered, plan));
         let failed: Vec<String> = results
             .iter()
-            .filter(|r| r.code != ResultCode::Synced)
+            .filter(|r| r.code == ResultCode::Failed)
             .map(|r| format!("{} {}/{}: {}", r.op, r.key.kind, r.key.name, r.message))
             .collect();
-        // Observe again so status shows what now runs (the first plan is done with: free it
-        // before a second copy of everything is built).
-        drop((rendered, plan));
-        let after = self.platform.observe(&state).await.unwrap_or(observed);
-        let rendered_after = render(&state, &after.digests);
-        let plan_after = diff(&state, &rendered_after, &after.actual);
-        let resources = resource_statuses(&state, &plan_after, &after, Some(&results));
-        if failed.is_empty() {
-            memory.failures = 0;
-            memory.applied = Some(good.id.clone());
-            self.metrics.applied(&self.env, &good.id, good.created);
-            attempt.result = "Succeeded".into();
-            let applied = memory.applied.clone();
-            self.publish(|s| {
-                s.sync = if plan_after.is_empty() {
-                    SyncStatus::Synced
-                } else {
-                    SyncStatus::OutOfSync
-                };
-                s.resources = resources;
-                s.last_applied_revision = applied;
-                s.conditions = vec![cond(
-                    "Ready",
-                    true,
-                    "ReconciliationSucceeded",
-                    &format!("applied {} ({} change(s))", short(&good.id), results.len()),
-                )];
-            });
-            self.finish(attempt, started, "succeeded");
-        } else {
+        if !failed.is_empty() {
+            let after = self.platform.observe(&state).await.unwrap_or(observed);
+            let plan_after = diff(&state, &render(&state, &after.digests), &after.actual);
+            let resources = resource_statuses(&state, &plan_after, &after, Some(&results));
             memory.failures += 1;
             attempt.result = "Failed".into();
+            attempt.reason = Some("ApplyFailed".into());
             attempt.errors.clone_from(&failed);
             let retry = super::backoff(memory.failures);
             self.publish(|s| {
                 s.sync = SyncStatus::OutOfSync;
-                s.resources = resources;
+                set_resources(s, resources, false);
                 s.conditions = vec![
                     cond(
                         "Ready",
@@ -442,7 +547,482 @@ impl<P: Platform> EnvLoop<P> {
                 ];
             });
             self.finish(attempt, started, "failed");
+            return None;
         }
+        drop(observed);
+
+        // Follow the rollouts this apply started, to their end.
+        let rollouts: Vec<Rollout> = results.iter().filter_map(|r| r.rollout.clone()).collect();
+        let deadline = Instant::now() + state.environment.spec.rollout_timeout();
+        let ended = self.follow(&state, &rollouts, deadline, &good.id).await;
+        let outcomes = match ended {
+            Ok(outcomes) => outcomes,
+            Err(interrupt) => return self.interrupted(interrupt, attempt, started, &rollouts),
+        };
+        self.conclude(attempt, started, &state, &good, &results, &outcomes, memory)
+            .await;
+        None
+    }
+
+    /// A rollout cut short: record the attempt as superseded (or interrupted) and say what
+    /// comes next.
+    fn interrupted(
+        &self,
+        interrupt: Interrupt,
+        mut attempt: SyncAttempt,
+        started: Instant,
+        rollouts: &[Rollout],
+    ) -> Option<Work> {
+        for _ in rollouts {
+            self.metrics.rollout(&self.env, "Superseded");
+        }
+        match interrupt {
+            Interrupt::Shutdown => {
+                attempt.result = "Interrupted".into();
+                attempt.errors.push(
+                    "ferry stopped while following the rollout; the next start converges".into(),
+                );
+                self.finish(attempt, started, "interrupted");
+                None
+            }
+            Interrupt::Revision => {
+                attempt.result = "Superseded".into();
+                attempt.errors.push(
+                    "a newer revision arrived while this rollout was followed; it replaces it"
+                        .into(),
+                );
+                self.finish(attempt, started, "superseded");
+                Some(Work::Reconcile(Trigger::Revision))
+            }
+            Interrupt::Rollback(target) => {
+                attempt.result = "Superseded".into();
+                attempt.errors.push(format!(
+                    "a rollback to {} was asked for while this rollout was followed",
+                    short(&target.revision)
+                ));
+                self.finish(attempt, started, "superseded");
+                Some(Work::Rollback(target))
+            }
+        }
+    }
+
+    /// Poll `rollouts` until each settles or `deadline` passes (then `RolloutTimedOut`).
+    /// A newer revision, a rollback or shutdown cut it short; a sync asked for meanwhile is
+    /// what is being done already.
+    async fn follow(
+        &mut self,
+        state: &DesiredState,
+        rollouts: &[Rollout],
+        deadline: Instant,
+        revision: &str,
+    ) -> Result<BTreeMap<String, (RolloutOutcome, ResourceHealth)>, Interrupt> {
+        let mut done: BTreeMap<String, (RolloutOutcome, ResourceHealth)> = BTreeMap::new();
+        let mut pending: Vec<Rollout> = rollouts.to_vec();
+        let mut last: BTreeMap<String, ResourceHealth> = BTreeMap::new();
+        while !pending.is_empty() {
+            match self.platform.follow(state, &pending).await {
+                Ok(healths) => {
+                    pending.retain(|r| {
+                        let Some(h) = healths.get(&r.service) else {
+                            return true;
+                        };
+                        last.insert(r.service.clone(), h.clone());
+                        match RolloutOutcome::judge(r, h) {
+                            Some(outcome) => {
+                                done.insert(r.service.clone(), (outcome, h.clone()));
+                                false
+                            }
+                            None => true,
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(env = %self.env, error = %e, "following rollouts");
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                for r in pending.drain(..) {
+                    let mut h = last.remove(&r.service).unwrap_or_default();
+                    h.message = format!(
+                        "the rollout did not finish within the rollout timeout ({}); last seen: {}",
+                        humantime::format_duration(state.environment.spec.rollout_timeout()),
+                        if h.message.is_empty() {
+                            "never observed"
+                        } else {
+                            &h.message
+                        }
+                    );
+                    done.insert(r.service.clone(), (RolloutOutcome::RolloutTimedOut, h));
+                }
+                break;
+            }
+            let progress: Vec<String> = pending
+                .iter()
+                .map(|r| {
+                    let h = last.get(&r.service);
+                    format!(
+                        "{}: {}",
+                        r.service,
+                        h.map_or("waiting for ECS", |h| h.message.as_str())
+                    )
+                })
+                .collect();
+            let left = deadline.saturating_duration_since(now);
+            self.publish(|s| {
+                s.conditions = vec![cond(
+                    "Reconciling",
+                    true,
+                    "RolloutInProgress",
+                    &format!(
+                        "rolling out {} ({} of {} done, timeout in {}s): {}",
+                        short(revision),
+                        done.len(),
+                        rollouts.len(),
+                        left.as_secs(),
+                        progress.join("; ")
+                    ),
+                )];
+            });
+            let wait = self.options.rollout_poll.min(left);
+            let sleep = tokio::time::sleep(wait);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    () = &mut sleep => break,
+                    changed = self.revisions.changed() => {
+                        if changed.is_err() {
+                            return Err(Interrupt::Shutdown);
+                        }
+                        if self.head().as_deref() != Some(revision) {
+                            return Err(Interrupt::Revision);
+                        }
+                    }
+                    command = self.commands.recv() => match command {
+                        Some(Command::Rollback(target)) => return Err(Interrupt::Rollback(target)),
+                        Some(Command::Sync | Command::Resume) => {}
+                        None => return Err(Interrupt::Shutdown),
+                    },
+                    _ = self.shutdown.changed() => return Err(Interrupt::Shutdown),
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Record how an apply ended once its rollouts settled.
+    #[allow(clippy::too_many_arguments)]
+    async fn conclude(
+        &self,
+        mut attempt: SyncAttempt,
+        started: Instant,
+        state: &DesiredState,
+        good: &Revision,
+        results: &[ResourceResult],
+        outcomes: &BTreeMap<String, (RolloutOutcome, ResourceHealth)>,
+        memory: &mut Memory,
+    ) {
+        for (outcome, _) in outcomes.values() {
+            self.metrics.rollout(&self.env, outcome.as_str());
+        }
+        let after = self.platform.observe(state).await.ok();
+        let rollout_failures: Vec<(&String, &RolloutOutcome, &ResourceHealth)> = outcomes
+            .iter()
+            .filter(|(_, (o, _))| *o != RolloutOutcome::Completed)
+            .map(|(name, (o, h))| (name, o, h))
+            .collect();
+        let (plan_after, mut resources) = match &after {
+            Some(after) => {
+                let plan = diff(state, &render(state, &after.digests), &after.actual);
+                let resources = resource_statuses(state, &plan, after, Some(results));
+                (Some(plan), resources)
+            }
+            None => (None, Vec::new()),
+        };
+        let plan_empty = plan_after.as_ref().is_some_and(Plan::is_empty);
+        if rollout_failures.is_empty() {
+            memory.failures = 0;
+            memory.applied = Some(good.id.clone());
+            self.metrics.applied(&self.env, &good.id, good.created);
+            attempt.result = "Succeeded".into();
+            if let Some(after) = &after {
+                attempt.deployed = deployed_revisions(state, after);
+            }
+            let applied = memory.applied.clone();
+            let detect = state.environment.spec.drift == DriftMode::Detect;
+            let drifted = plan_after.as_ref().map_or(0, drift_count);
+            let skipped = results
+                .iter()
+                .filter(|r| r.code == ResultCode::Skipped)
+                .count();
+            self.publish(|s| {
+                s.sync = if plan_empty {
+                    SyncStatus::Synced
+                } else {
+                    SyncStatus::OutOfSync
+                };
+                set_resources(s, resources, false);
+                s.last_applied_revision = applied;
+                let mut message = format!(
+                    "applied {} ({} change(s)); every rollout completed",
+                    short(&good.id),
+                    results.len() - skipped
+                );
+                if detect && drifted > 0 {
+                    message.push_str(&format!(
+                        "; {drifted} resource(s) drifted and were left as they are (drift mode detect)"
+                    ));
+                }
+                s.conditions = ready_conditions(
+                    "ReconciliationSucceeded",
+                    &message,
+                    (detect && drifted > 0).then_some(drifted),
+                );
+            });
+            self.finish(attempt, started, "succeeded");
+            return;
+        }
+
+        // The worst outcome names the failure.
+        let worst = [
+            RolloutOutcome::RolledBack,
+            RolloutOutcome::RolloutFailed,
+            RolloutOutcome::RolloutTimedOut,
+        ]
+        .into_iter()
+        .find(|o| rollout_failures.iter().any(|(_, f, _)| *f == o))
+        .unwrap_or(RolloutOutcome::RolloutFailed);
+        let errors: Vec<String> = rollout_failures
+            .iter()
+            .map(|(name, o, h)| format!("{name}: {}: {}", o.as_str(), h.message))
+            .collect();
+        let expected: BTreeMap<String, (String, String)> = results
+            .iter()
+            .filter_map(|r| r.rollout.as_ref())
+            .filter_map(|r| {
+                let (o, h) = outcomes.get(&r.service)?;
+                let want = r.expected_revision.clone()?;
+                (*o != RolloutOutcome::Completed).then(|| {
+                    (
+                        r.service.clone(),
+                        (want, format!("{}: {}", o.as_str(), h.message)),
+                    )
+                })
+            })
+            .collect();
+        let held = Held {
+            revision: good.id.clone(),
+            reason: worst.as_str().into(),
+            errors: errors.clone(),
+            expected,
+        };
+        annotate(&mut resources, Some(&held));
+        tracing::warn!(env = %self.env, revision = %good.id, reason = worst.as_str(), "rollout did not complete: {}", errors.join("; "));
+        memory.failures = 0;
+        attempt.result = "Failed".into();
+        attempt.reason = Some(worst.as_str().into());
+        attempt.errors = errors;
+        self.publish(|s| {
+            s.sync = SyncStatus::OutOfSync;
+            if !resources.is_empty() {
+                set_resources(s, resources, true);
+            }
+            s.health = HealthCode::Degraded;
+        });
+        self.publish_held(&held);
+        memory.held = Some(held);
+        self.finish(attempt, started, "failed");
+    }
+
+    /// Status of an environment whose newest revision is held back.
+    fn publish_held(&self, held: &Held) {
+        let what = match held.reason.as_str() {
+            "RolledBack" => "was rolled back by ECS (deployment circuit breaker)",
+            "RolloutTimedOut" => "did not finish rolling out within the rollout timeout",
+            _ => "failed to roll out",
+        };
+        let message = format!(
+            "revision {} {what}: {}. Ferry will not apply it again on its own: push a new commit to fix it, or POST /sync to retry this one",
+            short(&held.revision),
+            held.errors.join("; ")
+        );
+        let reason: &'static str = match held.reason.as_str() {
+            "RolledBack" => "RolledBack",
+            "RolloutTimedOut" => "RolloutTimedOut",
+            _ => "RolloutFailed",
+        };
+        self.publish(|s| {
+            s.health = HealthCode::Degraded;
+            s.last_reconcile = Some(now_rfc3339());
+            s.held_back = Some(message.clone());
+            s.conditions = vec![
+                cond("Ready", false, reason, &message),
+                cond(
+                    "Stalled",
+                    true,
+                    reason,
+                    "waiting for a new revision or POST /sync",
+                ),
+            ];
+        });
+    }
+
+    /// Status of an environment paused by a rollback.
+    fn publish_paused(&self, memory: &Memory) {
+        let Some(p) = &memory.paused else {
+            return;
+        };
+        let message = format!(
+            "rolled back to {}, auto-sync paused: git's {} is not applied until a new revision arrives, POST /resume or POST /sync",
+            short(&p.to),
+            short(&p.head)
+        );
+        self.metrics.set_paused(&self.env, true);
+        self.publish(|s| {
+            s.last_reconcile = Some(now_rfc3339());
+            s.paused = Some(message.clone());
+            s.last_applied_revision = Some(p.to.clone());
+            s.conditions = vec![cond("Ready", true, "AutoSyncPaused", &message)];
+        });
+    }
+
+    /// `POST /rollback`: deploy what `target` ran, follow it, pause automatic sync.
+    async fn rollback(&mut self, target: GoodRevision, memory: &mut Memory) -> Option<Work> {
+        let Some((_, state)) = memory.last_good.clone() else {
+            self.publish(|s| {
+                s.conditions = vec![cond(
+                    "Ready",
+                    false,
+                    "RollbackFailed",
+                    "nothing loaded yet to roll back",
+                )];
+            });
+            return None;
+        };
+        let started = Instant::now();
+        let head = self.head().unwrap_or_default();
+        // Only services git still declares: a rollback never brings back a pruned service.
+        let revisions: BTreeMap<String, String> = target
+            .deployed
+            .iter()
+            .filter(|(name, _)| state.services.contains_key(*name))
+            .map(|(n, r)| (n.clone(), r.clone()))
+            .collect();
+        let mut attempt = SyncAttempt {
+            revision: target.revision.clone(),
+            trigger: "rollback".into(),
+            started: now_rfc3339(),
+            head: Some(head.clone()),
+            changes: revisions
+                .iter()
+                .map(|(n, r)| {
+                    format!(
+                        "rollback EcsService/{n} to {}",
+                        ferry_core::health::short_revision(r)
+                    )
+                })
+                .collect(),
+            ..SyncAttempt::default()
+        };
+        tracing::info!(env = %self.env, to = %target.revision, "rolling back");
+        memory.paused = Some(Paused {
+            to: target.revision.clone(),
+            head: head.clone(),
+        });
+        memory.held = None;
+        memory.failures = 0;
+        self.publish(|s| s.held_back = None);
+        self.publish_paused(memory);
+        attempt.row = self.write_ahead(&attempt).await;
+        let results = self.platform.redeploy(&state, &revisions).await;
+        let failed: Vec<String> = results
+            .iter()
+            .filter(|r| r.code == ResultCode::Failed)
+            .map(|r| format!("{}: {}", r.key.name, r.message))
+            .collect();
+        let rollouts: Vec<Rollout> = results.iter().filter_map(|r| r.rollout.clone()).collect();
+        let deadline = Instant::now() + state.environment.spec.rollout_timeout();
+        let outcomes = if failed.is_empty() {
+            match self.follow(&state, &rollouts, deadline, &head).await {
+                Ok(o) => o,
+                Err(interrupt) => {
+                    return self.interrupted(interrupt, attempt, started, &rollouts);
+                }
+            }
+        } else {
+            BTreeMap::new()
+        };
+        let mut errors = failed;
+        errors.extend(
+            outcomes
+                .iter()
+                .filter(|(_, (o, _))| *o != RolloutOutcome::Completed)
+                .map(|(n, (o, h))| format!("{n}: {}: {}", o.as_str(), h.message)),
+        );
+        for (o, _) in outcomes.values() {
+            self.metrics.rollout(&self.env, o.as_str());
+        }
+        if errors.is_empty() {
+            attempt.result = "Succeeded".into();
+            attempt.deployed = revisions;
+            memory.applied = Some(target.revision.clone());
+        } else {
+            attempt.result = "Failed".into();
+            attempt.reason = Some("RollbackFailed".into());
+            attempt.errors.clone_from(&errors);
+        }
+        self.finish(
+            attempt,
+            started,
+            if errors.is_empty() {
+                "succeeded"
+            } else {
+                "failed"
+            },
+        );
+        self.refresh(memory).await;
+        self.publish_paused(memory);
+        if !errors.is_empty() {
+            let message = format!(
+                "the rollback to {} did not complete: {}",
+                short(&target.revision),
+                errors.join("; ")
+            );
+            self.publish(|s| {
+                s.health = HealthCode::Degraded;
+                s.conditions = vec![
+                    cond("Ready", false, "RollbackFailed", &message),
+                    cond(
+                        "Stalled",
+                        true,
+                        "RollbackFailed",
+                        "auto-sync stays paused; push a fix, POST /sync or POST /resume",
+                    ),
+                ];
+            });
+        }
+        None
+    }
+
+    /// `POST /resume`: end a pause (the reconcile that follows applies git).
+    fn resume(&self, memory: &mut Memory) {
+        if memory.paused.take().is_none() {
+            return;
+        }
+        self.metrics.set_paused(&self.env, false);
+        self.publish(|s| s.paused = None);
+        let attempt = SyncAttempt {
+            revision: self.head().unwrap_or_default(),
+            trigger: "resume".into(),
+            started: now_rfc3339(),
+            result: "Resumed".into(),
+            head: self.head(),
+            ..SyncAttempt::default()
+        };
+        self.finish(attempt, Instant::now(), "resumed");
     }
 
     /// Store the attempt as `Applying` before the apply, so a crash during it leaves a trace.
@@ -466,13 +1046,91 @@ impl<P: Platform> EnvLoop<P> {
         attempt.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.metrics
             .observe_reconcile(&self.env, result, started.elapsed());
-        tracing::info!(env = %self.env, revision = %attempt.revision, trigger = %attempt.trigger, result = %attempt.result, ms = attempt.duration_ms, "reconcile finished");
+        tracing::info!(env = %self.env, revision = %attempt.revision, trigger = %attempt.trigger, result = %attempt.result, reason = attempt.reason.as_deref().unwrap_or(""), ms = attempt.duration_ms, "reconcile finished");
         let _ = self.history.send((self.env.clone(), attempt.clone()));
         self.publish(|s| {
             s.last_reconcile = Some(now_rfc3339());
             s.history.insert(0, attempt);
             s.history.truncate(50);
         });
+    }
+}
+
+/// `Ready` (true), plus `DriftDetected` when drift is reported but not reverted.
+fn ready_conditions(reason: &'static str, message: &str, drifted: Option<usize>) -> Vec<Condition> {
+    let mut out = vec![cond("Ready", true, reason, message)];
+    if let Some(n) = drifted {
+        out.push(cond(
+            "DriftDetected",
+            true,
+            "DriftDetected",
+            &format!("{n} resource(s) differ from git; drift mode is detect, so they are reported, not reverted"),
+        ));
+    }
+    out
+}
+
+/// What each desired service runs now (its live revision), for a later rollback.
+fn deployed_revisions(state: &DesiredState, observed: &Observed) -> BTreeMap<String, String> {
+    let all_healthy = state.services.keys().all(|name| {
+        observed
+            .health
+            .get(name)
+            .is_some_and(|h| h.code == HealthCode::Healthy)
+    });
+    if !all_healthy {
+        // Not a revision to roll back to.
+        return BTreeMap::new();
+    }
+    state
+        .services
+        .keys()
+        .filter_map(|name| {
+            let live = observed.health.get(name)?.live_revision.clone()?;
+            Some((name.clone(), live))
+        })
+        .collect()
+}
+
+/// Resources, and the environment's health as the worst of theirs.
+fn set_resources(s: &mut EnvStatus, resources: Vec<ResourceStatus>, degraded: bool) {
+    let rank = |h: HealthCode| match h {
+        HealthCode::Degraded => 5,
+        HealthCode::Missing => 4,
+        HealthCode::Progressing => 3,
+        HealthCode::Unknown => 2,
+        HealthCode::Suspended => 1,
+        HealthCode::Healthy => 0,
+    };
+    let worst = resources
+        .iter()
+        .map(|r| r.health)
+        .max_by_key(|h| rank(*h))
+        .unwrap_or(HealthCode::Unknown);
+    s.health = if degraded {
+        HealthCode::Degraded
+    } else {
+        worst
+    };
+    s.resources = resources;
+}
+
+/// Mark the services of a held-back revision: the revision git wants next to the live one.
+fn annotate(resources: &mut [ResourceStatus], held: Option<&Held>) {
+    let Some(held) = held else {
+        return;
+    };
+    for r in resources.iter_mut().filter(|r| r.kind == "EcsService") {
+        if let Some((want, why)) = held.expected.get(&r.name) {
+            r.desired_revision = Some(want.clone());
+            r.message = format!(
+                "wants {}, runs {}: {why}",
+                ferry_core::health::short_revision(want),
+                r.live_revision
+                    .as_deref()
+                    .map_or("nothing", ferry_core::health::short_revision)
+            );
+        }
     }
 }
 
@@ -552,6 +1210,7 @@ fn resource_statuses(
             images: health.images,
             drift,
             last_result: last_result(results, ResourceKind::EcsService, name),
+            desired_revision: None,
         });
     }
     for change in plan

@@ -1,6 +1,7 @@
 //! The status server: `/healthz`, `/readyz`, `/status` (JSON), `/` (HTML page that refreshes
-//! itself), `/metrics`, `POST /sync` (bearer token) and `POST /webhook/github` (HMAC-SHA256
-//! signature, constant-time). Handlers only read the published snapshot.
+//! itself), `/metrics`, `POST /sync`, `POST /rollback`, `POST /resume` (bearer token) and
+//! `POST /webhook/github` (HMAC-SHA256 signature, constant-time). Handlers only read the
+//! published snapshot (and history, to find a rollback's target); loops do the work.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,9 +16,11 @@ use axum::routing::{get, post};
 use hmac::{KeyInit, Mac};
 use serde_json::json;
 use subtle::ConstantTimeEq;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
+use super::history::History;
 use super::metrics::Metrics;
+use super::reconcile::Command;
 use super::status::StatusSnapshot;
 
 /// Largest webhook body accepted.
@@ -28,11 +31,14 @@ const WEBHOOK_LIMIT: usize = 1024 * 1024;
 pub(crate) struct ServerState {
     pub(crate) status: watch::Receiver<StatusSnapshot>,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) sync: BTreeMap<String, Arc<Notify>>,
+    /// Each environment's loop.
+    pub(crate) commands: BTreeMap<String, mpsc::UnboundedSender<Command>>,
+    pub(crate) history: History,
     pub(crate) api_token: Option<String>,
     pub(crate) webhook_secret: Option<Vec<u8>>,
     pub(crate) fetch_now: Option<Arc<Notify>>,
-    pub(crate) platforms: Arc<super::Platforms>,
+    /// Cumulative AWS calls per (region, API).
+    pub(crate) ecs_calls: Arc<dyn Fn() -> Vec<(String, String, u64)> + Send + Sync>,
 }
 
 /// The router.
@@ -47,6 +53,8 @@ pub(crate) fn router(state: ServerState) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/sync", post(sync))
+        .route("/rollback", post(rollback))
+        .route("/resume", post(resume))
         .route(
             "/webhook/github",
             post(webhook).layer(DefaultBodyLimit::max(WEBHOOK_LIMIT)),
@@ -88,7 +96,7 @@ async fn status(State(state): State<ServerState>) -> Response {
 }
 
 async fn metrics(State(state): State<ServerState>) -> Response {
-    state.metrics.set_ecs_calls(&state.platforms.ecs_calls());
+    state.metrics.set_ecs_calls(&(state.ecs_calls)());
     (
         [(
             header::CONTENT_TYPE,
@@ -104,33 +112,42 @@ struct SyncQuery {
     env: Option<String>,
 }
 
-async fn sync(
-    State(state): State<ServerState>,
-    headers: HeaderMap,
-    Query(q): Query<SyncQuery>,
-) -> Response {
+/// `None` when the request carries the bearer token; else the response refusing it.
+fn refuse_without_token(state: &ServerState, headers: &HeaderMap, what: &str) -> Option<Response> {
     let Some(token) = &state.api_token else {
-        return error(
+        return Some(error(
             StatusCode::NOT_FOUND,
-            "sync_disabled",
-            "POST /sync is off: start ferry with --api-token-file",
-        );
+            "disabled",
+            &format!("POST /{what} is off: start ferry with --api-token-file"),
+        ));
     };
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
-        return error(
+    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+        None
+    } else {
+        Some(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "a valid bearer token is required",
-        );
+        ))
+    }
+}
+
+async fn sync(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    Query(q): Query<SyncQuery>,
+) -> Response {
+    if let Some(refused) = refuse_without_token(&state, &headers, "sync") {
+        return refused;
     }
     let targets: Vec<&String> = match &q.env {
-        Some(env) => state.sync.keys().filter(|k| *k == env).collect(),
-        None => state.sync.keys().collect(),
+        Some(env) => state.commands.keys().filter(|k| *k == env).collect(),
+        None => state.commands.keys().collect(),
     };
     if targets.is_empty() {
         return error(
@@ -140,8 +157,8 @@ async fn sync(
         );
     }
     for env in &targets {
-        if let Some(n) = state.sync.get(*env) {
-            n.notify_one();
+        if let Some(loop_) = state.commands.get(*env) {
+            let _ = loop_.send(Command::Sync);
         }
     }
     (
@@ -149,6 +166,111 @@ async fn sync(
         axum::Json(json!({"syncing": targets})),
     )
         .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct RollbackQuery {
+    env: Option<String>,
+    to: Option<String>,
+}
+
+/// `POST /rollback?env=E[&to=REVISION]`: deploy the task definitions of the last good
+/// revision before the current one (or of `to`, from history) and pause automatic sync.
+async fn rollback(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    Query(q): Query<RollbackQuery>,
+) -> Response {
+    if let Some(refused) = refuse_without_token(&state, &headers, "rollback") {
+        return refused;
+    }
+    let Some(env) = q.env.as_deref() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "missing_env",
+            "name the environment: POST /rollback?env=NAME[&to=REVISION]",
+        );
+    };
+    let Some(loop_) = state.commands.get(env) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_environment",
+            "no such environment",
+        );
+    };
+    let except = {
+        let s = state.status.borrow();
+        s.environments.get(env).and_then(|e| {
+            if e.held_back.is_some() {
+                e.last_attempted_revision.clone()
+            } else {
+                e.last_applied_revision.clone()
+            }
+        })
+    };
+    let target = match state
+        .history
+        .good_revision(env, q.to.as_deref(), except.as_deref())
+        .await
+    {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            let message = match &q.to {
+                Some(to) => format!(
+                    "no good sync of revision `{}` with recorded task definitions in the history of `{env}`",
+                    to.chars().take(64).collect::<String>()
+                ),
+                None => format!(
+                    "no earlier good revision with recorded task definitions in the history of `{env}`"
+                ),
+            };
+            return error(StatusCode::NOT_FOUND, "no_rollback_target", &message);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "reading history for a rollback");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "history_unavailable",
+                "the history database cannot be read",
+            );
+        }
+    };
+    let body = json!({"rollingBack": env, "to": target.revision, "services": target.deployed});
+    if loop_.send(Command::Rollback(target)).is_err() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "ferry is stopping",
+        );
+    }
+    (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+}
+
+/// `POST /resume?env=E`: end a pause after a rollback; git is applied again.
+async fn resume(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    Query(q): Query<SyncQuery>,
+) -> Response {
+    if let Some(refused) = refuse_without_token(&state, &headers, "resume") {
+        return refused;
+    }
+    let Some(env) = q.env.as_deref() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "missing_env",
+            "name the environment: POST /resume?env=NAME",
+        );
+    };
+    let Some(loop_) = state.commands.get(env) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_environment",
+            "no such environment",
+        );
+    };
+    let _ = loop_.send(Command::Resume);
+    (StatusCode::ACCEPTED, axum::Json(json!({"resuming": env}))).into_response()
 }
 
 async fn webhook(State(state): State<ServerState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -235,7 +357,8 @@ async fn page(State(state): State<ServerState>) -> Html<String> {
          body{{font-family:system-ui,sans-serif;margin:1.5rem;color:#1b1f24}}table{{border-collapse:collapse;margin:.5rem 0 1.5rem}}\
          td,th{{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left;vertical-align:top}}th{{background:#f6f8fa}}\
          .Healthy,.Synced,.True{{color:#1a7f37}}.Degraded,.OutOfSync,.Missing,.False{{color:#cf222e}}.Progressing{{color:#9a6700}}\
-         code{{font-size:.85em}}</style></head><body><h1>Ferry</h1><p>Source: <code>{}</code> at <code>{}</code>{}</p>",
+         code{{font-size:.85em}}.banner{{padding:.5rem .8rem;border-radius:6px}}.paused{{background:#fff8c5;border:1px solid #d4a72c}}\
+         .held{{background:#ffebe9;border:1px solid #cf222e}}</style></head><body><h1>Ferry</h1><p>Source: <code>{}</code> at <code>{}</code>{}</p>",
         esc(&s.source),
         esc(s.source_revision.as_deref().unwrap_or("(none yet)")),
         s.source_error
@@ -246,14 +369,29 @@ async fn page(State(state): State<ServerState>) -> Html<String> {
     for (name, env) in &s.environments {
         let _ = write!(
             h,
-            "<h2 id=\"env-{n}\">{n} <small>({p})</small></h2><p>Sync: <strong class=\"{sync:?}\">{sync:?}</strong> · applied <code>{a}</code> · attempted <code>{t}</code> · last reconcile {l}</p>",
+            "<h2 id=\"env-{n}\">{n} <small>({p})</small></h2><p>Sync: <strong class=\"{sync:?}\">{sync:?}</strong> · health <strong class=\"{health:?} env-health\">{health:?}</strong> · applied <code>{a}</code> · attempted <code>{t}</code> · last reconcile {l}</p>",
             n = esc(name),
             p = esc(&env.platform),
             sync = env.sync,
+            health = env.health,
             a = esc(env.last_applied_revision.as_deref().unwrap_or("-")),
             t = esc(env.last_attempted_revision.as_deref().unwrap_or("-")),
             l = esc(env.last_reconcile.as_deref().unwrap_or("never")),
         );
+        if let Some(paused) = &env.paused {
+            let _ = write!(
+                h,
+                "<p class=\"banner paused\" role=\"status\"><strong>Auto-sync paused.</strong> {}</p>",
+                esc(paused)
+            );
+        }
+        if let Some(held) = &env.held_back {
+            let _ = write!(
+                h,
+                "<p class=\"banner held\" role=\"alert\"><strong>Rollout failed.</strong> {}</p>",
+                esc(held)
+            );
+        }
         h.push_str("<ul>");
         for c in &env.conditions {
             let _ = write!(
@@ -288,7 +426,14 @@ async fn page(State(state): State<ServerState>) -> Html<String> {
                 n = esc(&r.name),
                 sync = r.sync,
                 health = r.health,
-                rev = esc(r.live_revision.as_deref().unwrap_or("")),
+                rev = match &r.desired_revision {
+                    Some(want) => format!(
+                        "{}<br><small class=\"Degraded\">git wants {}</small>",
+                        esc(r.live_revision.as_deref().unwrap_or("")),
+                        esc(want)
+                    ),
+                    None => esc(r.live_revision.as_deref().unwrap_or("")),
+                },
                 imgs = images.join("<br>"),
                 drift = esc(&r.drift.join(", ")),
                 msg = esc(&r.message),
@@ -302,13 +447,17 @@ async fn page(State(state): State<ServerState>) -> Html<String> {
         h.push_str("</table><h3>History</h3><table><tr><th>Started</th><th>Revision</th><th>Trigger</th><th>Result</th><th>ms</th><th>Changes / errors</th></tr>");
         for a in env.history.iter().take(10) {
             let detail: Vec<String> = a.changes.iter().chain(&a.errors).map(|x| esc(x)).collect();
+            let result = match &a.reason {
+                Some(reason) => format!("{} ({reason})", a.result),
+                None => a.result.clone(),
+            };
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&a.started),
                 esc(&a.revision),
                 esc(&a.trigger),
-                esc(&a.result),
+                esc(&result),
                 a.duration_ms,
                 detail.join("<br>")
             );

@@ -46,6 +46,14 @@ pub(crate) struct EnvStatus {
     pub(crate) conditions: Vec<Condition>,
     /// Whether live matches git.
     pub(crate) sync: SyncStatus,
+    /// The worst health of its resources; `Degraded` after a failed rollout.
+    pub(crate) health: HealthCode,
+    /// Set while automatic sync is paused after a rollback: what happened, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) paused: Option<String>,
+    /// Set while a revision whose rollout failed is held back: what happened, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) held_back: Option<String>,
     /// The revision whose apply last succeeded.
     pub(crate) last_applied_revision: Option<String>,
     /// The revision last tried.
@@ -82,10 +90,14 @@ pub(crate) struct ResourceStatus {
     pub(crate) drift: Vec<String>,
     /// The last apply's result for it.
     pub(crate) last_result: Option<String>,
+    /// The revision git wants it to run, when it differs from the live one (after a failed
+    /// rollout or a rollback), with why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) desired_revision: Option<String>,
 }
 
 /// One sync attempt.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SyncAttempt {
     /// Revision.
@@ -96,13 +108,24 @@ pub(crate) struct SyncAttempt {
     pub(crate) started: String,
     /// Duration in milliseconds.
     pub(crate) duration_ms: u64,
-    /// `Succeeded`, `Failed`, `Invalid`, `NoChanges`, `DriftDetected`; `Applying` while an
-    /// apply runs, `Interrupted` when the process died during one.
+    /// `Succeeded`, `Failed`, `Invalid`, `NoChanges`, `DriftDetected`, `Superseded` (a newer
+    /// revision arrived during its rollout), `Resumed`; `Applying` while an apply runs,
+    /// `Interrupted` when the process died during one.
     pub(crate) result: String,
+    /// Why it failed: `ApplyFailed`, `RolledBack`, `RolloutFailed`, `RolloutTimedOut`...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
     /// Changes made (`op kind/name`).
     pub(crate) changes: Vec<String>,
     /// Errors.
     pub(crate) errors: Vec<String>,
+    /// What each service ran when it ended well (service → task definition revision): what
+    /// a rollback to this revision deploys again.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) deployed: BTreeMap<String, String>,
+    /// The newest source revision when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) head: Option<String>,
     /// Its history row, once written ahead of an apply.
     #[serde(skip)]
     pub(crate) row: Option<i64>,
