@@ -76,6 +76,21 @@ fn judge(live: &LiveService, expected: Option<&str>) -> (HealthCode, String) {
         if let Some(p) = primary
             && p.task_definition != want
         {
+            // AWS's `services-stable` rule holds (one deployment, every task running) and the
+            // service names the wanted revision, while the only deployment is still
+            // IN_PROGRESS: some ECS-compatible endpoints (moto) never list a deployment for an
+            // update. ECS itself lists the new deployment at once; in DescribeServices' lag the
+            // stale deployment is the old, COMPLETED one, which stays Progressing below.
+            if live.deployments.len() == 1
+                && live.running_count >= live.desired_count
+                && p.failed_tasks == 0
+                && p.rollout_state.as_deref() == Some("IN_PROGRESS")
+            {
+                return (
+                    HealthCode::Healthy,
+                    format!("service stable (one deployment, {})", counts(live)),
+                );
+            }
             return (
                 HealthCode::Progressing,
                 format!(
@@ -105,6 +120,18 @@ fn judge(live: &LiveService, expected: Option<&str>) -> (HealthCode, String) {
             HealthCode::Progressing,
             format!("rollout completed but {}", counts(live)),
         ),
+        // AWS's own `services-stable` rule: one deployment left, every task running. ECS
+        // marks the rollout COMPLETED shortly after; some ECS-compatible endpoints never do.
+        Some("IN_PROGRESS")
+            if live.deployments.len() == 1
+                && live.running_count >= live.desired_count
+                && primary.failed_tasks == 0 =>
+        {
+            (
+                HealthCode::Healthy,
+                format!("service stable (one deployment, {})", counts(live)),
+            )
+        }
         Some(_) => {
             let mut message = format!("rollout in progress; {}", counts(live));
             if primary.failed_tasks > 0 {
@@ -206,6 +233,40 @@ mod tests {
     }
 
     #[test]
+    fn one_deployment_with_every_task_running_is_stable_even_while_in_progress() {
+        let live = service(
+            NEW,
+            2,
+            vec![deployment(NEW, "PRIMARY", Some("IN_PROGRESS"), None)],
+        );
+        let h = service_health(&live, Some(NEW));
+        assert_eq!(h.code, HealthCode::Healthy, "{}", h.message);
+        assert!(h.message.contains("stable"), "{}", h.message);
+        // Not while the old deployment still runs, nor with tasks missing.
+        let draining = service(
+            NEW,
+            2,
+            vec![
+                deployment(NEW, "PRIMARY", Some("IN_PROGRESS"), None),
+                deployment(OLD, "ACTIVE", Some("COMPLETED"), None),
+            ],
+        );
+        assert_eq!(
+            service_health(&draining, Some(NEW)).code,
+            HealthCode::Progressing
+        );
+        let starting = service(
+            NEW,
+            1,
+            vec![deployment(NEW, "PRIMARY", Some("IN_PROGRESS"), None)],
+        );
+        assert_eq!(
+            service_health(&starting, Some(NEW)).code,
+            HealthCode::Progressing
+        );
+    }
+
+    #[test]
     fn failed_rollout_is_degraded_with_ecs_reason() {
         let live = service(
             NEW,
@@ -288,6 +349,16 @@ mod tests {
         assert_eq!(
             service_health(&live, Some(NEW)).code,
             HealthCode::Progressing
+        );
+        // An endpoint that never lists the update's deployment (moto): stable by AWS's rule.
+        let emulated = service(
+            NEW,
+            2,
+            vec![deployment(OLD, "PRIMARY", Some("IN_PROGRESS"), None)],
+        );
+        assert_eq!(
+            service_health(&emulated, Some(NEW)).code,
+            HealthCode::Healthy
         );
     }
 }

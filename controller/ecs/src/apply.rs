@@ -805,7 +805,7 @@ fn revisions_beyond(family: &str, arns: Vec<String>, keep: usize) -> Vec<String>
         .into_iter()
         .filter_map(|a| revision_number(family, &a).map(|n| (n, a)))
         .collect();
-    own.sort_by(|a, b| b.0.cmp(&a.0));
+    own.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
     own.dedup_by(|a, b| a.0 == b.0);
     own.into_iter().skip(keep).map(|(_, a)| a).collect()
 }

@@ -52,6 +52,10 @@ enum Command {
     Apply(aws::ApplyArgs),
     /// Per service: sync, health, live vs desired revision, image digests.
     Status(aws::StatusArgs),
+    /// Redeploy the task definitions of the last good revision (or `--to`), follow the
+    /// rollouts, and pause `ferry run`'s automatic sync of the environment until the next
+    /// git revision.
+    Rollback(aws::RollbackArgs),
     /// Run the GitOps controller: watch a folder or follow a git branch, reconcile every
     /// environment, serve status.
     Run(Box<run::RunArgs>),
@@ -101,6 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => aws::plan(&args),
         Command::Apply(args) => aws::apply(&args),
         Command::Status(args) => aws::status(&args),
+        Command::Rollback(args) => aws::rollback(&args),
         Command::Validate { manifests, env } => validate(&manifests, env.as_deref()),
         Command::Render {
             manifests,

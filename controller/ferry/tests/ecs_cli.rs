@@ -87,8 +87,15 @@ async fn plan_apply_and_status_against_moto_with_exit_codes() {
         .and_then(|r| r.iter().find(|r| r["service"] == "web"))
         .expect("web row");
     assert_eq!(web["sync"], "Synced");
-    // moto never runs tasks: the rollout stays in progress, and status says so.
-    assert_eq!(web["health"], "Progressing");
+    // moto never marks a rollout COMPLETED, but reports every task running with one
+    // deployment left: stable by AWS's own `services-stable` rule, and status says why.
+    assert_eq!(web["health"], "Healthy", "{web:#}");
+    assert!(
+        web["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("stable")),
+        "{web:#}"
+    );
     assert!(
         web["images"]["app"]
             .as_str()

@@ -220,3 +220,203 @@ pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `ferry rollback`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct RollbackArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The revision to go back to (a full id or a prefix of at least 7 characters, from
+    /// history); default: the last good revision before the current one, else (no history)
+    /// the previous task definition revision of each service in ECS.
+    #[arg(long)]
+    to: Option<String>,
+    /// Ferry's state folder (its history database is `history.db` inside).
+    #[arg(long, default_value = ".ferry")]
+    state_dir: PathBuf,
+    /// The history database (default: a SQLite file in the state folder).
+    #[arg(long, env = "FERRY_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// How long to follow the rollback's rollouts (default: the environment's rolloutTimeout).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+}
+
+/// `ferry rollback`: redeploy the task definitions of the last good revision (or the named
+/// one), follow the rollouts, and record it so a `ferry run` on the same history starts with
+/// automatic sync paused until the next git revision.
+pub(crate) fn rollback(args: &RollbackArgs) -> anyhow::Result<ExitCode> {
+    let desired = match load(&args.target) {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
+    };
+    runtime()?.block_on(rollback_async(args, desired))
+}
+
+async fn rollback_async(args: &RollbackArgs, desired: DesiredState) -> anyhow::Result<ExitCode> {
+    use crate::run::history::History;
+    use ferry_core::platform::{Rollout, RolloutOutcome};
+
+    let env = desired.env.clone();
+    let url = match &args.database_url {
+        Some(u) => u.clone(),
+        None => {
+            std::fs::create_dir_all(&args.state_dir)
+                .with_context(|| format!("cannot create {}", args.state_dir.display()))?;
+            format!(
+                "sqlite://{}?mode=rwc",
+                args.state_dir.join("history.db").display()
+            )
+        }
+    };
+    let history = History::open(&url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the history database: {e}"))?;
+    let platform = connect(&desired, EcsOptions::default()).await;
+    let remembered = history.remembered(&env).await.unwrap_or_default();
+    let except = remembered
+        .failed
+        .as_ref()
+        .map(|(r, _, _)| r.clone())
+        .or(remembered.applied.clone());
+    let from_history = history
+        .good_revision(&env, args.to.as_deref(), except.as_deref())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read history: {e}"))?;
+    let (revision, revisions) = match from_history {
+        Some(good) => (good.revision, good.deployed),
+        None if args.to.is_some() => {
+            eprintln!(
+                "no good sync of revision `{}` in the history of `{env}` ({url_shown})",
+                args.to.as_deref().unwrap_or_default(),
+                url_shown = crate::run::redacted_database(&url)
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        None => {
+            // No history: each service's previous task definition revision in ECS.
+            let observed = platform
+                .observe(&desired)
+                .await
+                .with_context(|| format!("cannot observe environment `{env}`"))?;
+            let mut previous = std::collections::BTreeMap::new();
+            for name in desired.services.keys() {
+                let Some(live) = observed
+                    .health
+                    .get(name)
+                    .and_then(|h| h.live_revision.clone())
+                else {
+                    continue;
+                };
+                if let Some(p) = previous_revision(&platform, &live).await? {
+                    previous.insert(name.clone(), p);
+                }
+            }
+            ("ecs-previous-revisions".to_owned(), previous)
+        }
+    };
+    let revisions: std::collections::BTreeMap<String, String> = revisions
+        .into_iter()
+        .filter(|(name, _)| desired.services.contains_key(name))
+        .collect();
+    if revisions.is_empty() {
+        eprintln!("nothing to roll back to in `{env}`: no earlier revision is known");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("rolling back `{env}` to {revision}");
+    let head = history
+        .recent(&env, 1)
+        .await
+        .ok()
+        .and_then(|r| r.into_iter().next())
+        .and_then(|a| a.head);
+    let started = std::time::Instant::now();
+    let results = platform.redeploy(&desired, &revisions).await;
+    let mut failed = Vec::new();
+    for r in &results {
+        println!("  {}: {}", r.key.name, r.message);
+        if r.code == ResultCode::Failed {
+            failed.push(format!("{}: {}", r.key.name, r.message));
+        }
+    }
+    let mut pending: Vec<Rollout> = results.iter().filter_map(|r| r.rollout.clone()).collect();
+    let timeout = args
+        .timeout
+        .unwrap_or_else(|| desired.environment.spec.rollout_timeout());
+    let deadline = std::time::Instant::now() + timeout;
+    while failed.is_empty() && !pending.is_empty() {
+        if let Ok(healths) = platform.follow(&desired, &pending).await {
+            pending.retain(|r| {
+                let Some(h) = healths.get(&r.service) else {
+                    return true;
+                };
+                match RolloutOutcome::judge(r, h) {
+                    Some(RolloutOutcome::Completed) => {
+                        println!("  {}: {}", r.service, h.message);
+                        false
+                    }
+                    Some(o) => {
+                        failed.push(format!("{}: {}: {}", r.service, o.as_str(), h.message));
+                        false
+                    }
+                    None => true,
+                }
+            });
+        }
+        if pending.is_empty() {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            for r in pending.drain(..) {
+                failed.push(format!(
+                    "{}: RolloutTimedOut: not done within {}",
+                    r.service,
+                    humantime::format_duration(timeout)
+                ));
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(5).min(deadline - std::time::Instant::now())).await;
+    }
+    let ok = failed.is_empty();
+    let attempt =
+        crate::run::rollback_attempt(&revision, head, &revisions, &failed, started.elapsed());
+    if let Err(e) = history.record(&env, &attempt).await {
+        eprintln!("warning: cannot record the rollback in history: {e}");
+    }
+    if ok {
+        println!(
+            "rolled back `{env}` to {revision}; a `ferry run` on this history keeps auto-sync paused until the next git revision (or POST /resume)"
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("the rollback did not complete:\n  {}", failed.join("\n  "));
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// The newest ACTIVE revision of `live`'s family older than `live`.
+async fn previous_revision(platform: &EcsPlatform, live: &str) -> anyhow::Result<Option<String>> {
+    use ferry_ecs::EcsApi;
+    let short = ferry_core::health::short_revision(live);
+    let Some((family, n)) = short.rsplit_once(':') else {
+        return Ok(None);
+    };
+    let Ok(n) = n.parse::<u64>() else {
+        return Ok(None);
+    };
+    let arns = platform
+        .api()
+        .list_task_definitions(family)
+        .await
+        .with_context(|| format!("cannot list the revisions of {family}"))?;
+    Ok(arns
+        .into_iter()
+        .filter_map(|a| {
+            let (f, m) = ferry_core::health::short_revision(&a).rsplit_once(':')?;
+            let m: u64 = m.parse().ok()?;
+            (f == family && m < n).then_some((m, a))
+        })
+        .max_by_key(|(m, _)| *m)
+        .map(|(_, a)| a))
+}

@@ -2,7 +2,7 @@
 //! loop per environment, the platforms, and the status server; shuts down cleanly on
 //! SIGTERM/SIGINT (loops stop, local processes are stopped, exit 0).
 
-mod history;
+pub(crate) mod history;
 mod metrics;
 mod reconcile;
 mod server;
@@ -192,6 +192,51 @@ impl<A: EcsApi> Platform for Platforms<A> {
             PlatformKind::Ecs => self.ecs(desired).await.redeploy(desired, revisions).await,
         }
     }
+}
+
+/// A rollback done by `ferry rollback` (the CLI), as a history row: `ferry run` on the same
+/// history starts with automatic sync paused until a revision other than `head` arrives.
+pub(crate) fn rollback_attempt(
+    revision: &str,
+    head: Option<String>,
+    revisions: &BTreeMap<String, String>,
+    errors: &[String],
+    took: Duration,
+) -> status::SyncAttempt {
+    status::SyncAttempt {
+        revision: revision.to_owned(),
+        trigger: "rollback".into(),
+        started: reconcile::now_rfc3339(),
+        duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+        result: if errors.is_empty() {
+            "Succeeded".into()
+        } else {
+            "Failed".into()
+        },
+        reason: (!errors.is_empty()).then(|| "RollbackFailed".into()),
+        changes: revisions
+            .iter()
+            .map(|(n, r)| {
+                format!(
+                    "rollback EcsService/{n} to {}",
+                    ferry_core::health::short_revision(r)
+                )
+            })
+            .collect(),
+        errors: errors.to_vec(),
+        deployed: if errors.is_empty() {
+            revisions.clone()
+        } else {
+            BTreeMap::new()
+        },
+        head,
+        row: None,
+    }
+}
+
+/// A database URL without its password, safe to print.
+pub(crate) fn redacted_database(url: &str) -> String {
+    source::redact_url(url)
 }
 
 /// Exponential backoff with jitter: ~1s, 2s, 4s ... up to 5 minutes.

@@ -619,9 +619,38 @@ impl<P: Platform> EnvLoop<P> {
         let mut done: BTreeMap<String, (RolloutOutcome, ResourceHealth)> = BTreeMap::new();
         let mut pending: Vec<Rollout> = rollouts.to_vec();
         let mut last: BTreeMap<String, ResourceHealth> = BTreeMap::new();
+        // The first poll comes one interval after the apply, past DescribeServices' lag.
+        if !pending.is_empty()
+            && let Some(interrupt) = self.wait_poll(self.options.rollout_poll, revision).await
+        {
+            return Err(interrupt);
+        }
         while !pending.is_empty() {
             match self.platform.follow(state, &pending).await {
                 Ok(healths) => {
+                    self.publish(|s| {
+                        for (name, h) in &healths {
+                            let row = match s
+                                .resources
+                                .iter_mut()
+                                .position(|r| r.kind == "EcsService" && &r.name == name)
+                            {
+                                Some(i) => &mut s.resources[i],
+                                None => {
+                                    s.resources.push(ResourceStatus {
+                                        kind: "EcsService".into(),
+                                        name: name.clone(),
+                                        ..ResourceStatus::default()
+                                    });
+                                    let last = s.resources.len() - 1;
+                                    &mut s.resources[last]
+                                }
+                            };
+                            row.health = h.code;
+                            row.message.clone_from(&h.message);
+                            row.live_revision.clone_from(&h.live_revision);
+                        }
+                    });
                     pending.retain(|r| {
                         let Some(h) = healths.get(&r.service) else {
                             return true;
@@ -687,30 +716,40 @@ impl<P: Platform> EnvLoop<P> {
                     ),
                 )];
             });
-            let wait = self.options.rollout_poll.min(left);
-            let sleep = tokio::time::sleep(wait);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    () = &mut sleep => break,
-                    changed = self.revisions.changed() => {
-                        if changed.is_err() {
-                            return Err(Interrupt::Shutdown);
-                        }
-                        if self.head().as_deref() != Some(revision) {
-                            return Err(Interrupt::Revision);
-                        }
-                    }
-                    command = self.commands.recv() => match command {
-                        Some(Command::Rollback(target)) => return Err(Interrupt::Rollback(target)),
-                        Some(Command::Sync | Command::Resume) => {}
-                        None => return Err(Interrupt::Shutdown),
-                    },
-                    _ = self.shutdown.changed() => return Err(Interrupt::Shutdown),
-                }
+            if let Some(interrupt) = self
+                .wait_poll(self.options.rollout_poll.min(left), revision)
+                .await
+            {
+                return Err(interrupt);
             }
         }
         Ok(done)
+    }
+
+    /// Sleep `wait` between two polls of a rollout of `revision`, unless a newer revision, a
+    /// rollback or shutdown cuts it short. A sync asked for meanwhile is the work in hand.
+    async fn wait_poll(&mut self, wait: Duration, revision: &str) -> Option<Interrupt> {
+        let sleep = tokio::time::sleep(wait);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return None,
+                changed = self.revisions.changed() => {
+                    if changed.is_err() {
+                        return Some(Interrupt::Shutdown);
+                    }
+                    if self.head().as_deref() != Some(revision) {
+                        return Some(Interrupt::Revision);
+                    }
+                }
+                command = self.commands.recv() => match command {
+                    Some(Command::Rollback(target)) => return Some(Interrupt::Rollback(target)),
+                    Some(Command::Sync | Command::Resume) => {}
+                    None => return Some(Interrupt::Shutdown),
+                },
+                _ = self.shutdown.changed() => return Some(Interrupt::Shutdown),
+            }
+        }
     }
 
     /// Record how an apply ended once its rollouts settled.
