@@ -120,3 +120,67 @@ async fn plan_apply_and_status_against_moto_with_exit_codes() {
         text(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_redeploys_the_previous_revision_and_records_it_for_ferry_run() {
+    let moto = Moto::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let manifests = dir.path().join("manifests");
+    let state = dir.path().join("state");
+    let state = state.to_str().expect("utf-8");
+    let mut stack = Stack::new(&moto.subnet, &moto.security_group, &["web"]);
+    stack.write(&manifests);
+    let out = ferry(&moto, &manifests, &["apply"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    moto.push_image("web-app", "v1").await;
+    let out = ferry(&moto, &manifests, &["apply", "--wait", "--timeout", "60s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    moto.push_image("web-app", "v2").await;
+    stack.tag = "v2".into();
+    stack.write(&manifests);
+    let out = ferry(&moto, &manifests, &["apply", "--wait", "--timeout", "60s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let sdk = moto.sdk(&moto.endpoint()).await;
+    assert!(
+        support::live_service(&sdk, "web")
+            .await
+            .task_definition
+            .ends_with("test-web:2")
+    );
+
+    // No history of a `ferry run`: the previous task definition revision in ECS.
+    let out = ferry(&moto, &manifests, &["rollback", "--state-dir", state]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("rolled back from test-web:2 to test-web:1"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        support::live_service(&sdk, "web")
+            .await
+            .task_definition
+            .ends_with("test-web:1")
+    );
+    // Recorded in the history database a `ferry run` on this state folder reads.
+    assert!(Path::new(state).join("history.db").is_file());
+
+    // A revision history does not know is refused, and nothing changes.
+    let out = ferry(
+        &moto,
+        &manifests,
+        &["rollback", "--state-dir", state, "--to", "0123456789abcdef"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no good sync of revision `0123456789abcdef`"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        support::live_service(&sdk, "web")
+            .await
+            .task_definition
+            .ends_with("test-web:1")
+    );
+}
