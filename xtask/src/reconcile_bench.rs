@@ -67,7 +67,12 @@ pub(crate) fn run() -> anyhow::Result<()> {
     let mut failures = Vec::new();
     for n in [10usize, 100, 1000] {
         let moto = MotoServer::start().context("cannot start moto")?;
-        let line = output(Command::new(&bin).args([moto.endpoint(), n.to_string()]))?;
+        let mut cmd = Command::new(&bin);
+        cmd.args([moto.endpoint(), n.to_string()]);
+        if n == 10 {
+            cmd.arg("faults");
+        }
+        let line = output(&mut cmd)?;
         drop(moto);
         let v: Value =
             serde_json::from_str(line.trim()).with_context(|| format!("bad output: {line}"))?;
@@ -90,6 +95,31 @@ pub(crate) fn run() -> anyhow::Result<()> {
                 ms(key) / floor,
                 calls(&v[key]["calls"])
             );
+        }
+        if !v["faults"].is_null() {
+            let f = &v["faults"];
+            let clean = f["clean"]["ms"].as_f64().unwrap_or(f64::NAN);
+            let faulty = f["faulty"]["ms"].as_f64().unwrap_or(f64::NAN);
+            let ratio = faulty / clean;
+            let revisions = f["faulty"]["revisions"].as_u64().unwrap_or(u64::MAX);
+            println!(
+                "  {:<26} {faulty:>9.1} ms  {ratio:>5.2}x fault-free ({clean:.1} ms)  injected {}  task definition revisions {revisions} (3)  all synced {}",
+                "6 changes under 20% faults",
+                calls(&f["injected"]),
+                f["faulty"]["all_synced"]
+            );
+            println!("  targets: ≤ 3x fault-free, no duplicate task definition revisions");
+            if ratio > 3.0 {
+                failures.push(format!(
+                    "6 changes under faults took {ratio:.2}x the fault-free time"
+                ));
+            }
+            if revisions != 3 || f["faulty"]["all_synced"] != true {
+                failures.push(format!(
+                    "6 changes under faults: {revisions} revisions for 3 families, all synced {}",
+                    f["faulty"]["all_synced"]
+                ));
+            }
         }
         let warm = &v["noop_warm"]["calls"];
         let describes = warm["DescribeServices"].as_u64().unwrap_or(u64::MAX);

@@ -1,7 +1,13 @@
 //! Benchmark driver for `cargo xtask bench reconcile`: against the moto at `argv[1]`, a stack of
 //! N services (`argv[2]`); times a no-op reconcile (warm: the controller's steady state, and
 //! cold: a fresh process), a one-image change, and the floor: the same minimal describe calls
-//! issued directly. Prints one JSON line with calls per API and wall times.
+//! issued directly. With `faults` as `argv[3]`, also an apply of 6 changes (3 task definitions,
+//! 3 services) with and without 20% injected throttling/5xx through a proxy. Prints one JSON
+//! line with calls per API and wall times.
+
+#[path = "../tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -181,6 +187,19 @@ async fn main() {
     let floor_ms = t.elapsed().as_secs_f64() * 1000.0;
     let floor_calls = serde_json::json!({"ListServices": 1, "DescribeServices": batches, "DescribeRepositories": 1,
         "ecr:ListTagsForResource": 2, "GetLifecyclePolicy": 2, "DescribeImages": 2});
+    let faults = if std::env::args().nth(3).as_deref() == Some("faults") {
+        write_small_stack(dir.path(), "clean", &subnet, &sg);
+        write_small_stack(dir.path(), "faulty", &subnet, &sg);
+        let clean = six_changes(&endpoint, &endpoint, dir.path(), "clean").await;
+        let proxy = support::Proxy::start(&endpoint).await;
+        proxy.set_faults(5, &[support::Fault::Throttle, support::Fault::ServerError]);
+        let faulty = six_changes(&proxy.endpoint(), &endpoint, dir.path(), "faulty").await;
+        let injected = proxy.injected();
+        proxy.set_faults(0, &[]);
+        serde_json::json!({"clean": clean, "faulty": faulty, "injected": injected})
+    } else {
+        serde_json::Value::Null
+    };
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let rss_kib: u64 = status
         .lines()
@@ -196,9 +215,69 @@ async fn main() {
             "noop_cold": {"ms": cold_ms, "changes": cold_changes, "calls": cold_calls},
             "change": {"ms": change_ms, "changes": change_changes, "calls": change_calls},
             "floor": {"ms": floor_ms, "calls": floor_calls},
+            "faults": faults,
             "peak_rss_mib": rss_kib as f64 / 1024.0,
         })
     );
+}
+
+/// An environment `env` of 3 services on its own cluster, with public images (no ECR).
+fn write_small_stack(root: &Path, env: &str, subnet: &str, sg: &str) {
+    let dir = root.join(env);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut docs = vec![format!(
+        "apiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata:\n  name: {env}\nspec:\n  region: us-east-1\n  cluster: {env}\n  network: {{ subnets: [{subnet}], securityGroups: [{sg}] }}\n"
+    )];
+    for i in 0..3 {
+        docs.push(format!("apiVersion: ferry.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: f-{i}\nspec:\n  desiredCount: 1\n  taskDefinition:\n    cpu: 256\n    memory: 512\n    containers:\n      - name: app\n        image: registry.example.com/app:{i}\n"));
+    }
+    std::fs::write(dir.join("stack.yaml"), docs.join("---\n")).expect("write");
+}
+
+/// Apply the 6 changes of `env` once through `endpoint` (production retry settings): wall
+/// time, whether every change went through, and task definition revisions per family.
+async fn six_changes(endpoint: &str, moto: &str, root: &Path, env: &str) -> serde_json::Value {
+    let settings = AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint.to_owned()),
+        static_credentials: Some(("testing".into(), "testing".into())),
+        ..AwsSettings::default()
+    };
+    let direct = SdkApi::connect(&AwsSettings {
+        endpoint_url: Some(moto.to_owned()),
+        ..settings.clone()
+    })
+    .await;
+    direct
+        .ecs_client()
+        .create_cluster()
+        .cluster_name(env)
+        .send()
+        .await
+        .expect("cluster");
+    let platform = EcsPlatform::connect(&settings, EcsOptions::default()).await;
+    let t = Instant::now();
+    let desired = load_environment(root, env).unwrap_or_else(|d| panic!("{d}"));
+    let observed = platform.observe(&desired).await.expect("observe");
+    let rendered = render(&desired, &observed.digests);
+    let plan = diff(&desired, &rendered, &observed.actual);
+    let results = platform
+        .apply(&desired, &rendered, &plan, &ApplyOptions::default())
+        .await;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    let synced = results
+        .iter()
+        .all(|r| r.code == ferry_core::platform::ResultCode::Synced);
+    let mut revisions = 0;
+    for i in 0..3 {
+        revisions += direct
+            .list_task_definitions(&format!("{env}-f-{i}"))
+            .await
+            .expect("list")
+            .len();
+    }
+    serde_json::json!({"ms": ms, "changes": plan.changes.len(), "all_synced": synced,
+        "revisions": revisions})
 }
 
 /// The first reconcile creates the repositories; the services wait for the images (their

@@ -43,7 +43,7 @@ impl Default for EcsOptions {
             keep_task_definitions: 5,
             poll_interval: Duration::from_secs(5),
             register_attempts: 6,
-            register_backoff: Duration::from_millis(500),
+            register_backoff: Duration::from_millis(25),
         }
     }
 }

@@ -48,7 +48,7 @@ impl Default for AwsSettings {
             endpoint_url: None,
             static_credentials: None,
             max_attempts: 8,
-            initial_backoff: Duration::from_millis(500),
+            initial_backoff: Duration::from_millis(25),
             attempt_timeout: Duration::from_secs(30),
         }
     }
