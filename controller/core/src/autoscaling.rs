@@ -561,8 +561,14 @@ pub fn touched_names(change: &Change, section: &str) -> BTreeSet<String> {
     change
         .fields
         .iter()
-        .filter_map(|f| f.path.strip_prefix(&prefix))
-        .filter_map(|rest| rest.rsplit_once('.').map(|(name, _)| name.to_owned()))
+        .filter_map(|f| {
+            let rest = f.path.strip_prefix(&prefix)?;
+            // A whole policy or action that only exists live is one field named by it.
+            if f.desired.is_none() && f.live.as_ref().is_some_and(Value::is_object) {
+                return Some(rest.to_owned());
+            }
+            rest.rsplit_once('.').map(|(name, _)| name.to_owned())
+        })
         .collect()
 }
 
