@@ -11,6 +11,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::kinds::DriftMode;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -25,9 +27,12 @@ use crate::render::Rendered;
 pub const ECS_NAMESPACE: &str = "ecs";
 /// The scalable dimension of an ECS service.
 pub const DESIRED_COUNT_DIMENSION: &str = "ecs:service:DesiredCount";
-/// Tag on an ECS service whose scalable target Ferry registered (`"true"`), or deregistered
-/// (`"false"`).
+/// Tag on an ECS service whose scalable target Ferry manages: `on`, or in drift mode `detect`
+/// the [`fingerprint`] of what git declared (to tell drift from a git change, as the service's
+/// own desired-hash tag does), or [`AUTOSCALING_OFF`] once Ferry deregistered it.
 pub const AUTOSCALING_TAG: &str = "ferry.dev/autoscaling";
+/// [`AUTOSCALING_TAG`]'s value after Ferry deregistered the service's target.
+pub const AUTOSCALING_OFF: &str = "off";
 /// The policy type Ferry writes.
 pub const TARGET_TRACKING: &str = "TargetTrackingScaling";
 /// Cooldown Application Auto Scaling applies to ECS when none is given (seconds).
@@ -295,6 +300,32 @@ impl LiveScalableTarget {
             scheduled_actions: rendered.put_scheduled_actions.clone(),
         }
     }
+}
+
+/// A short stable hash of everything Ferry sends for a service's autoscaling (FNV-1a of its JSON).
+pub fn fingerprint(rendered: &RenderedAutoscaling) -> String {
+    let text = serde_json::to_string(rendered).unwrap_or_default();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// The value of [`AUTOSCALING_TAG`] for a service declaring `rendered`.
+pub fn ownership_value(rendered: &RenderedAutoscaling, drift: DriftMode) -> String {
+    match drift {
+        DriftMode::Heal => "on".into(),
+        DriftMode::Detect => fingerprint(rendered),
+    }
+}
+
+/// Whether a live service says Ferry manages its scalable target.
+pub fn managed_by_ferry(service: &crate::live::LiveService) -> bool {
+    service
+        .tag(AUTOSCALING_TAG)
+        .is_some_and(|v| !v.is_empty() && v != AUTOSCALING_OFF)
 }
 
 /// `service/<cluster>/<service>`: the resource id of a service's scalable target.
@@ -616,9 +647,7 @@ pub fn diff(state: &DesiredState, rendered: &Rendered, actual: &ActualState) -> 
                     });
                 }
             }
-            (None, Some(live))
-                if live_service.is_some_and(|l| l.tag(AUTOSCALING_TAG) == Some("true")) =>
-            {
+            (None, Some(live)) if live_service.is_some_and(managed_by_ferry) => {
                 changes.push(Change {
                     key: key(&svc.name),
                     op: Op::Prune,
@@ -639,7 +668,7 @@ pub fn diff(state: &DesiredState, rendered: &Rendered, actual: &ActualState) -> 
             s.is_active()
                 && s.owned_by(env)
                 && !state.services.contains_key(&s.service_name)
-                && s.tag(AUTOSCALING_TAG) == Some("true")
+                && managed_by_ferry(s)
         }) {
             if let Some(live) = actual.scalable_targets.get(&s.service_name) {
                 changes.push(Change {

@@ -515,10 +515,10 @@ fn render_service(
     );
     // The service records that its scalable target is Ferry's (see `autoscaling`).
     let mut service_tags = tags.clone();
-    if autoscaling.is_some() {
+    if let Some(a) = &autoscaling {
         service_tags.push(Tag {
             key: crate::autoscaling::AUTOSCALING_TAG.into(),
-            value: "true".into(),
+            value: crate::autoscaling::ownership_value(a, env.drift),
         });
         service_tags.sort();
     }

@@ -142,7 +142,7 @@ async fn scalable_target_and_policies_are_created_from_nothing_then_a_second_app
     // desiredCount 0 is only the initial count, kept within the autoscaling bounds.
     let web = live_service(&sdk, "web").await;
     assert_eq!(web.desired_count, 1);
-    assert_eq!(web.tag("ferry.dev/autoscaling"), Some("true"));
+    assert_eq!(web.tag("ferry.dev/autoscaling"), Some("on"));
     assert_eq!(
         live_service(&sdk, "jobs")
             .await
@@ -266,7 +266,7 @@ async fn removing_autoscaling_deregisters_the_target_and_a_hand_made_one_is_left
     assert!(target(&sdk).await.is_none(), "the target is deregistered");
     assert_eq!(
         live_service(&sdk, "web").await.tag("ferry.dev/autoscaling"),
-        Some("false")
+        Some("off")
     );
     let (_, _, after) = plan(&platform, &desired).await;
     assert!(after.is_empty(), "{:?}", after.changes);
@@ -363,6 +363,61 @@ async fn desired_count_set_by_the_autoscaler_is_not_drift_and_not_reverted_even_
         "{}",
         web.task_definition
     );
+    let (_, _, after) = plan(&platform, &desired).await;
+    assert!(after.is_empty(), "{:?}", after.changes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_detect_mode_scalable_target_drift_is_reported_not_reverted_but_git_changes_apply() {
+    let moto = Moto::start().await;
+    let proxy = Proxy::start(&moto.endpoint()).await;
+    let platform = moto.platform(&proxy.endpoint()).await;
+    let sdk = moto.sdk(&moto.endpoint()).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut stack = Stack::new(&moto.subnet, &moto.security_group, &["web"]);
+    stack.detect = true;
+    stack.services[0].autoscaling = Some(POLICIES.into());
+    reconcile(&platform, &stack.load(dir.path())).await;
+    moto.push_image("web-app", "v1").await;
+    let (_, results) = reconcile(&platform, &stack.load(dir.path())).await;
+    all_synced(&results);
+
+    // Someone raises the floor by hand.
+    let mut by_hand = target(&sdk).await.expect("target");
+    by_hand.min_capacity = 3;
+    sdk.register_scalable_target(&ferry_core::autoscaling::RegisterScalableTarget {
+        service_namespace: "ecs".into(),
+        resource_id: by_hand.resource_id.clone(),
+        scalable_dimension: "ecs:service:DesiredCount".into(),
+        min_capacity: 3,
+        max_capacity: 5,
+        tags: BTreeMap::new(),
+    })
+    .await
+    .expect("register");
+    proxy.reset_counts();
+    let (drift, results) = reconcile(&platform, &stack.load(dir.path())).await;
+    assert_eq!(describe(&drift), ["update ScalableTarget/web"]);
+    assert_eq!(results[0].code, ResultCode::Skipped, "{:?}", results[0]);
+    assert!(
+        results[0].message.contains("drift mode is detect"),
+        "{}",
+        results[0].message
+    );
+    assert_eq!(proxy.writes(), BTreeMap::new());
+    assert_eq!(target(&sdk).await.expect("target").min_capacity, 3);
+
+    // A change in git is applied, and puts git's floor back with it.
+    stack.services[0].autoscaling = Some(POLICIES.replace("target: 70", "target: 60"));
+    let desired = stack.load(dir.path());
+    let (change, results) = reconcile(&platform, &desired).await;
+    assert_eq!(
+        describe(&change),
+        ["update EcsService/web", "update ScalableTarget/web"]
+    );
+    all_synced(&results);
+    let live = target(&sdk).await.expect("target");
+    assert_eq!(live.min_capacity, 1);
     let (_, _, after) = plan(&platform, &desired).await;
     assert!(after.is_empty(), "{:?}", after.changes);
 }

@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 
 use ferry_core::DesiredState;
-use ferry_core::autoscaling::{AUTOSCALING_TAG, RenderedAutoscaling, resource_id, touched_names};
+use ferry_core::autoscaling::{
+    AUTOSCALING_OFF, AUTOSCALING_TAG, RenderedAutoscaling, fingerprint, resource_id, touched_names,
+};
+use ferry_core::kinds::DriftMode;
 use ferry_core::plan::{Change, Op, Plan, ResourceKind};
 use ferry_core::platform::{ResourceResult, ResultCode};
 use ferry_core::render::{Rendered, Tag};
@@ -70,6 +73,16 @@ impl<A: EcsApi> EcsPlatform<A> {
                         result(change, ResultCode::Skipped, "not in the rendered manifests"),
                     );
                 };
+                if desired.environment.spec.drift == DriftMode::Detect
+                    && self.autoscaling_unchanged_in_git(name, want)
+                {
+                    let r = result(
+                        change,
+                        ResultCode::Skipped,
+                        "drift not reverted (the Environment's drift mode is detect): the scalable target changed, git did not",
+                    );
+                    return (i, r);
+                }
                 let r = match self.put_target(change, want).await {
                     Ok(message) => result(change, ResultCode::Synced, message),
                     Err(e) => result(change, ResultCode::Failed, e.to_string()),
@@ -79,6 +92,16 @@ impl<A: EcsApi> EcsPlatform<A> {
             .buffer_unordered(self.options.write_concurrency.max(1))
             .collect()
             .await
+    }
+
+    /// Whether the service already carries the fingerprint of what git declares now: then a
+    /// difference is drift, not a git change.
+    fn autoscaling_unchanged_in_git(&self, service: &str, want: &RenderedAutoscaling) -> bool {
+        let applied = self.last_services.lock().ok().and_then(|m| {
+            m.get(service)
+                .and_then(|s| s.tag(AUTOSCALING_TAG).map(str::to_owned))
+        });
+        applied.is_some_and(|v| v == fingerprint(want))
     }
 
     async fn put_target(
@@ -177,7 +200,7 @@ impl<A: EcsApi> EcsPlatform<A> {
                 Some(arn) => {
                     let tag = Tag {
                         key: AUTOSCALING_TAG.into(),
-                        value: "false".into(),
+                        value: AUTOSCALING_OFF.into(),
                     };
                     self.api.tag_service(&arn, &[tag]).await
                 }
