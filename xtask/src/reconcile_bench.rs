@@ -2,7 +2,10 @@
 //! `bench_reconcile` example of ferry-ecs, release build, a fresh moto per size): API calls per
 //! API and wall time of a no-op reconcile (warm cache and cold) and of a one-image change, next
 //! to the floor (the same minimal describe calls issued directly on the same moto).
-//! Targets: 0 writes on no-op, ≤ ceil(N/10) DescribeServices, wall time ≤ 1.2× the floor.
+//! Every service autoscales: the no-op rows also read Application Auto Scaling, batched
+//! (≤ ceil(N/50) DescribeScalableTargets, the namespace's policies and scheduled actions page by
+//! page). Targets: 0 writes on no-op, ≤ ceil(N/10) DescribeServices, ≤ ceil(N/50)
+//! DescribeScalableTargets, wall time ≤ 1.2× the floor.
 
 use std::process::Command;
 
@@ -25,6 +28,12 @@ const WRITES: &[&str] = &[
     "PutLifecyclePolicy",
     "DeleteLifecyclePolicy",
     "ecr:TagResource",
+    "RegisterScalableTarget",
+    "DeregisterScalableTarget",
+    "PutScalingPolicy",
+    "DeleteScalingPolicy",
+    "PutScheduledAction",
+    "DeleteScheduledAction",
 ];
 
 fn calls(v: &Value) -> String {
@@ -125,10 +134,25 @@ pub(crate) fn run() -> anyhow::Result<()> {
         let describes = warm["DescribeServices"].as_u64().unwrap_or(u64::MAX);
         let budget = n.div_ceil(10) as u64;
         let ratio = ms("noop_warm") / floor;
+        let targets = warm["DescribeScalableTargets"].as_u64().unwrap_or(u64::MAX);
+        let target_budget = n.div_ceil(50) as u64;
+        let autoscaling_reads: u64 = [
+            "DescribeScalableTargets",
+            "DescribeScalingPolicies",
+            "DescribeScheduledActions",
+        ]
+        .iter()
+        .filter_map(|k| warm[*k].as_u64())
+        .sum();
         println!(
-            "  targets: no-op writes {} (0), DescribeServices {describes} (≤ {budget}), warm no-op {ratio:.2}x floor (≤ 1.2x)\n",
+            "  targets: no-op writes {} (0), DescribeServices {describes} (≤ {budget}), DescribeScalableTargets {targets} (≤ {target_budget}), autoscaling reads {autoscaling_reads} in all, warm no-op {ratio:.2}x floor (≤ 1.2x)\n",
             writes(warm)
         );
+        if targets > target_budget {
+            failures.push(format!(
+                "{n}: {targets} DescribeScalableTargets > {target_budget}"
+            ));
+        }
         if writes(warm) != 0 || writes(&v["noop_cold"]["calls"]) != 0 {
             failures.push(format!("{n}: the no-op reconcile wrote"));
         }

@@ -118,6 +118,8 @@ pub fn diff(state: &DesiredState, rendered: &Rendered, actual: &ActualState) -> 
 
     plan.changes.extend(task_definitions);
     plan.changes.extend(services);
+    plan.changes
+        .extend(crate::autoscaling::diff(state, rendered, actual));
 
     let stale: Vec<&LiveService> = actual
         .services
@@ -338,7 +340,10 @@ fn normalize_service_desired(svc: &RenderedService) -> Value {
         .map(|t| (t.key.clone(), json!(t.value)))
         .collect();
     let mut m = Map::new();
-    m.insert("desiredCount".into(), json!(c.desired_count));
+    // With autoscaling, Application Auto Scaling owns the count: never drift.
+    if svc.autoscaling.is_none() {
+        m.insert("desiredCount".into(), json!(c.desired_count));
+    }
     put(&mut m, "launchType", json!(c.launch_type));
     put(&mut m, "capacityProviderStrategy", json!(strategy));
     put(
@@ -378,7 +383,9 @@ fn normalize_service_live(live: &LiveService, desired: &RenderedService) -> Valu
         None
     };
     let mut m = Map::new();
-    m.insert("desiredCount".into(), json!(live.desired_count));
+    if desired.autoscaling.is_none() {
+        m.insert("desiredCount".into(), json!(live.desired_count));
+    }
     put(&mut m, "launchType", json!(launch_type));
     put(&mut m, "capacityProviderStrategy", json!(strategy));
     put(

@@ -201,7 +201,7 @@ pub struct LocalCommand {
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EcsServiceSpec {
-    /// How many tasks to run.
+    /// How many tasks to run (with `autoscaling`: only at creation, kept within its bounds).
     #[serde(default = "one")]
     pub desired_count: u32,
     /// `FARGATE` (default) or `EC2`; ignored when a capacity provider strategy is set.
@@ -230,6 +230,9 @@ pub struct EcsServiceSpec {
     /// Services that must be applied (and healthy) before this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// Application Auto Scaling of the desired count (then `desiredCount` is never healed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<crate::autoscaling::AutoscalingSpec>,
 }
 
 fn one() -> u32 {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::autoscaling::LiveScalableTarget;
 use crate::kinds::{ENVIRONMENT_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE};
 use crate::render::{
     CapacityProviderStrategyItem, DeploymentConfiguration, EncryptionConfiguration,
@@ -22,6 +23,9 @@ pub struct ActualState {
     pub task_definitions: BTreeMap<String, TaskDefinition>,
     /// Repositories by name.
     pub repositories: BTreeMap<String, LiveRepository>,
+    /// Application Auto Scaling targets by service name (those of services declaring
+    /// autoscaling, or tagged as Ferry's).
+    pub scalable_targets: BTreeMap<String, LiveScalableTarget>,
 }
 
 /// A service as `DescribeServices` (with `include: [TAGS]`) returns it.

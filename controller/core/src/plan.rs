@@ -18,6 +18,9 @@ pub enum ResourceKind {
     TaskDefinition,
     /// An ECS service.
     EcsService,
+    /// The Application Auto Scaling target of an ECS service (with its policies and scheduled
+    /// actions), named by the service.
+    ScalableTarget,
 }
 
 impl fmt::Display for ResourceKind {
@@ -26,6 +29,7 @@ impl fmt::Display for ResourceKind {
             Self::EcrRepository => "EcrRepository",
             Self::TaskDefinition => "TaskDefinition",
             Self::EcsService => "EcsService",
+            Self::ScalableTarget => "ScalableTarget",
         })
     }
 }
@@ -104,7 +108,8 @@ pub struct Conflict {
 pub struct Plan {
     /// Environment.
     pub env: String,
-    /// Changes in apply order: repositories → task definitions → services (by dependsOn) → prunes.
+    /// Changes in apply order: repositories → task definitions → services (by dependsOn) →
+    /// scalable targets → prunes.
     pub changes: Vec<Change>,
     /// Resources left alone, with the reason.
     pub conflicts: Vec<Conflict>,

@@ -305,8 +305,9 @@ pub struct UpdateService {
     pub service: String,
     /// Family (the platform substitutes the registered revision's ARN).
     pub task_definition: String,
-    /// Count.
-    pub desired_count: u32,
+    /// Count; absent when Application Auto Scaling owns it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_count: Option<u32>,
     /// Strategy.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
@@ -390,6 +391,9 @@ pub struct RenderedService {
     pub create_service: CreateService,
     /// `aws ecs update-service --cli-input-json`.
     pub update_service: UpdateService,
+    /// Application Auto Scaling inputs, when the service declares `autoscaling`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<crate::autoscaling::RenderedAutoscaling>,
 }
 
 /// Everything Ferry would send for one repository.
@@ -504,6 +508,20 @@ fn render_service(
         .into_iter()
         .map(|(key, value)| Tag { key, value })
         .collect();
+    let autoscaling = crate::autoscaling::render(
+        env.cluster.as_deref().unwrap_or_default(),
+        svc,
+        &ownership_tags(&state.env, &spec.tags),
+    );
+    // The service records that its scalable target is Ferry's (see `autoscaling`).
+    let mut service_tags = tags.clone();
+    if let Some(a) = &autoscaling {
+        service_tags.push(Tag {
+            key: crate::autoscaling::AUTOSCALING_TAG.into(),
+            value: crate::autoscaling::ownership_value(a, env.drift),
+        });
+        service_tags.sort();
+    }
     let fargate =
         spec.capacity_provider_strategy.is_empty() && spec.launch_type != Some(LaunchType::Ec2);
     let task_definition = TaskDefinition {
@@ -534,7 +552,7 @@ fn render_service(
             .iter()
             .map(|c| container(state, &svc.name, c, digests))
             .collect(),
-        tags: tags.clone(),
+        tags,
     };
     let network = spec
         .network
@@ -595,7 +613,7 @@ fn render_service(
             cluster: cluster.clone(),
             service_name: svc.name.clone(),
             task_definition: family.clone(),
-            desired_count: spec.desired_count,
+            desired_count: crate::autoscaling::initial_count(spec),
             launch_type: strategy
                 .is_empty()
                 .then(|| if fargate { "FARGATE" } else { "EC2" }.to_owned()),
@@ -604,7 +622,7 @@ fn render_service(
             load_balancers: load_balancers.clone(),
             deployment_configuration: deployment_configuration.clone(),
             health_check_grace_period_seconds: spec.health_check_grace_period_seconds,
-            tags,
+            tags: service_tags,
             propagate_tags: "SERVICE".into(),
             enable_ecs_managed_tags: true,
         },
@@ -612,13 +630,14 @@ fn render_service(
             cluster,
             service: svc.name.clone(),
             task_definition: family,
-            desired_count: spec.desired_count,
+            desired_count: spec.autoscaling.is_none().then_some(spec.desired_count),
             capacity_provider_strategy: strategy,
             network_configuration: network,
             load_balancers,
             deployment_configuration,
             health_check_grace_period_seconds: spec.health_check_grace_period_seconds,
         },
+        autoscaling,
     }
 }
 

@@ -19,6 +19,7 @@ pub fn validate(state: &DesiredState) -> Vec<Diagnostic> {
     for repo in state.repositories.values() {
         repository(repo, &mut out);
     }
+    out.extend(crate::autoscaling::validate(state));
     out
 }
 

@@ -1,9 +1,11 @@
 //! Benchmark driver for `cargo xtask bench reconcile`: against the moto at `argv[1]`, a stack of
 //! N services (`argv[2]`); times a no-op reconcile (warm: the controller's steady state, and
 //! cold: a fresh process), a one-image change, and the floor: the same minimal describe calls
-//! issued directly. With `faults` as `argv[3]`, also an apply of 6 changes (3 task definitions,
-//! 3 services) with and without 20% injected throttling/5xx through a proxy. Prints one JSON
-//! line with calls per API and wall times.
+//! issued directly. Every service autoscales (CPU and memory target tracking, 1..3 tasks), so
+//! the no-op rows include the batched Application Auto Scaling reads. With `faults` as
+//! `argv[3]`, also an apply of 6 changes (3 task definitions, 3 services) with and without 20%
+//! injected throttling/5xx through a proxy. Prints one JSON line with calls per API and wall
+//! times.
 
 #[path = "../tests/support/mod.rs"]
 #[allow(dead_code)]
@@ -18,7 +20,7 @@ use ferry_core::diff::diff;
 use ferry_core::load_environment;
 use ferry_core::platform::{ApplyOptions, Platform};
 use ferry_core::render::render;
-use ferry_ecs::{AwsSettings, EcsApi, EcsOptions, EcsPlatform, SdkApi};
+use ferry_ecs::{AutoscalingApi, AwsSettings, EcsApi, EcsOptions, EcsPlatform, SdkApi};
 use futures::{StreamExt, stream};
 
 const CLUSTER: &str = "bench";
@@ -53,7 +55,7 @@ fn write_stack(root: &Path, n: usize, subnet: &str, sg: &str, one_tag: &str) {
     ];
     for i in 0..n {
         let image = if i == 0 { "one-app" } else { "web-app" };
-        docs.push(format!("apiVersion: ferry.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: svc-{i:04}\nspec:\n  desiredCount: 1\n  taskDefinition:\n    cpu: 256\n    memory: 512\n    containers:\n      - name: app\n        image: {image}\n        portMappings: [{{ containerPort: 8080 }}]\n        environment: {{ INDEX: \"{i}\" }}\n"));
+        docs.push(format!("apiVersion: ferry.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: svc-{i:04}\nspec:\n  desiredCount: 1\n  autoscaling: {{ minCapacity: 1, maxCapacity: 3, targetTracking: [{{ metric: cpu, target: 70 }}, {{ metric: memory, target: 80 }}] }}\n  taskDefinition:\n    cpu: 256\n    memory: 512\n    containers:\n      - name: app\n        image: {image}\n        portMappings: [{{ containerPort: 8080 }}]\n        environment: {{ INDEX: \"{i}\" }}\n"));
     }
     std::fs::write(env.join("stack.yaml"), docs.join("---\n")).expect("write");
 }
@@ -184,9 +186,51 @@ async fn main() {
             api.describe_image(&r.repository_name, "v1")
         );
     }
+    // Autoscaling: targets 50 ids a call, then every page of policies and scheduled actions.
+    let ids: Vec<String> = names
+        .iter()
+        .map(|n| format!("service/{CLUSTER}/{n}"))
+        .collect();
+    let target_batches: Vec<Vec<String>> = ids.chunks(50).map(<[String]>::to_vec).collect();
+    let target_calls = target_batches.len();
+    let _: Vec<_> = stream::iter(target_batches)
+        .map(|c| {
+            let api = &api;
+            async move { api.describe_scalable_targets(&c).await.expect("targets") }
+        })
+        .buffer_unordered(options.read_concurrency)
+        .collect()
+        .await;
+    let pages = |policies: bool| {
+        let api = &api;
+        async move {
+            let (mut token, mut calls) = (None, 0u64);
+            loop {
+                calls += 1;
+                let next = if policies {
+                    api.describe_scaling_policies(token)
+                        .await
+                        .expect("policies")
+                        .1
+                } else {
+                    api.describe_scheduled_actions(token)
+                        .await
+                        .expect("actions")
+                        .1
+                };
+                match next {
+                    Some(t) => token = Some(t),
+                    None => return calls,
+                }
+            }
+        }
+    };
+    let (policy_pages, action_pages) = futures::join!(pages(true), pages(false));
     let floor_ms = t.elapsed().as_secs_f64() * 1000.0;
     let floor_calls = serde_json::json!({"ListServices": 1, "DescribeServices": batches, "DescribeRepositories": 1,
-        "ecr:ListTagsForResource": 2, "GetLifecyclePolicy": 2, "DescribeImages": 2});
+        "ecr:ListTagsForResource": 2, "GetLifecyclePolicy": 2, "DescribeImages": 2,
+        "DescribeScalableTargets": target_calls, "DescribeScalingPolicies": policy_pages,
+        "DescribeScheduledActions": action_pages});
     let faults = if std::env::args().nth(3).as_deref() == Some("faults") {
         write_small_stack(dir.path(), "clean", &subnet, &sg);
         write_small_stack(dir.path(), "faulty", &subnet, &sg);

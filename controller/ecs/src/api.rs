@@ -47,9 +47,9 @@ impl ApiError {
 /// Result of an API call.
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// Every ECS and ECR call Ferry makes. Reads return ferry-core's live shapes; writes take its
-/// rendered inputs.
-pub trait EcsApi: Send + Sync + 'static {
+/// Every ECS and ECR call Ferry makes (and, through the supertrait, every Application Auto
+/// Scaling one). Reads return ferry-core's live shapes; writes take its rendered inputs.
+pub trait EcsApi: crate::autoscaling::AutoscalingApi + Send + Sync + 'static {
     /// `ListServices` of `cluster`, every page: service names.
     fn list_services(&self, cluster: &str) -> impl Future<Output = ApiResult<Vec<String>>> + Send;
     /// `DescribeServices` (at most 10 names, `include: [TAGS]`); names ECS does not know are absent.
@@ -165,6 +165,12 @@ pub const WRITE_APIS: &[&str] = &[
     "PutLifecyclePolicy",
     "DeleteLifecyclePolicy",
     "ecr:TagResource",
+    "RegisterScalableTarget",
+    "DeregisterScalableTarget",
+    "PutScalingPolicy",
+    "DeleteScalingPolicy",
+    "PutScheduledAction",
+    "DeleteScheduledAction",
 ];
 
 /// Calls per API (logical calls: the SDK's own retries are not counted), shared and cheap to clone.
@@ -172,7 +178,7 @@ pub const WRITE_APIS: &[&str] = &[
 pub struct CallCounts(Arc<Mutex<BTreeMap<&'static str, u64>>>);
 
 impl CallCounts {
-    fn add(&self, api: &'static str) {
+    pub(crate) fn add(&self, api: &'static str) {
         if let Ok(mut map) = self.0.lock() {
             *map.entry(api).or_default() += 1;
         }

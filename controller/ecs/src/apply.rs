@@ -395,6 +395,15 @@ impl<A: EcsApi> EcsPlatform<A> {
             }
         }
 
+        // 3b. Scalable targets (their services exist now; before prunes, so a pruned service's
+        // target goes first).
+        for (i, r) in self
+            .apply_autoscaling(desired, cluster, rendered, plan, &service_code)
+            .await
+        {
+            results[i] = Some(r);
+        }
+
         // 4. Prunes.
         let done: Vec<(usize, ResourceResult)> = stream::iter(indexed(
             ResourceKind::EcsService,

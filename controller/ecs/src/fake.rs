@@ -6,6 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use ferry_core::autoscaling::{
+    LiveScalableTarget, PutScalingPolicy, PutScheduledAction, RegisterScalableTarget,
+};
 use ferry_core::live::{LiveDeployment, LiveRepository, LiveService};
 use ferry_core::render::{
     CreateRepository, CreateService, ImageScanningConfiguration, Tag, TagOut, TaskDefinition,
@@ -13,6 +16,7 @@ use ferry_core::render::{
 };
 
 use crate::api::{ApiError, ApiResult, EcsApi};
+use crate::autoscaling::{AutoscalingApi, Page};
 
 const ACCOUNT: &str = "arn:aws:ecs:us-east-1:000000000000";
 
@@ -44,6 +48,8 @@ struct State {
     deployments: u64,
     /// List task definitions in a scrambled order (ECS promises no particular order).
     scrambled: bool,
+    /// Application Auto Scaling targets (with policies and actions) by resource id.
+    scalable_targets: BTreeMap<String, LiveScalableTarget>,
 }
 
 /// The fake. Cluster names are checked; everything else lives in one account and region.
@@ -385,7 +391,9 @@ impl EcsApi for FakeEcs {
         if !input.task_definition.is_empty() {
             svc.task_definition.clone_from(&input.task_definition);
         }
-        svc.desired_count = input.desired_count;
+        if let Some(count) = input.desired_count {
+            svc.desired_count = count;
+        }
         svc.network_configuration
             .clone_from(&input.network_configuration);
         svc.load_balancers.clone_from(&input.load_balancers);
@@ -562,6 +570,147 @@ impl EcsApi for FakeEcs {
                 r.tags.retain(|x| x.key != t.key);
                 r.tags.push(t.clone());
             }
+        }
+        Ok(())
+    }
+}
+
+/// Application Auto Scaling, minimally: targets, policies and actions stored as put, one page.
+impl AutoscalingApi for FakeEcs {
+    async fn describe_scalable_targets(
+        &self,
+        resource_ids: &[String],
+    ) -> ApiResult<Vec<LiveScalableTarget>> {
+        let s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("DescribeScalableTargets"))?;
+        Ok(resource_ids
+            .iter()
+            .filter_map(|id| s.scalable_targets.get(id))
+            .map(|t| LiveScalableTarget {
+                policies: Vec::new(),
+                scheduled_actions: Vec::new(),
+                ..t.clone()
+            })
+            .collect())
+    }
+
+    async fn describe_scaling_policies(
+        &self,
+        _next_token: Option<String>,
+    ) -> ApiResult<Page<PutScalingPolicy>> {
+        let s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("DescribeScalingPolicies"))?;
+        let all = s.scalable_targets.values().flat_map(|t| t.policies.clone());
+        Ok((all.collect(), None))
+    }
+
+    async fn describe_scheduled_actions(
+        &self,
+        _next_token: Option<String>,
+    ) -> ApiResult<Page<PutScheduledAction>> {
+        let s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("DescribeScheduledActions"))?;
+        let all = s
+            .scalable_targets
+            .values()
+            .flat_map(|t| t.scheduled_actions.clone());
+        Ok((all.collect(), None))
+    }
+
+    async fn register_scalable_target(&self, input: &RegisterScalableTarget) -> ApiResult<()> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("RegisterScalableTarget"))?;
+        let target = s
+            .scalable_targets
+            .entry(input.resource_id.clone())
+            .or_insert_with(|| LiveScalableTarget {
+                resource_id: input.resource_id.clone(),
+                ..LiveScalableTarget::default()
+            });
+        target.min_capacity = input.min_capacity;
+        target.max_capacity = input.max_capacity;
+        Ok(())
+    }
+
+    async fn deregister_scalable_target(&self, resource_id: &str) -> ApiResult<()> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("DeregisterScalableTarget"))?;
+        s.scalable_targets
+            .remove(resource_id)
+            .map(|_| ())
+            .ok_or_else(|| {
+                ApiError::refused(
+                    "DeregisterScalableTarget",
+                    "ObjectNotFoundException",
+                    "No scalable target found",
+                )
+            })
+    }
+
+    async fn put_scaling_policy(&self, input: &PutScalingPolicy) -> ApiResult<()> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("PutScalingPolicy"))?;
+        let Some(t) = s.scalable_targets.get_mut(&input.resource_id) else {
+            return Err(ApiError::refused(
+                "PutScalingPolicy",
+                "ObjectNotFoundException",
+                "No scalable target registered",
+            ));
+        };
+        t.policies.retain(|p| p.policy_name != input.policy_name);
+        t.policies.push(input.clone());
+        Ok(())
+    }
+
+    async fn delete_scaling_policy(&self, resource_id: &str, policy_name: &str) -> ApiResult<()> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("DeleteScalingPolicy"))?;
+        if let Some(t) = s.scalable_targets.get_mut(resource_id) {
+            t.policies.retain(|p| p.policy_name != policy_name);
+        }
+        Ok(())
+    }
+
+    async fn put_scheduled_action(&self, input: &PutScheduledAction) -> ApiResult<()> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("PutScheduledAction"))?;
+        let Some(t) = s.scalable_targets.get_mut(&input.resource_id) else {
+            return Err(ApiError::refused(
+                "PutScheduledAction",
+                "ObjectNotFoundException",
+                "No scalable target registered",
+            ));
+        };
+        t.scheduled_actions
+            .retain(|a| a.scheduled_action_name != input.scheduled_action_name);
+        t.scheduled_actions.push(input.clone());
+        Ok(())
+    }
+
+    async fn delete_scheduled_action(&self, resource_id: &str, action_name: &str) -> ApiResult<()> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("DeleteScheduledAction"))?;
+        if let Some(t) = s.scalable_targets.get_mut(resource_id) {
+            t.scheduled_actions
+                .retain(|a| a.scheduled_action_name != action_name);
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 
 pub mod api;
 mod apply;
+pub mod autoscaling;
 pub mod fake;
 mod observe;
 pub mod pace;
@@ -17,5 +18,6 @@ pub mod sdk;
 
 pub use api::{ApiError, CallCounts, EcsApi, Metered, WRITE_APIS};
 pub use apply::{DESIRED_HASH_TAG, desired_hash};
+pub use autoscaling::AutoscalingApi;
 pub use platform::{EcsOptions, EcsPlatform, GcReport, ProgressFn};
 pub use sdk::{AwsSettings, SdkApi};

@@ -58,10 +58,16 @@ impl<A: EcsApi> EcsPlatform<A> {
     ) -> Result<Observed, PlatformError> {
         let cluster = cluster(desired)?;
         let (services, repositories) = futures::join!(
-            self.observe_services(desired, cluster),
+            async {
+                let (services, task_definitions) = self.observe_services(desired, cluster).await?;
+                let targets = self
+                    .observe_scalable_targets(desired, cluster, &services)
+                    .await?;
+                Ok::<_, PlatformError>((services, task_definitions, targets))
+            },
             self.observe_repositories(desired)
         );
-        let (services, task_definitions) = services?;
+        let (services, task_definitions, scalable_targets) = services?;
         let (repositories, digests) = repositories?;
 
         let mut health = BTreeMap::new();
@@ -90,6 +96,7 @@ impl<A: EcsApi> EcsPlatform<A> {
                 services,
                 task_definitions,
                 repositories,
+                scalable_targets,
             },
             digests,
             health,

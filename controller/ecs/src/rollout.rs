@@ -79,7 +79,8 @@ impl<A: EcsApi> EcsPlatform<A> {
     }
 
     /// Point each owned service of `revisions` at its recorded task definition; every other
-    /// setting is sent as it is live, so nothing else changes.
+    /// setting is sent as it is live (the count not at all: an autoscaler may own it), so
+    /// nothing else changes.
     pub(crate) async fn redeploy_services(
         &self,
         desired: &DesiredState,
@@ -154,7 +155,7 @@ impl<A: EcsApi> EcsPlatform<A> {
                     cluster: cluster.to_owned(),
                     service: name.clone(),
                     task_definition: arn.clone(),
-                    desired_count: service.desired_count,
+                    desired_count: None,
                     capacity_provider_strategy: service.capacity_provider_strategy.clone(),
                     network_configuration: service.network_configuration.clone(),
                     load_balancers: service.load_balancers.clone(),

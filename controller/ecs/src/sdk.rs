@@ -59,6 +59,7 @@ impl Default for AwsSettings {
 pub struct SdkApi {
     ecs: aws_sdk_ecs::Client,
     ecr: aws_sdk_ecr::Client,
+    pub(crate) autoscaling: aws_sdk_applicationautoscaling::Client,
 }
 
 impl SdkApi {
@@ -92,6 +93,7 @@ impl SdkApi {
         Self {
             ecs: aws_sdk_ecs::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(&config),
         }
     }
 
@@ -107,7 +109,7 @@ impl SdkApi {
 }
 
 /// Classify an SDK error: throttling, 5xx, timeouts and connection failures are transient.
-fn api_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> ApiError
+pub(crate) fn api_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -706,7 +708,7 @@ impl EcsApi for SdkApi {
             .set_task_definition(
                 (!input.task_definition.is_empty()).then(|| input.task_definition.clone()),
             )
-            .desired_count(int(input.desired_count))
+            .set_desired_count(input.desired_count.map(int))
             .set_capacity_provider_strategy(
                 (!input.capacity_provider_strategy.is_empty())
                     .then(|| strategy_to(OP, &input.capacity_provider_strategy))

@@ -149,6 +149,33 @@ fn render_prints_the_exact_aws_inputs_with_tags_images_and_secret_arns() {
     assert!(tags.contains(&serde_json::json!({"key": "ferry.dev/environment", "value": "dev"})));
     assert_eq!(doc["repositories"].as_array().map(Vec::len), Some(3));
 
+    // Autoscaling: the Application Auto Scaling inputs, and no count on UpdateService.
+    assert!(svc["updateService"].get("desiredCount").is_none(), "{svc}");
+    let scaling = &svc["autoscaling"];
+    assert_eq!(
+        scaling["registerScalableTarget"]["ResourceId"],
+        "service/numbers-dev/numbers"
+    );
+    assert_eq!(scaling["registerScalableTarget"]["MinCapacity"], 1);
+    assert_eq!(scaling["registerScalableTarget"]["MaxCapacity"], 5);
+    let metrics: Vec<&str> = scaling["putScalingPolicies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .filter_map(|p| {
+            p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]
+                ["PredefinedMetricType"]
+                .as_str()
+        })
+        .collect();
+    assert_eq!(
+        metrics,
+        [
+            "ECSServiceAverageCPUUtilization",
+            "ECSServiceAverageMemoryUtilization"
+        ]
+    );
+
     let out = ferry(&[
         "render",
         "--manifests",

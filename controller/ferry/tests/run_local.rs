@@ -268,6 +268,17 @@ fn the_numbers_app_runs_under_ferry_edits_apply_crashes_restart_and_nothing_outl
         health(e, "numbers") == "Healthy"
     });
     assert_eq!(env["conditions"][0]["type"], "Ready");
+    // The base manifests declare autoscaling: the local platform runs one copy and says so.
+    let numbers = env["resources"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == "numbers"))
+        .expect("numbers resource");
+    assert!(
+        numbers["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("autoscaling ignored locally")),
+        "{numbers}"
+    );
     let first_revision = env["lastAppliedRevision"]
         .as_str()
         .expect("applied revision")

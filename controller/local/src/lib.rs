@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ferry_core::autoscaling::LiveScalableTarget;
 use ferry_core::live::{LiveRepository, LiveService};
 use ferry_core::load::DesiredState;
 use ferry_core::plan::{Op, Plan, ResourceKey, ResourceKind};
@@ -280,11 +281,14 @@ fn service_health(running: &RunningService) -> ResourceHealth {
         .map(|(n, _)| n.as_str())
         .collect();
     let desired = running.rendered.create_service.desired_count;
-    let cap = if desired > 1 {
+    let mut cap = if desired > 1 {
         format!(" (desiredCount {desired} capped at 1 locally)")
     } else {
         String::new()
     };
+    if running.rendered.autoscaling.is_some() {
+        cap.push_str(" (autoscaling ignored locally: the local platform runs one copy)");
+    }
     let (code, message) = if let Some((name, s)) = crash {
         (
             HealthCode::Degraded,
@@ -367,6 +371,13 @@ impl Platform for LocalPlatform {
                 .actual
                 .services
                 .insert(name.clone(), live_service(&running.rendered, arn));
+            // Autoscaling is not run locally: it "exists" as declared, so it never plans.
+            if let Some(a) = &running.rendered.autoscaling {
+                observed
+                    .actual
+                    .scalable_targets
+                    .insert(name.clone(), LiveScalableTarget::as_rendered(a));
+            }
             observed
                 .health
                 .insert(name.clone(), service_health(running));
@@ -404,6 +415,10 @@ impl Platform for LocalPlatform {
                 (ResourceKind::EcrRepository, _) => result(
                     ResultCode::Synced,
                     "local platform: images are local commands".into(),
+                ),
+                (ResourceKind::ScalableTarget, _) => result(
+                    ResultCode::Synced,
+                    "local platform: autoscaling is ignored (one process per container)".into(),
                 ),
                 (ResourceKind::TaskDefinition, _) => result(
                     ResultCode::Synced,

@@ -457,6 +457,42 @@ run "outputs" {
     error_message = "Ferry's role must allow every ECS and ECR call that ferry run makes."
   }
 
+  # Autoscaling (EcsService.spec.autoscaling): every Application Auto Scaling
+  # call, writes only for ECS's desired count, and the service-linked role.
+  assert {
+    condition = length(setsubtract([
+      "application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies",
+      "application-autoscaling:DescribeScheduledActions", "application-autoscaling:RegisterScalableTarget",
+      "application-autoscaling:DeregisterScalableTarget", "application-autoscaling:PutScalingPolicy",
+      "application-autoscaling:DeleteScalingPolicy", "application-autoscaling:PutScheduledAction",
+      "application-autoscaling:DeleteScheduledAction", "application-autoscaling:TagResource",
+      "iam:CreateServiceLinkedRole",
+      ], flatten([
+        for statement in jsondecode(module.numbers.ferry_policy).Statement :
+        statement.Action if statement.Effect == "Allow"
+    ]))) == 0
+    error_message = "Ferry's role must allow every Application Auto Scaling call that ferry run makes."
+  }
+
+  assert {
+    condition = alltrue([
+      for statement in jsondecode(module.numbers.ferry_policy).Statement :
+      try(statement.Condition.StringEquals["application-autoscaling:scalable-dimension"], "") == "ecs:service:DesiredCount"
+      if anytrue([for a in flatten([statement.Action]) : a == "application-autoscaling:RegisterScalableTarget" || a == "application-autoscaling:DeregisterScalableTarget"])
+    ])
+    error_message = "Ferry may register and deregister scalable targets of ECS services' desired count only."
+  }
+
+  assert {
+    condition = alltrue([
+      for statement in jsondecode(module.numbers.ferry_policy).Statement :
+      statement.Condition.StringEquals["iam:AWSServiceName"] == "ecs.application-autoscaling.amazonaws.com"
+      && endswith(statement.Resource, "/AWSServiceRoleForApplicationAutoScaling_ECSService")
+      if contains(flatten([statement.Action]), "iam:CreateServiceLinkedRole")
+    ])
+    error_message = "Ferry may create Application Auto Scaling's service-linked role for ECS and no other."
+  }
+
   assert {
     condition = [
       for statement in jsondecode(module.numbers.ferry_policy).Statement : toset(statement.Resource)

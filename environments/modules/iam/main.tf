@@ -5,7 +5,11 @@
 # - task role: what the application code may call in AWS (nothing today).
 # - Ferry's role: reconcile the environment: ECS services of this cluster,
 #   task definitions tagged for this environment, the ECR repositories named
-#   in the manifests, and iam:PassRole of the two roles above, to ECS only.
+#   in the manifests, and iam:PassRole of the two roles above, to ECS only;
+#   Application Auto Scaling of ECS services' desired count (targets,
+#   target-tracking policies and their CloudWatch alarms, scheduled actions),
+#   creating Application Auto Scaling's service-linked role for ECS on first
+#   use.
 #   Ferry's own service and image repository (modules/ferry, Terraform's)
 #   are off limits to it.
 
@@ -17,7 +21,13 @@ locals {
   task_arns           = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:task/${var.cluster_name}/*"
   task_definition_arn = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:task-definition/*"
   ferry_service_arn   = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service/${var.cluster_name}/${var.ferry_service_name}"
-  all_repositories    = "${local.arn_prefix}:ecr:${var.region}:${var.account_id}:repository/*"
+
+  # Target tracking names its alarms TargetTracking-<resource id>-...
+  target_tracking_alarms = "${local.arn_prefix}:cloudwatch:${var.region}:${var.account_id}:alarm:TargetTracking-service/${var.cluster_name}/*"
+  # Created by Application Auto Scaling on the first RegisterScalableTarget of
+  # an ECS service in the account (one per account, shared by environments).
+  autoscaling_service_linked_role = "${local.arn_prefix}:iam::${var.account_id}:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService"
+  all_repositories                = "${local.arn_prefix}:ecr:${var.region}:${var.account_id}:repository/*"
 
   repository_arns = [
     for repository in var.ecr_repository_names :
@@ -254,6 +264,70 @@ resource "aws_iam_role_policy" "ferry" {
         Resource = [aws_iam_role.task_execution.arn, aws_iam_role.task.arn]
         Condition = {
           StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" }
+        }
+      },
+      {
+        # Application Auto Scaling's reads have no resource-level permissions.
+        Sid    = "ObserveAutoscaling"
+        Effect = "Allow"
+        Action = [
+          "application-autoscaling:DescribeScalableTargets",
+          "application-autoscaling:DescribeScalingPolicies",
+          "application-autoscaling:DescribeScheduledActions",
+          "cloudwatch:DescribeAlarms",
+        ]
+        Resource = "*"
+      },
+      {
+        # Scalable targets are named by random ids, so the namespace and the
+        # dimension scope the writes: the desired count of ECS services only.
+        # Registering also needs ecs:DescribeServices and ecs:UpdateService
+        # on the service (ReconcileServices).
+        Sid    = "ReconcileAutoscaling"
+        Effect = "Allow"
+        Action = [
+          "application-autoscaling:RegisterScalableTarget",
+          "application-autoscaling:DeregisterScalableTarget",
+          "application-autoscaling:PutScalingPolicy",
+          "application-autoscaling:DeleteScalingPolicy",
+          "application-autoscaling:PutScheduledAction",
+          "application-autoscaling:DeleteScheduledAction",
+        ]
+        Resource = "*"
+        Condition = {
+          StringEquals = {
+            "application-autoscaling:service-namespace"  = "ecs"
+            "application-autoscaling:scalable-dimension" = "ecs:service:DesiredCount"
+          }
+        }
+      },
+      {
+        # Ownership tags go on a scalable target when it is registered.
+        Sid      = "TagScalableTargets"
+        Effect   = "Allow"
+        Action   = "application-autoscaling:TagResource"
+        Resource = "*"
+        Condition = {
+          StringEquals = { "aws:RequestTag/${local.environment_tag}" = var.environment }
+        }
+      },
+      {
+        # A target-tracking policy creates and deletes its alarms in the
+        # caller's name.
+        Sid      = "TargetTrackingAlarms"
+        Effect   = "Allow"
+        Action   = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"]
+        Resource = local.target_tracking_alarms
+      },
+      {
+        # The service-linked role Application Auto Scaling scales ECS with,
+        # created by the first registration in the account: that role only.
+        Sid      = "AutoscalingServiceLinkedRole"
+        Effect   = "Allow"
+        Action   = "iam:CreateServiceLinkedRole"
+        Resource = local.autoscaling_service_linked_role
+        Condition = {
+          StringEquals = { "iam:AWSServiceName" = "ecs.application-autoscaling.amazonaws.com" }
         }
       },
       {

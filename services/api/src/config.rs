@@ -60,6 +60,23 @@ pub struct Config {
     /// (a container HEALTHCHECK that needs no shell or curl in the image).
     #[arg(long)]
     pub check_health: bool,
+
+    /// Run the migrations when the server starts (the default). `false` when a pre-deploy
+    /// task (`numbers-api migrate`) has already run them.
+    #[arg(long, env = "MIGRATE_AT_START", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate_at_start: bool,
+
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<ApiCommand>,
+}
+
+/// A one-off job instead of serving.
+#[derive(clap::Subcommand, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiCommand {
+    /// Apply the database migrations (under the same advisory lock as start-up), then exit:
+    /// 0 when the schema is current, 1 with the reason otherwise.
+    Migrate,
 }
 
 /// Log output format.
@@ -78,6 +95,8 @@ impl std::fmt::Debug for Config {
             .field("database", &redact_url(&self.database_url()))
             .field("db_max_connections", &self.db_max_connections)
             .field("log_format", &self.log_format)
+            .field("migrate_at_start", &self.migrate_at_start)
+            .field("command", &self.command)
             .finish_non_exhaustive()
     }
 }

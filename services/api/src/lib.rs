@@ -95,6 +95,15 @@ async fn method_not_allowed() -> impl IntoResponse {
 
 /// Connect to the configured database (retrying until `db_startup_timeout`) and migrate it.
 pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    prepare_database(config, true).await
+}
+
+/// Connect (retrying while the database is not reachable yet, up to `db_startup_timeout`) and,
+/// when `migrate`, apply the migrations.
+pub async fn prepare_database(
+    config: &Config,
+    migrate: bool,
+) -> anyhow::Result<DatabaseConnection> {
     let url = config.database_url();
     let shown = config::redact_url(&url);
     let deadline = Instant::now() + config.db_startup_timeout;
@@ -102,13 +111,19 @@ pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<DatabaseConn
     loop {
         let attempt = async {
             let db = db::connect(&url, config.db_max_connections).await?;
-            db::migrate(&url, &db).await?;
+            if migrate {
+                db::migrate(&url, &db).await?;
+            }
             Ok::<_, sea_orm::DbErr>(db)
         }
         .await;
         match attempt {
             Ok(db) => {
-                tracing::info!(database = %shown, "database ready, migrations applied");
+                if migrate {
+                    tracing::info!(database = %shown, "database ready, migrations applied");
+                } else {
+                    tracing::info!(database = %shown, "database ready (migrations left to `numbers-api migrate`)");
+                }
                 return Ok(db);
             }
             Err(err) if Instant::now() + delay < deadline && db::is_unavailable(&err) => {

@@ -1,4 +1,5 @@
-//! The numbers-api binary: parse config, set up logs, connect + migrate, serve.
+//! The numbers-api binary: parse config, set up logs, connect + migrate, serve; or
+//! `numbers-api migrate`: connect, migrate, exit (a pre-deploy task).
 
 use clap::Parser;
 
@@ -6,8 +7,8 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use numbers_api::config::LogFormat;
-use numbers_api::{AppState, Config, app, connect_and_migrate, serve};
+use numbers_api::config::{ApiCommand, LogFormat};
+use numbers_api::{AppState, Config, app, prepare_database, serve};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -16,8 +17,15 @@ async fn main() -> anyhow::Result<()> {
         return Ok(http_probe::check_health(config.listen_addr).await?);
     }
     init_tracing(config.log_format);
+    if config.command == Some(ApiCommand::Migrate) {
+        tracing::info!(?config, "numbers-api migrate");
+        let db = prepare_database(&config, true).await?;
+        db.close().await?;
+        tracing::info!("migrations applied; exiting");
+        return Ok(());
+    }
     tracing::info!(?config, "starting numbers-api");
-    let db = connect_and_migrate(&config).await?;
+    let db = prepare_database(&config, config.migrate_at_start).await?;
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen_addr))?;

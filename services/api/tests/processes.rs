@@ -234,3 +234,70 @@ fn json_logs_never_show_the_database_password() {
     }
     assert!(logs.contains("***"), "the redacted URL is logged:\n{logs}");
 }
+
+#[test]
+fn migrate_applies_the_schema_and_exits_and_a_server_told_not_to_migrate_serves_it() {
+    let url = shared_pg_database();
+    let migrate = || {
+        Command::new(BIN)
+            .arg("migrate")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &url)
+            .stdin(Stdio::null())
+            .output()
+            .expect("numbers-api migrate runs")
+    };
+    for _ in 0..2 {
+        let out = migrate();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        psql(&url, "SELECT count(*) FROM seaql_migrations").expect("query"),
+        "1"
+    );
+    let tables = psql(&url, "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public'")
+        .expect("query");
+    assert_eq!(tables, "idempotency_keys,numbers,seaql_migrations");
+
+    let mut api = Api::spawn(&[("DATABASE_URL", &url), ("MIGRATE_AT_START", "false")]);
+    api.wait_ready();
+    let (status, _) =
+        http(api.port, "POST", "/v1/numbers", Some(r#"{"value": 7}"#)).expect("answer");
+    assert_eq!(status, 201);
+    assert!(
+        api.logs()
+            .contains("migrations left to `numbers-api migrate`"),
+        "{}",
+        api.logs()
+    );
+}
+
+#[test]
+fn migrate_against_an_unreachable_database_fails_without_showing_the_password() {
+    let port = free_port().expect("free port");
+    let out = Command::new(BIN)
+        .arg("migrate")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "DATABASE_URL",
+            format!("postgres://numbers:hunter2-secret@127.0.0.1:{port}/numbers"),
+        )
+        .env("DB_STARTUP_TIMEOUT", "1s")
+        .stdin(Stdio::null())
+        .output()
+        .expect("numbers-api migrate runs");
+    assert_eq!(out.status.code(), Some(1));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("cannot prepare database"), "{text}");
+    assert!(!text.contains("hunter2-secret"), "{text}");
+}

@@ -199,6 +199,8 @@ pub struct Svc {
     pub desired_count: u32,
     pub depends_on: Vec<String>,
     pub annotations: Vec<(String, String)>,
+    /// A YAML flow mapping for `spec.autoscaling`, e.g. `{ minCapacity: 1, maxCapacity: 5 }`.
+    pub autoscaling: Option<String>,
 }
 
 impl Svc {
@@ -208,6 +210,7 @@ impl Svc {
             desired_count: 1,
             depends_on: Vec::new(),
             annotations: Vec::new(),
+            autoscaling: None,
         }
     }
 }
@@ -289,8 +292,13 @@ impl Stack {
             } else {
                 format!("  dependsOn: [{}]\n", s.depends_on.join(", "))
             };
+            let autoscaling = s
+                .autoscaling
+                .as_ref()
+                .map(|a| format!("  autoscaling: {a}\n"))
+                .unwrap_or_default();
             docs.push(format!(
-                "apiVersion: ferry.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: {name}\n{annotations}spec:\n  desiredCount: {count}\n  tags: {{ team: numbers }}\n{depends}  taskDefinition:\n    cpu: 256\n    memory: 512\n    containers:\n      - name: app\n        image: {image}\n        portMappings: [{{ containerPort: 8080 }}]\n        environment: {{ MODE: production }}\n  deployment: {{ circuitBreaker: {{ enable: true, rollback: true }} }}\n",
+                "apiVersion: ferry.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: {name}\n{annotations}spec:\n  desiredCount: {count}\n  tags: {{ team: numbers }}\n{depends}{autoscaling}  taskDefinition:\n    cpu: 256\n    memory: 512\n    containers:\n      - name: app\n        image: {image}\n        portMappings: [{{ containerPort: 8080 }}]\n        environment: {{ MODE: production }}\n  deployment: {{ circuitBreaker: {{ enable: true, rollback: true }} }}\n",
                 name = s.name,
                 count = s.desired_count,
             ));
@@ -387,6 +395,8 @@ fn api_name(req: &Request<Incoming>) -> String {
         "ecr"
     } else if service.contains("Container") {
         "ecs"
+    } else if service.contains("AnyScale") {
+        "autoscaling"
     } else {
         "other"
     };

@@ -229,9 +229,11 @@ pub(crate) fn status_rows(
                 },
                 live_revision,
                 running: health.running,
+                // With autoscaling the live count is the desired one (the autoscaler's).
                 desired: desired
                     .services
                     .get(&svc.name)
+                    .filter(|s| s.spec.autoscaling.is_none())
                     .map_or(health.desired, |s| s.spec.desired_count),
                 images: health.images.clone(),
                 drift: changes

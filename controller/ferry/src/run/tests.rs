@@ -411,7 +411,7 @@ async fn in_detect_mode_drift_is_reported_and_a_git_change_still_applies() {
         &ferry_core::render::UpdateService {
             cluster: "test".into(),
             service: "worker".into(),
-            desired_count: 7,
+            desired_count: Some(7),
             network_configuration: worker.network_configuration.clone(),
             deployment_configuration: worker.deployment_configuration.clone().unwrap_or_default(),
             ..Default::default()
