@@ -554,3 +554,87 @@ async fn post_rollback_redeploys_the_last_good_revision_and_pauses_auto_sync_unt
     assert!(live_revision(&fake, "web").ends_with("dev-web:3"));
     ferry.stop().await;
 }
+
+/// Run the browser check `EXPECT` of services/frontend/e2e/ferry-rolled-back.mjs on the page.
+fn check_page_in_chromium(port: u16, expect: &str) {
+    let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../services/frontend/e2e");
+    assert!(
+        ferry_testkit::find_on_path("node").is_some(),
+        "`node` is missing; `cargo xtask test` installs the browser tools"
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").is_file(),
+        "/usr/bin/chromium is missing (Debian `chromium`)"
+    );
+    assert!(
+        e2e.join("node_modules/playwright-core/package.json").is_file(),
+        "playwright-core is missing (`npm ci` in {})",
+        e2e.display()
+    );
+    // target/<profile>/deps/<test binary> → target/e2e
+    let shots = std::env::current_exe()
+        .expect("test binary")
+        .ancestors()
+        .nth(3)
+        .expect("target folder")
+        .join("e2e");
+    let out = std::process::Command::new("node")
+        .arg("ferry-rolled-back.mjs")
+        .current_dir(&e2e)
+        .env("STATUS_URL", format!("http://127.0.0.1:{port}/"))
+        .env("SHOT_DIR", &shots)
+        .env("EXPECT", expect)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shots.join(format!("ferry-{expect}.png")).is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_a_rolled_back_environment_in_a_real_browser() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fake = fake();
+    let v1 = change(dir.path(), "v1", "");
+    let ferry = Ferry::start(dir.path(), &fake).await;
+    ferry
+        .wait_for("v1", |s| newest_is(s, &v1, "Succeeded"))
+        .await;
+    let v2 = change(dir.path(), "v2", "");
+    ferry
+        .wait_for("v2", |s| newest_is(s, &v2, "Succeeded"))
+        .await;
+    fake.api().set_rollout(
+        "web",
+        Rollout::Rollback("ECS deployment circuit breaker: tasks failed to start.".into()),
+    );
+    let v3 = change(dir.path(), "v3", "");
+    ferry
+        .wait_for("v3 rolled back by ECS", |s| newest_is(s, &v3, "Failed"))
+        .await;
+    let port = ferry.port;
+    tokio::task::spawn_blocking(move || check_page_in_chromium(port, "held"))
+        .await
+        .expect("browser check");
+
+    fake.api().set_rollout("web", Rollout::Complete);
+    let (code, body) = ferry
+        .http("POST", "/rollback?env=dev", Some(TOKEN))
+        .await;
+    assert_eq!(code, 202, "{body}");
+    // The last good revision before the held-back one.
+    assert_eq!(body["to"], v2.as_str(), "{body}");
+    ferry
+        .wait_for("the rollback", |s| {
+            newest(s)["trigger"] == "rollback" && newest(s)["result"] == "Succeeded"
+        })
+        .await;
+    tokio::task::spawn_blocking(move || check_page_in_chromium(port, "paused"))
+        .await
+        .expect("browser check");
+    ferry.stop().await;
+}
