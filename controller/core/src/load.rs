@@ -288,10 +288,14 @@ impl<'a> Reader<'a> {
         self.exhausted = true;
         self.broken.all = true;
         let mut d = at();
+        let limit = if self.nodes > MAX_ENV_NODES {
+            format!("{MAX_ENV_NODES} nodes")
+        } else {
+            format!("{} MiB", MAX_ENV_BYTES / (1024 * 1024))
+        };
         d.message = format!(
-            "{}: the environment would hold more than {MAX_ENV_NODES} nodes or {} MiB (files read plus `${{…}}` values expanded); refusing it",
-            d.message,
-            MAX_ENV_BYTES / (1024 * 1024)
+            "{}: the environment would hold more than {limit} (files read plus `${{…}}` values expanded); refusing it",
+            d.message
         );
         self.diags.push(d);
         false
@@ -791,6 +795,11 @@ pub fn load_environment(root: &Path, env: &str) -> Result<DesiredState, Diagnost
         let mut sub = Substitution::new(&values, &mut doc.origins);
         sub.run(&mut value, "", &mut r);
         let failed = sub.failed;
+        if r.exhausted {
+            // Over budget: that one error is the answer; typing half-expanded documents
+            // would only add noise.
+            return Err(finish(r.diags));
+        }
         let duplicate = |first: &Origins, doc: &RawDoc| {
             doc.origins.diagnostic(
                 "metadata.name",
@@ -1171,30 +1180,38 @@ impl<'v, 'o> Substitution<'v, 'o> {
                     self.run(v, &child, r);
                 }
             }
-            Value::String(s) if s.contains("${") => match interpolate(s, self.values) {
-                Ok(new) => {
-                    let (nodes, bytes) = size_of(&new);
-                    let origins = &*self.origins;
-                    if r.spend(nodes, bytes, || {
-                        origins.diagnostic(path, "substituting here")
-                    }) {
-                        *value = new;
-                        self.origins.substituted.insert(path.to_owned());
-                    } else {
+            Value::String(s) if s.contains("${") => {
+                match interpolate(s, self.values, MAX_ENV_BYTES.saturating_sub(r.bytes)) {
+                    Ok(new) => {
+                        let (nodes, bytes) = size_of(&new);
+                        let origins = &*self.origins;
+                        if r.spend(nodes, bytes, || {
+                            origins.diagnostic(path, "substituting here")
+                        }) {
+                            *value = new;
+                            self.origins.substituted.insert(path.to_owned());
+                        } else {
+                            self.failed.push(path.to_owned());
+                        }
+                    }
+                    Err(message) => {
+                        r.diags.push(self.origins.diagnostic(path, message));
                         self.failed.push(path.to_owned());
                     }
                 }
-                Err(message) => {
-                    r.diags.push(self.origins.diagnostic(path, message));
-                    self.failed.push(path.to_owned());
-                }
-            },
+            }
             _ => {}
         }
     }
 }
 
-fn interpolate(text: &str, values: &BTreeMap<String, Value>) -> Result<Value, String> {
+/// `text` with its `${…}` replaced; a string growing past `max_len` bytes is refused before
+/// it is built.
+fn interpolate(
+    text: &str,
+    values: &BTreeMap<String, Value>,
+    max_len: usize,
+) -> Result<Value, String> {
     let lookup = |name: &str| -> Result<&Value, String> {
         match values.get(name) {
             Some(Value::Null) => Err(format!(
@@ -1232,17 +1249,24 @@ fn interpolate(text: &str, values: &BTreeMap<String, Value>) -> Result<Value, St
                     quote(name)
                 ));
             }
-            match lookup(name)? {
-                Value::String(s) => out.push_str(s),
-                Value::Number(n) => out.push_str(&n.to_string()),
-                Value::Bool(b) => out.push_str(&b.to_string()),
+            let piece = match lookup(name)? {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
                 _ => {
                     return Err(format!(
                         "value {} is a list or map; use it as the whole field",
                         reference(name)
                     ));
                 }
+            };
+            if out.len() + piece.len() > max_len {
+                return Err(format!(
+                    "substituting values here would make the environment larger than {} MiB; refusing it",
+                    MAX_ENV_BYTES / (1024 * 1024)
+                ));
             }
+            out.push_str(&piece);
             rest = &after[end + 1..];
         } else {
             out.push('$');

@@ -88,11 +88,14 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
     check_characters(text)?;
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
+    // An error found at the end of the stream is reported on the last line of the file.
+    let last_line = text.lines().count().max(1);
     parser.load(&mut builder, true).map_err(|e| YamlError {
-        line: e.marker().line(),
+        line: e.marker().line().clamp(1, last_line),
         message: e.info().to_owned(),
     })?;
-    if let Some(err) = builder.error {
+    if let Some(mut err) = builder.error {
+        err.line = err.line.clamp(1, last_line);
         return Err(err);
     }
     Ok(builder
@@ -185,6 +188,9 @@ enum Frame {
         map: Map<String, Value>,
         path: String,
         key: Option<String>,
+        /// Line of the pending key: a scalar value's line is its key's (a block scalar's
+        /// text starts below it).
+        key_line: usize,
         anchor: usize,
     },
 }
@@ -247,9 +253,11 @@ impl Builder {
                 if let Some(Frame::Map {
                     key: key @ None,
                     map,
+                    key_line,
                     ..
                 }) = self.stack.last_mut()
                 {
+                    *key_line = line;
                     if map.contains_key(&text) {
                         return Err(format!("duplicate key {}", crate::printable::quote(&text)));
                     }
@@ -265,6 +273,7 @@ impl Builder {
                 }
                 let path = self.child_path()?;
                 self.count(1, text.len() + path.len())?;
+                let line = self.value_line(line);
                 self.lines.insert(path, line);
                 let value = match &tag {
                     Some(t) => tagged_scalar(text, t)?,
@@ -295,6 +304,7 @@ impl Builder {
                     map: Map::new(),
                     path,
                     key: None,
+                    key_line: line,
                     anchor,
                 });
             }
@@ -330,12 +340,25 @@ impl Builder {
                     .get(&id)
                     .map(|(v, _, _)| v.clone())
                     .unwrap_or_default();
+                let line = self.value_line(line);
                 self.lines.insert(path, line);
                 self.attach(value);
             }
             Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
         }
         Ok(())
+    }
+
+    /// The line to record for a scalar or alias value found at `line`.
+    fn value_line(&self, line: usize) -> usize {
+        match self.stack.last() {
+            Some(Frame::Map {
+                key: Some(_),
+                key_line,
+                ..
+            }) => *key_line,
+            _ => line,
+        }
     }
 
     /// Start a collection: its path, counted.
