@@ -538,8 +538,21 @@ fn scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         serde_json::Value::Number(n) => Ok(n.to_string()),
         serde_json::Value::Bool(b) => Ok(b.to_string()),
         other => Err(serde::de::Error::custom(format!(
-            "expected a string or number, got {other}"
+            "expected a string or number, got {}",
+            json_kind(&other)
         ))),
+    }
+}
+
+/// What kind of JSON value `value` is (messages name the kind, never the value).
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "a mapping",
     }
 }
 
@@ -552,7 +565,8 @@ fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String
             serde_json::Value::Number(n) => Ok((k, n.to_string())),
             serde_json::Value::Bool(b) => Ok((k, b.to_string())),
             other => Err(serde::de::Error::custom(format!(
-                "environment variable `{k}` must be a string, number or boolean, got {other}"
+                "environment variable `{k}` must be a string, number or boolean, got {}",
+                json_kind(&other)
             ))),
         })
         .collect()

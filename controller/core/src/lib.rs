@@ -12,9 +12,13 @@ pub mod live;
 pub mod load;
 pub mod plan;
 pub mod platform;
+pub mod printable;
 pub mod render;
 pub mod validate;
 pub mod yaml;
 
-pub use load::{DesiredState, Diagnostic, Diagnostics, discover_environments, load_environment};
+pub use load::{
+    DesiredState, Diagnostic, Diagnostics, Discovery, discover, discover_environments,
+    load_environment,
+};
 pub use plan::{Change, Conflict, FieldDiff, Op, Plan, ResourceKey, ResourceKind};

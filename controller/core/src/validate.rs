@@ -1,19 +1,29 @@
 //! Validation rules over typed resources: everything ECS would refuse (or silently do wrong)
-//! is caught here, at `file:line`, before anything reaches a platform.
+//! is caught here, at `file:line`, before anything reaches a platform: names (given and
+//! derived) within ECS's and ECR's limits and character sets, tags within their lengths,
+//! credentials recognized by value, local commands kept inside the repository. Messages quote
+//! a value only when it is neither a credential nor a substituted `${…}` value.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::kinds::{
     ContainerSpec, ENVIRONMENT_TAG, EcsServiceSpec, LaunchType, MANAGED_BY_TAG, PlatformKind,
 };
-use crate::load::{DesiredState, Diagnostic, Loaded};
+use crate::load::{Broken, DesiredState, Diagnostic, Loaded, Origins, is_plain_relative};
+use crate::printable::{HIDDEN, quote, secret_kind};
 
 /// Every rule violation in `state`.
 pub fn validate(state: &DesiredState) -> Vec<Diagnostic> {
+    validate_with(state, &Broken::default())
+}
+
+/// Every rule violation in `state`, skipping rules that refer to resources in `broken` (their
+/// own error is the one to fix).
+pub fn validate_with(state: &DesiredState, broken: &Broken) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    environment(state, &mut out);
+    environment(state, broken, &mut out);
     for service in state.services.values() {
-        self::service(state, service, &mut out);
+        self::service(state, service, broken, &mut out);
     }
     service_order(state, &mut out);
     for repo in state.repositories.values() {
@@ -23,10 +33,69 @@ pub fn validate(state: &DesiredState) -> Vec<Diagnostic> {
     out
 }
 
-fn environment(state: &DesiredState, out: &mut Vec<Diagnostic>) {
+/// `value` of the field at `path` as a message may show it.
+fn shown(origins: &Origins, path: &str, value: &str) -> String {
+    if origins.is_substituted(path) {
+        HIDDEN.to_owned()
+    } else {
+        quote(value)
+    }
+}
+
+/// Most tags a resource may have (ECS and ECR: 50, of which Ferry uses 2).
+pub const MAX_TAGS: usize = 50;
+
+/// Tag rules shared by ECS and ECR: reserved keys, lengths, characters, count.
+fn tags(tags: &BTreeMap<String, String>, origins: &Origins, out: &mut Vec<Diagnostic>) {
+    let d = |path: &str, msg: String| origins.diagnostic(path, msg);
+    if tags.len() + 2 > MAX_TAGS {
+        out.push(d(
+            "spec.tags",
+            format!(
+                "{} tags, plus Ferry's 2, exceed the {MAX_TAGS} a resource may have",
+                tags.len()
+            ),
+        ));
+    }
+    for (key, value) in tags {
+        let path = format!("spec.tags.{key}");
+        if key.to_ascii_lowercase().starts_with("aws:")
+            || key == MANAGED_BY_TAG
+            || key == ENVIRONMENT_TAG
+        {
+            out.push(d(&path, format!("tag {} is reserved", quote(key))));
+        } else if !(1..=128).contains(&key.chars().count()) || !key.chars().all(is_tag_char) {
+            out.push(d(&path, format!(
+                "tag key {} must be 1-128 characters: letters, digits, spaces and _ . : / = + - @",
+                quote(key)
+            )));
+        }
+        if value.chars().count() > 256 || !value.chars().all(is_tag_char) {
+            out.push(d(&path, format!(
+                "the value of tag {} must be at most 256 characters: letters, digits, spaces and _ . : / = + - @",
+                quote(key)
+            )));
+        } else if let Some(kind) = secret_kind(value) {
+            out.push(d(
+                &path,
+                format!(
+                    "the value of tag {} looks like {kind}; a credential never belongs in a tag",
+                    quote(key)
+                ),
+            ));
+        }
+    }
+}
+
+fn is_tag_char(c: char) -> bool {
+    c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)
+}
+
+fn environment(state: &DesiredState, broken: &Broken, out: &mut Vec<Diagnostic>) {
     let env = &state.environment;
     let spec = &env.spec;
     let d = |path: &str, msg: String| env.origins.diagnostic(path, msg);
+    let show = |path: &str, value: &str| shown(&env.origins, path, value);
     if spec.platform == PlatformKind::Ecs {
         if spec.region.as_deref().is_none_or(str::is_empty) {
             out.push(d("spec.region", "an ecs environment needs a region".into()));
@@ -38,7 +107,10 @@ fn environment(state: &DesiredState, out: &mut Vec<Diagnostic>) {
             )),
             Some(c) if !is_ecs_name(c) => out.push(d(
                 "spec.cluster",
-                format!("cluster `{c}` must be 1-255 letters, digits, - or _"),
+                format!(
+                    "cluster {} must be 1-255 letters, digits, - or _",
+                    show("spec.cluster", c)
+                ),
             )),
             _ => {}
         }
@@ -52,11 +124,12 @@ fn environment(state: &DesiredState, out: &mut Vec<Diagnostic>) {
         if uses_stack_images && spec.registry.as_deref().is_none_or(str::is_empty) {
             out.push(d("spec.registry", "containers use this stack's ECR repositories, so the environment needs `registry` (e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com)".into()));
         }
-        for (name, svc) in &state.services {
+        for svc in state.services.values() {
             let net = svc.spec.network.as_ref().or(spec.network.as_ref());
             if net.is_none_or(|n| n.subnets.is_empty()) {
                 out.push(svc.origins.diagnostic("spec", format!(
-                    "service `{name}` has no subnets: set spec.network.subnets in the Environment or the service"
+                    "service {} has no subnets: set spec.network.subnets in the Environment or the service",
+                    quote(&svc.name)
                 )));
             }
         }
@@ -74,13 +147,32 @@ fn environment(state: &DesiredState, out: &mut Vec<Diagnostic>) {
         .collect();
     for (repo, image) in &spec.images {
         let path = format!("spec.images.{repo}");
-        if !state.repositories.contains_key(repo) && !used_images.contains(repo.as_str()) {
-            out.push(d(&path, format!("`{repo}` is neither an EcrRepository of this stack nor an image a container uses")));
+        if !is_repository_name(repo) {
+            out.push(d(
+                &path,
+                format!(
+                    "{} is not an ECR repository name ({REPOSITORY_RULE})",
+                    quote(repo)
+                ),
+            ));
+        } else if !state.repositories.contains_key(repo)
+            && !used_images.contains(repo.as_str())
+            && !broken.any("EcsService")
+            && !broken.covers("EcrRepository", repo)
+        {
+            out.push(d(
+                &path,
+                format!(
+                    "{} is neither an EcrRepository of this stack nor an image a container uses",
+                    quote(repo)
+                ),
+            ));
         }
+        let (tag_path, digest_path) = (format!("{path}.tag"), format!("{path}.digest"));
         match (&image.tag, &image.digest) {
             (None, None) => out.push(d(&path, "set a tag or a digest".into())),
-            (_, Some(digest)) if !is_digest(digest) => out.push(d(&format!("{path}.digest"), format!("`{digest}` is not a digest like sha256:<64 hex>"))),
-            (Some(tag), _) if !is_tag(tag) => out.push(d(&format!("{path}.tag"), format!("`{tag}` is not a valid image tag (1-128 of A-Z a-z 0-9 _ . -, not starting with . or -)"))),
+            (_, Some(digest)) if !is_digest(digest) => out.push(d(&digest_path, format!("{} is not a digest like sha256:<64 hex>", show(&digest_path, digest)))),
+            (Some(tag), _) if !is_tag(tag) => out.push(d(&tag_path, format!("{} is not a valid image tag (1-128 of A-Z a-z 0-9 _ . -, not starting with . or -)", show(&tag_path, tag)))),
             _ => {}
         }
     }
@@ -95,43 +187,105 @@ fn environment(state: &DesiredState, out: &mut Vec<Diagnostic>) {
             if !commands.is_some_and(|c| c.contains_key(*image)) {
                 out.push(d(
                     "spec.local.commands",
-                    format!("no local command for image `{image}`"),
+                    format!("no local command for image {}", quote(image)),
                 ));
             }
         }
-        if let Some(local) = &spec.local {
-            for (image, cmd) in &local.commands {
-                if cmd.command.is_empty() {
+    }
+    if let Some(local) = &spec.local {
+        for (image, cmd) in &local.commands {
+            let path = format!("spec.local.commands.{image}");
+            match cmd.command.first() {
+                None => out.push(d(&format!("{path}.command"), "the command is empty".into())),
+                // A bare name is looked up on PATH; anything with a `/` is a file of the
+                // repository and must stay inside it.
+                Some(program) if program.contains('/') && !is_plain_relative(program) => {
+                    out.push(d(&format!("{path}.command[0]"), format!(
+                        "{} leaves the repository: a local command is a name found on PATH or a path relative to the repository, without `..`",
+                        show(&format!("{path}.command[0]"), program)
+                    )));
+                }
+                Some(program) if program.is_empty() || program.contains('\0') => {
                     out.push(d(
-                        &format!("spec.local.commands.{image}.command"),
-                        "the command is empty".into(),
+                        &format!("{path}.command[0]"),
+                        "the program name is empty or holds a NUL".into(),
                     ));
                 }
+                _ => {}
+            }
+            for (i, arg) in cmd.command.iter().enumerate() {
+                if let Some(kind) = secret_kind(arg) {
+                    out.push(d(&format!("{path}.command[{i}]"), format!(
+                        "looks like {kind}; pass credentials to a container through `secrets`, never in its command"
+                    )));
+                }
+            }
+            if let Some(dir) = &cmd.working_dir
+                && !is_plain_relative(dir)
+            {
+                out.push(d(&format!("{path}.workingDir"), format!(
+                    "{} leaves the repository: workingDir is a folder relative to the repository, without `..`",
+                    show(&format!("{path}.workingDir"), dir)
+                )));
             }
         }
     }
 }
 
-fn service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mut Vec<Diagnostic>) {
+fn service(
+    state: &DesiredState,
+    svc: &Loaded<EcsServiceSpec>,
+    broken: &Broken,
+    out: &mut Vec<Diagnostic>,
+) {
     let spec = &svc.spec;
     let d = |path: &str, msg: String| svc.origins.diagnostic(path, msg);
-    if !is_ecs_name(&svc.name) {
+    let show = |path: &str, value: &str| shown(&svc.origins, path, value);
+    let name_ok = is_ecs_name(&svc.name);
+    if !name_ok {
         out.push(d(
             "metadata.name",
             format!(
-                "service name `{}` must be 1-255 letters, digits, - or _",
-                svc.name
+                "service name {} must be 1-255 letters, digits, - or _",
+                quote(&svc.name)
             ),
         ));
     }
     let td = &spec.task_definition;
-    if let Some(family) = &td.family
-        && !is_ecs_name(family)
-    {
-        out.push(d(
+    match &td.family {
+        Some(family) if !is_ecs_name(family) => out.push(d(
             "spec.taskDefinition.family",
-            format!("family `{family}` must be 1-255 letters, digits, - or _"),
-        ));
+            format!(
+                "family {} must be 1-255 letters, digits, - or _",
+                show("spec.taskDefinition.family", family)
+            ),
+        )),
+        Some(_) => {}
+        None => {
+            // The default family is derived: `{env}-{name}` must itself be a valid family.
+            let family = crate::render::family(state, svc);
+            if name_ok && crate::load::is_environment_name(&state.env) && !is_ecs_name(&family) {
+                out.push(d(
+                    "metadata.name",
+                    format!(
+                        "the task family `{{env}}-{{name}}` would be {} characters, over ECS's 255: shorten the service name or set spec.taskDefinition.family",
+                        family.len()
+                    ),
+                ));
+            }
+        }
+    }
+    for (i, c) in spec.capacity_provider_strategy.iter().enumerate() {
+        if !is_ecs_name(&c.capacity_provider) {
+            let path = format!("spec.capacityProviderStrategy[{i}].capacityProvider");
+            out.push(d(
+                &path,
+                format!(
+                    "capacity provider {} must be 1-255 letters, digits, - or _",
+                    show(&path, &c.capacity_provider)
+                ),
+            ));
+        }
     }
     let fargate = spec.capacity_provider_strategy.is_empty()
         && spec.launch_type != Some(LaunchType::Ec2)
@@ -169,7 +323,7 @@ fn service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mut Vec<Dia
                 ),
             ));
         }
-        container(state, c, &path, &d, out);
+        container(state, c, &path, &svc.origins, broken, out);
     }
     let ports = |name: &str| -> Option<BTreeSet<u16>> {
         td.containers
@@ -183,17 +337,22 @@ fn service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mut Vec<Dia
             if dep.container_name == c.name {
                 out.push(d(&path, "a container cannot depend on itself".into()));
             } else if !names.contains_key(dep.container_name.as_str()) {
+                let p = format!("{path}.containerName");
                 out.push(d(
-                    &format!("{path}.containerName"),
-                    format!("no container `{}` in this task", dep.container_name),
+                    &p,
+                    format!(
+                        "no container {} in this task",
+                        show(&p, &dep.container_name)
+                    ),
                 ));
             }
             if !["START", "COMPLETE", "SUCCESS", "HEALTHY"].contains(&dep.condition.as_str()) {
+                let p = format!("{path}.condition");
                 out.push(d(
-                    &format!("{path}.condition"),
+                    &p,
                     format!(
-                        "`{}` is not START, COMPLETE, SUCCESS or HEALTHY",
-                        dep.condition
+                        "{} is not START, COMPLETE, SUCCESS or HEALTHY",
+                        show(&p, &dep.condition)
                     ),
                 ));
             }
@@ -201,24 +360,30 @@ fn service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mut Vec<Dia
     }
     for (i, lb) in spec.load_balancers.iter().enumerate() {
         let path = format!("spec.loadBalancers[{i}]");
+        let name_path = format!("{path}.containerName");
         match ports(&lb.container_name) {
             None => out.push(d(
-                &format!("{path}.containerName"),
-                format!("no container `{}` in this task", lb.container_name),
+                &name_path,
+                format!(
+                    "no container {} in this task",
+                    show(&name_path, &lb.container_name)
+                ),
             )),
             Some(p) if !p.contains(&lb.container_port) => out.push(d(
                 &format!("{path}.containerPort"),
                 format!(
-                    "container `{}` has no portMapping for {}",
-                    lb.container_name, lb.container_port
+                    "container {} has no portMapping for {}",
+                    show(&name_path, &lb.container_name),
+                    lb.container_port
                 ),
             )),
             _ => {}
         }
         if !lb.target_group_arn.starts_with("arn:") {
+            let p = format!("{path}.targetGroupArn");
             out.push(d(
-                &format!("{path}.targetGroupArn"),
-                format!("`{}` is not an ARN", lb.target_group_arn),
+                &p,
+                format!("{} is not an ARN", show(&p, &lb.target_group_arn)),
             ));
         }
     }
@@ -244,77 +409,124 @@ fn service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mut Vec<Dia
         let path = format!("spec.dependsOn[{i}]");
         if dep == &svc.name {
             out.push(d(&path, "a service cannot depend on itself".into()));
-        } else if !state.services.contains_key(dep) {
+        } else if !state.services.contains_key(dep) && !broken.covers("EcsService", dep) {
             out.push(d(
                 &path,
-                format!("no EcsService `{dep}` in this environment"),
+                format!("no EcsService {} in this environment", show(&path, dep)),
             ));
         }
     }
-    for key in spec.tags.keys() {
-        if key.starts_with("aws:") || key == MANAGED_BY_TAG || key == ENVIRONMENT_TAG {
-            out.push(d(
-                &format!("spec.tags.{key}"),
-                format!("tag `{key}` is reserved"),
-            ));
-        }
-    }
+    tags(&spec.tags, &svc.origins, out);
 }
 
 fn container(
     state: &DesiredState,
     c: &ContainerSpec,
     path: &str,
-    d: &dyn Fn(&str, String) -> Diagnostic,
+    origins: &Origins,
+    broken: &Broken,
     out: &mut Vec<Diagnostic>,
 ) {
+    let d = |path: &str, msg: String| origins.diagnostic(path, msg);
+    let show = |path: &str, value: &str| shown(origins, path, value);
+    let name_path = format!("{path}.name");
     if !is_ecs_name(&c.name) {
         out.push(d(
-            &format!("{path}.name"),
+            &name_path,
             format!(
-                "container name `{}` must be 1-255 letters, digits, - or _",
-                c.name
+                "container name {} must be 1-255 letters, digits, - or _",
+                show(&name_path, &c.name)
             ),
         ));
     }
+    let image_path = format!("{path}.image");
+    let image = show(&image_path, &c.image);
     let is_repo = state.repositories.contains_key(&c.image);
     let local = state.environment.spec.platform == PlatformKind::Local;
-    if !is_repo
+    if !is_image_text(&c.image) {
+        out.push(d(&image_path, format!(
+            "image {image} must be 1-255 letters, digits and - _ : . / @ # (no spaces or control characters)"
+        )));
+    } else if !is_repo
         && !state.environment.spec.images.contains_key(&c.image)
         && !is_image_reference(&c.image)
         && !local
+        && !broken.covers("EcrRepository", &c.image)
     {
-        out.push(d(&format!("{path}.image"), format!(
-            "`{}` is not an EcrRepository of this stack, a repository pinned in the Environment's spec.images, nor a full image reference (registry/name:tag or name@sha256:...)",
-            c.image
+        out.push(d(&image_path, format!(
+            "{image} is not an EcrRepository of this stack, a repository pinned in the Environment's spec.images, nor a full image reference (registry/name:tag or name@sha256:...)"
         )));
     }
     if is_repo && !local && !state.environment.spec.images.contains_key(&c.image) {
         out.push(d(
-            &format!("{path}.image"),
+            &image_path,
             format!(
-                "no tag for `{}`: set spec.images.{}.tag (or .digest) in the Environment",
-                c.image, c.image
+                "no tag for {image}: set spec.images.<repository>.tag (or .digest) in the Environment"
             ),
         ));
     }
     for (name, value) in &c.environment {
-        if looks_secret(name) && !value.is_empty() {
-            out.push(d(&format!("{path}.environment.{name}"), format!(
-                "`{name}` looks like a secret but has a literal value; move it to `secrets` with a Secrets Manager or SSM ARN"
+        let var = format!("{path}.environment.{name}");
+        if !is_variable_name(name) {
+            out.push(d(&var, format!(
+                "environment variable name {} must be non-empty, without `=` or control characters",
+                quote(name)
+            )));
+        }
+        if let Some(kind) = secret_kind(value) {
+            out.push(d(&var, format!(
+                "{} holds what looks like {kind}; a credential never goes in plain `environment`: store it in Secrets Manager or SSM and reference its ARN under `secrets`",
+                quote(name)
+            )));
+        } else if looks_secret(name) && !value.is_empty() {
+            out.push(d(&var, format!(
+                "{} looks like a secret but has a literal value; move it to `secrets` with a Secrets Manager or SSM ARN",
+                quote(name)
             )));
         }
     }
+    for (field, args) in [("command", &c.command), ("entryPoint", &c.entry_point)] {
+        for (i, arg) in args.iter().enumerate() {
+            if let Some(kind) = secret_kind(arg) {
+                out.push(d(&format!("{path}.{field}[{i}]"), format!(
+                    "looks like {kind}; pass credentials through `secrets` (environment variables from Secrets Manager or SSM), never in a command"
+                )));
+            }
+        }
+    }
+    if let Some(logging) = &c.logging {
+        for (key, value) in &logging.options {
+            if let Some(kind) = secret_kind(value) {
+                out.push(d(&format!("{path}.logging.options.{key}"), format!(
+                    "looks like {kind}; use the log configuration's secretOptions through `secrets`, never a plain option"
+                )));
+            }
+        }
+    }
     for (name, arn) in &c.secrets {
+        let var = format!("{path}.secrets.{name}");
+        if !is_variable_name(name) {
+            out.push(d(
+                &var,
+                format!(
+                    "secret variable name {} must be non-empty, without `=` or control characters",
+                    quote(name)
+                ),
+            ));
+        }
         if !is_secret_arn(arn) {
-            out.push(d(&format!("{path}.secrets.{name}"), format!(
-                "`{name}` must be a Secrets Manager or SSM parameter ARN (arn:aws:secretsmanager:... or arn:aws:ssm:...), never a value"
+            out.push(d(&var, format!(
+                "{} must be a Secrets Manager or SSM parameter ARN (arn:aws:secretsmanager:... or arn:aws:ssm:...), never a value",
+                quote(name)
             )));
         }
         if c.environment.contains_key(name) {
             out.push(d(
-                &format!("{path}.secrets.{name}"),
-                format!("`{name}` is both an environment variable and a secret"),
+                &var,
+                format!(
+                    "{} is both an environment variable and a secret",
+                    quote(name)
+                ),
             ));
         }
     }
@@ -338,6 +550,14 @@ fn container(
                 ),
             ));
         }
+        if let Some(name) = &p.name
+            && !is_port_name(name)
+        {
+            out.push(d(&format!("{pm}.name"), format!(
+                "port name {} must be 1-64 lowercase letters, digits, _ or -, not starting with -",
+                show(&format!("{pm}.name"), name)
+            )));
+        }
         if !seen.insert((p.container_port, p.protocol)) {
             out.push(d(
                 &format!("{pm}.containerPort"),
@@ -359,7 +579,10 @@ fn container(
         {
             out.push(d(
                 &format!("{hp}.command"),
-                format!("the command must start with CMD or CMD-SHELL, not `{first}`"),
+                format!(
+                    "the command must start with CMD or CMD-SHELL, not {}",
+                    show(&format!("{hp}.command[0]"), first)
+                ),
             ));
         }
         for (field, value, lo, hi) in [
@@ -395,10 +618,13 @@ fn service_order(state: &DesiredState, out: &mut Vec<Diagnostic>) {
 fn repository(repo: &Loaded<crate::kinds::EcrRepositorySpec>, out: &mut Vec<Diagnostic>) {
     let d = |path: &str, msg: String| repo.origins.diagnostic(path, msg);
     if !is_repository_name(&repo.name) {
-        out.push(d("metadata.name", format!(
-            "repository name `{}` must be 2-256 lowercase letters, digits and . _ - / separators",
-            repo.name
-        )));
+        out.push(d(
+            "metadata.name",
+            format!(
+                "repository name {} is not valid for ECR ({REPOSITORY_RULE})",
+                quote(&repo.name)
+            ),
+        ));
     }
     if let Some(enc) = &repo.spec.encryption {
         match enc.encryption_type.as_str() {
@@ -409,7 +635,10 @@ fn repository(repo: &Loaded<crate::kinds::EcrRepositorySpec>, out: &mut Vec<Diag
             "AES256" | "KMS" => {}
             other => out.push(d(
                 "spec.encryption.encryptionType",
-                format!("`{other}` is not AES256 or KMS"),
+                format!(
+                    "{} is not AES256 or KMS",
+                    shown(&repo.origins, "spec.encryption.encryptionType", other)
+                ),
             )),
         }
     }
@@ -424,14 +653,7 @@ fn repository(repo: &Loaded<crate::kinds::EcrRepositorySpec>, out: &mut Vec<Diag
             ));
         }
     }
-    for key in repo.spec.tags.keys() {
-        if key.starts_with("aws:") || key == MANAGED_BY_TAG || key == ENVIRONMENT_TAG {
-            out.push(d(
-                &format!("spec.tags.{key}"),
-                format!("tag `{key}` is reserved"),
-            ));
-        }
-    }
+    tags(&repo.spec.tags, &repo.origins, out);
 }
 
 /// Whether (cpu, memory) is a valid Fargate task size.
@@ -472,22 +694,47 @@ fn is_ecs_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn is_repository_name(name: &str) -> bool {
+/// ECR's repository name rule, as messages state it.
+const REPOSITORY_RULE: &str = "2-256 characters: lowercase letters and digits in parts joined by one `.`, `_` or `-`, with `/` between path components";
+
+/// ECR's exact pattern `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`,
+/// 2-256 characters.
+pub fn is_repository_name(name: &str) -> bool {
     (2..=256).contains(&name.len())
-        && name.split('/').all(|part| {
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-                && part
-                    .bytes()
-                    .next()
-                    .is_some_and(|b| b.is_ascii_alphanumeric())
-                && part
-                    .bytes()
-                    .last()
-                    .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.split('/').all(|component| {
+            component.split(['.', '_', '-']).all(|run| {
+                !run.is_empty()
+                    && run
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
         })
+}
+
+/// ECS's image field: up to 255 of letters, digits and `- _ : . / @ #`.
+fn is_image_text(image: &str) -> bool {
+    (1..=255).contains(&image.len())
+        && image
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_:./@#".contains(&b))
+}
+
+/// A name an environment variable can have in a container: non-empty, no `=`, no NUL or
+/// other control character.
+fn is_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.contains('=')
+        && !name.chars().any(char::is_control)
+}
+
+/// ECS port mapping names: 1-64 of a-z 0-9 _ -, not starting with `-`.
+fn is_port_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 fn is_image_reference(image: &str) -> bool {
@@ -575,6 +822,13 @@ mod tests {
         assert!(is_repository_name("team/numbers_api.v2"));
         assert!(!is_repository_name("Numbers"));
         assert!(!is_repository_name("a"));
+        assert!(!is_repository_name("a..b"));
+        assert!(!is_repository_name("a_-b"));
+        assert!(!is_repository_name("team//app"));
+        assert!(!is_repository_name("-app"));
+        assert!(is_repository_name(
+            "a.b_c-d/e__f".replace("__", "_").as_str()
+        ));
         assert!(is_image_reference("nginx:1.27"));
         assert!(is_image_reference("public.ecr.aws/nginx/nginx@sha256:abc"));
         assert!(!is_image_reference("numbers-api"));

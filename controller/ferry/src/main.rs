@@ -1,14 +1,16 @@
 //! The `ferry` binary: `validate`, `render` and `schema` over a manifests folder.
 //! Thin: parsing arguments and printing; the work is in `ferry-core`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use ferry_core::kinds::{EcrRepository, EcsService, Environment};
+use ferry_core::printable::escape;
 use ferry_core::render::{Digests, render};
-use ferry_core::{discover_environments, load_environment};
+use ferry_core::{discover, load_environment};
 use kube_schema::Schemas;
 
 mod aws;
@@ -116,7 +118,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(s) => s,
                 Err(diags) => {
                     eprintln!("{diags}");
-                    eprintln!("{} error(s) in environment `{env}`", diags.0.len());
+                    eprintln!(
+                        "{} error(s) in environment `{}`",
+                        diags.0.len(),
+                        escape(&env)
+                    );
                     return Ok(ExitCode::FAILURE);
                 }
             };
@@ -176,21 +182,31 @@ fn init_tracing() {
 }
 
 fn validate(manifests: &Path, env: Option<&str>) -> anyhow::Result<ExitCode> {
-    let envs = match env {
-        Some(e) => vec![e.to_owned()],
-        None => discover_environments(manifests).map_err(|d| anyhow::anyhow!("{d}"))?,
+    // Without --env, the whole folder is walked: a file no environment loads, or an
+    // environment whose own file is broken, is still an error (nothing is silently skipped).
+    let (envs, problems) = match env {
+        Some(e) => (vec![e.to_owned()], Vec::new()),
+        None => match discover(manifests) {
+            Ok(found) => (found.environments, found.problems),
+            Err(diags) => {
+                eprintln!("{diags}");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
     };
-    if envs.is_empty() {
+    if envs.is_empty() && problems.is_empty() {
         anyhow::bail!(
             "no environment found under {} (a folder with a kind: Environment document)",
-            manifests.display()
+            escape(&manifests.display().to_string())
         );
     }
-    let mut errors = 0;
+    let mut printed = BTreeSet::new();
+    let mut failed = false;
     for env in &envs {
         match load_environment(manifests, env) {
             Ok(state) => println!(
-                "ok {env}: {} service(s), {} repositor{}",
+                "ok {}: {} service(s), {} repositor{}",
+                escape(env),
                 state.services.len(),
                 state.repositories.len(),
                 if state.repositories.len() == 1 {
@@ -200,16 +216,44 @@ fn validate(manifests: &Path, env: Option<&str>) -> anyhow::Result<ExitCode> {
                 }
             ),
             Err(diags) => {
-                errors += diags.0.len();
-                eprintln!("{diags}");
-                eprintln!("FAILED {env}: {} error(s)", diags.0.len());
+                failed = true;
+                for d in &diags.0 {
+                    let line = d.to_string();
+                    if !printed.contains(&line) {
+                        eprintln!("{line}");
+                        printed.insert(line);
+                    }
+                }
+                eprintln!("FAILED {}: {} error(s)", escape(env), diags.0.len());
             }
         }
     }
-    Ok(if errors == 0 {
-        ExitCode::SUCCESS
-    } else {
+    // Problems no environment's load reported, by top-level folder.
+    let mut rest: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for d in &problems {
+        let line = d.to_string();
+        if printed.contains(&line) {
+            continue;
+        }
+        let folder = d
+            .file
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        rest.entry(folder).or_default().push(line);
+    }
+    for (folder, lines) in &rest {
+        failed = true;
+        for line in lines {
+            eprintln!("{line}");
+        }
+        eprintln!("FAILED {}: {} error(s)", escape(folder), lines.len());
+    }
+    Ok(if failed {
         ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

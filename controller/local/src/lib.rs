@@ -127,6 +127,27 @@ impl LocalPlatform {
         })
     }
 
+    /// `rel` under the repository, refused when it would leave it (`..`, an absolute path, or
+    /// a link that resolves outside). Validation refuses the first two already.
+    fn inside_repository(&self, rel: &str) -> Result<PathBuf, String> {
+        let refuse = || {
+            format!(
+                "`{}` leaves the repository; local commands and working folders stay inside it",
+                ferry_core::printable::escape(rel)
+            )
+        };
+        if !ferry_core::load::is_plain_relative(rel) {
+            return Err(refuse());
+        }
+        let path = self.options.base_dir.join(rel);
+        if let (Ok(base), Ok(real)) = (self.options.base_dir.canonicalize(), path.canonicalize())
+            && !real.starts_with(&base)
+        {
+            return Err(refuse());
+        }
+        Ok(path)
+    }
+
     fn process_specs(
         &self,
         desired: &DesiredState,
@@ -155,12 +176,11 @@ impl LocalPlatform {
             let mut command = cmd.command.clone();
             if let Some(program) = command.first_mut()
                 && program.contains('/')
-                && Path::new(program.as_str()).is_relative()
             {
-                *program = self.options.base_dir.join(&*program).display().to_string();
+                *program = self.inside_repository(program)?.display().to_string();
             }
             let working_dir = match &cmd.working_dir {
-                Some(dir) => self.options.base_dir.join(dir),
+                Some(dir) => self.inside_repository(dir)?,
                 None => self
                     .options
                     .state_dir

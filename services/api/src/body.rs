@@ -1,10 +1,13 @@
 //! Request input, validated in two stages: raw bytes → a JSON object (content type, size,
-//! syntax), then the object → typed values with errors that name the field.
+//! syntax, no ambiguity: a key named twice in one object, at any depth, is refused), then the
+//! object → typed values with errors that name the field.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 
 use crate::error::ApiError;
 
@@ -53,15 +56,120 @@ fn is_json_content_type(raw: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Parse bytes as a JSON object.
+/// Parse bytes as a JSON object. An object that names a key twice (at any depth) is ambiguous
+/// (parsers disagree on which value wins) and is refused with the key's path.
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    match serde_json::from_slice::<Value>(bytes) {
+    let duplicate = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = Strict {
+        path: String::new(),
+        duplicate: &duplicate,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
+    if let Some(path) = duplicate.into_inner() {
+        return Err(ApiError::BadRequest {
+            code: "duplicate_key",
+            message: format!(
+                "the key `{path}` appears more than once in one object; a JSON body must name each key once"
+            ),
+            field: path,
+        });
+    }
+    match parsed {
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(ApiError::MalformedJson(format!(
             "expected a JSON object, got {}",
             json_kind(&other)
         ))),
         Err(e) => Err(ApiError::MalformedJson(e.to_string())),
+    }
+}
+
+/// Builds a [`Value`] like serde_json does, but stops at the first key an object names twice,
+/// recording its path (`meta.tags[0].k`).
+struct Strict<'a> {
+    path: String,
+    duplicate: &'a RefCell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Strict {
+            path: format!("{}[{}]", self.path, items.len()),
+            duplicate: self.duplicate,
+        })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            if object.contains_key(&key) {
+                *self.duplicate.borrow_mut() = Some(path);
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            let value = map.next_value_seed(Strict {
+                path,
+                duplicate: self.duplicate,
+            })?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -221,6 +329,34 @@ mod tests {
         );
         assert_eq!(
             parse_object(b"{\"value\": ").expect_err("eof").code(),
+            "malformed_json"
+        );
+    }
+
+    #[test]
+    fn a_key_named_twice_at_any_depth_is_refused_with_its_path() {
+        for (body, path) in [
+            (r#"{"value": 1, "value": 2}"#, "value"),
+            (
+                r#"{"value": 1, "meta": {"a": 1, "b": {"c": 1, "c": 2}}}"#,
+                "meta.b.c",
+            ),
+            (
+                r#"{"value": 1, "list": [{}, {"k": 1, "k": 1}]}"#,
+                "list[1].k",
+            ),
+        ] {
+            let err = parse_object(body.as_bytes()).expect_err(body);
+            assert_eq!(err.code(), "duplicate_key", "{body}");
+            assert_eq!(err.field(), Some(path), "{body}");
+        }
+        let ok = parse_object(br#"{"value": 1, "a": {"value": 2}, "b": [{"value": 3}]}"#)
+            .expect("the same key in different objects is fine");
+        assert_eq!(ok["value"], 1);
+        assert_eq!(
+            parse_object(b"{\"value\": 1} x")
+                .expect_err("trailing")
+                .code(),
             "malformed_json"
         );
     }

@@ -242,6 +242,20 @@ async fn bad_input_gets_a_4xx_json_error_naming_the_field_and_stores_nothing(app
             Some("note"),
         ),
         json_case("truncated", r#"{"value": 1"#, 400, "malformed_json", None),
+        json_case(
+            "a key named twice",
+            r#"{"value": 1, "value": 2}"#,
+            400,
+            "duplicate_key",
+            Some("value"),
+        ),
+        json_case(
+            "a key named twice deep down",
+            r#"{"value": 1, "meta": {"tags": [{"k": "a", "k": "b"}]}}"#,
+            400,
+            "duplicate_key",
+            Some("meta.tags[0].k"),
+        ),
         json_case("not an object", "[1]", 400, "malformed_json", None),
         json_case("empty body", "", 400, "malformed_json", None),
         Case {

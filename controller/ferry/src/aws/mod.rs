@@ -92,7 +92,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn load(target: &Target) -> Result<DesiredState, ExitCode> {
     load_environment(&target.manifests, &target.env).map_err(|diags| {
         eprintln!("{diags}");
-        eprintln!("{} error(s) in environment `{}`", diags.0.len(), target.env);
+        eprintln!(
+            "{} error(s) in environment `{}`",
+            diags.0.len(),
+            ferry_core::printable::escape(&target.env)
+        );
         ExitCode::FAILURE
     })
 }

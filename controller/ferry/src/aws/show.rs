@@ -1,5 +1,7 @@
 //! Printing plans, results and status for people, like `terraform plan`: one block per
-//! resource, field by field, colored on a terminal. Pure string building.
+//! resource, field by field, colored on a terminal. Pure string building. Every name, path and
+//! value from the manifests or from AWS is printed through `e` (control characters escaped), so
+//! no input can write terminal escapes or forge a line.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -8,6 +10,7 @@ use ferry_core::health::short_revision;
 use ferry_core::load::DesiredState;
 use ferry_core::plan::{Op, Plan, ResourceKind};
 use ferry_core::platform::{Observed, ResourceResult, ResultCode, SyncStatus};
+use ferry_core::printable::escape;
 use ferry_core::render::Rendered;
 use serde::Serialize;
 use serde_json::Value;
@@ -36,11 +39,16 @@ impl Paint {
     }
 }
 
+/// Text from the manifests or from AWS, safe to print on one line.
+fn e(text: &str) -> String {
+    escape(text).into_owned()
+}
+
 fn value(v: Option<&Value>) -> String {
     match v {
         None => "(none)".into(),
         Some(v) => {
-            let s = v.to_string();
+            let s = e(&v.to_string());
             if s.len() > 120 {
                 format!("{}…", &s[..s.floor_char_boundary(117)])
             } else {
@@ -58,13 +66,13 @@ pub(crate) fn plan(plan: &Plan, color: bool) -> String {
         let _ = writeln!(
             out,
             "No changes. Environment `{}` matches the manifests.",
-            plan.env
+            e(&plan.env)
         );
     } else {
         let _ = writeln!(
             out,
             "Ferry will perform these actions in environment `{}`:\n",
-            plan.env
+            e(&plan.env)
         );
     }
     for c in &plan.changes {
@@ -76,26 +84,26 @@ pub(crate) fn plan(plan: &Plan, color: bool) -> String {
         let _ = writeln!(
             out,
             "  {sign} {} ({word})",
-            p.bold(&format!("{}/{}", c.key.kind, c.key.name))
+            p.bold(&format!("{}/{}", c.key.kind, e(&c.key.name)))
         );
         for f in &c.fields {
             let line = match (c.op, &f.live) {
                 (Op::Create, _) | (_, None) => format!(
                     "      {} {}: {}",
                     p.green("+"),
-                    f.path,
+                    e(&f.path),
                     value(f.desired.as_ref())
                 ),
                 (_, Some(_)) if f.desired.is_none() => format!(
                     "      {} {}: {}",
                     p.red("-"),
-                    f.path,
+                    e(&f.path),
                     value(f.live.as_ref())
                 ),
                 _ => format!(
                     "      {} {}: {} → {}",
                     p.yellow("~"),
-                    f.path,
+                    e(&f.path),
                     value(f.live.as_ref()),
                     value(f.desired.as_ref())
                 ),
@@ -109,15 +117,15 @@ pub(crate) fn plan(plan: &Plan, color: bool) -> String {
             "  {} {}/{}: left alone: {}",
             p.red("!"),
             c.key.kind,
-            c.key.name,
-            c.reason
+            e(&c.key.name),
+            e(&c.reason)
         );
     }
     if !plan.prune_skipped.is_empty() {
         let _ = writeln!(
             out,
             "  note: not pruned (prune is off or the desired set is empty): {}",
-            plan.prune_skipped.join(", ")
+            e(&plan.prune_skipped.join(", "))
         );
     }
     if !plan.changes.is_empty() {
@@ -146,7 +154,10 @@ pub(crate) fn results(results: &[ResourceResult], color: bool) -> String {
         let _ = writeln!(
             out,
             "  {mark} {} {}/{}: {}",
-            r.op, r.key.kind, r.key.name, r.message
+            r.op,
+            r.key.kind,
+            e(&r.key.name),
+            e(&r.message)
         );
     }
     let failed = results
@@ -248,7 +259,7 @@ pub(crate) fn status_rows(
 /// The status table.
 pub(crate) fn status(env: &str, rows: &[StatusRow], color: bool) -> String {
     let p = Paint(color);
-    let mut out = format!("Environment `{env}`\n\n");
+    let mut out = format!("Environment `{}`\n\n", e(env));
     let _ = writeln!(
         out,
         "{:<24} {:<10} {:<12} {:<28} {:<28} {:>8}",
@@ -270,19 +281,19 @@ pub(crate) fn status(env: &str, rows: &[StatusRow], color: bool) -> String {
         let _ = writeln!(
             out,
             "{:<24} {sync} {health} {:<28} {:<28} {:>8}",
-            r.service,
-            r.live_revision.as_deref().unwrap_or("-"),
-            r.desired_revision,
+            e(&r.service),
+            e(r.live_revision.as_deref().unwrap_or("-")),
+            e(&r.desired_revision),
             format!("{}/{}", r.running, r.desired)
         );
         if !r.message.is_empty() {
-            let _ = writeln!(out, "    {}", r.message);
+            let _ = writeln!(out, "    {}", e(&r.message));
         }
         for (container, image) in &r.images {
-            let _ = writeln!(out, "    {container}: {image}");
+            let _ = writeln!(out, "    {}: {}", e(container), e(image));
         }
         if !r.drift.is_empty() {
-            let _ = writeln!(out, "    differs: {}", r.drift.join(", "));
+            let _ = writeln!(out, "    differs: {}", e(&r.drift.join(", ")));
         }
     }
     out

@@ -23,42 +23,70 @@ pub(crate) struct Revision {
     pub(crate) created: Option<std::time::SystemTime>,
 }
 
-/// Hash every file under `dir` (paths and contents, sorted), ignoring hidden files.
+/// Hash every entry under `dir` (paths and contents, sorted), ignoring hidden files. Links
+/// count by their target text and are never followed (a link loop cannot make the walk
+/// endless); FIFOs, sockets and devices count by their type and are never opened.
 pub(crate) fn content_hash(dir: &Path) -> std::io::Result<String> {
-    let mut files = Vec::new();
-    collect(dir, dir, &mut files)?;
-    files.sort();
+    let mut entries = Vec::new();
+    collect(dir, dir, &mut entries)?;
+    entries.sort();
     let mut hasher = Sha256::new();
-    for rel in files {
+    for (rel, kind) in entries {
         hasher.update(rel.to_string_lossy().as_bytes());
         hasher.update([0]);
-        hasher.update(std::fs::read(dir.join(&rel))?);
+        match kind {
+            Entry::File => hasher.update(std::fs::read(dir.join(&rel))?),
+            Entry::Link(target) => {
+                hasher.update(b"link:");
+                hasher.update(target.to_string_lossy().as_bytes());
+            }
+            Entry::Special => hasher.update(b"special"),
+        }
         hasher.update([0]);
     }
     let digest = hasher.finalize();
     Ok(digest.iter().take(6).map(|b| format!("{b:02x}")).collect())
 }
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// What a snapshot holds at a path.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Entry {
+    File,
+    Link(PathBuf),
+    Special,
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Entry)>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
-        if path.is_dir() {
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
             collect(root, &path, out)?;
-        } else if path.is_file() {
-            out.push(
-                path.strip_prefix(root)
-                    .map(Path::to_path_buf)
-                    .unwrap_or(path),
-            );
+            continue;
         }
+        let kind = if file_type.is_symlink() {
+            Entry::Link(std::fs::read_link(&path)?)
+        } else if file_type.is_file() {
+            Entry::File
+        } else {
+            Entry::Special
+        };
+        let rel = path
+            .strip_prefix(root)
+            .map(Path::to_path_buf)
+            .unwrap_or(path);
+        out.push((rel, kind));
     }
     Ok(())
 }
 
+/// Copy the tree as it is: links stay links (as a git checkout has them), and a FIFO, socket
+/// or device becomes a link to the original, so that loading refuses it by its type, by name,
+/// without anything opening it.
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
@@ -67,10 +95,15 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
             continue;
         }
         let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
             copy_tree(&entry.path(), &target)?;
-        } else if entry.path().is_file() {
+        } else if file_type.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, target)?;
+        } else if file_type.is_file() {
             std::fs::copy(entry.path(), target)?;
+        } else {
+            std::os::unix::fs::symlink(std::path::absolute(entry.path())?, target)?;
         }
     }
     Ok(())
