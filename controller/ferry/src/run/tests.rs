@@ -567,7 +567,8 @@ fn check_page_in_chromium(port: u16, expect: &str) {
         "/usr/bin/chromium is missing (Debian `chromium`)"
     );
     assert!(
-        e2e.join("node_modules/playwright-core/package.json").is_file(),
+        e2e.join("node_modules/playwright-core/package.json")
+            .is_file(),
         "playwright-core is missing (`npm ci` in {})",
         e2e.display()
     );
@@ -622,9 +623,7 @@ async fn the_status_page_shows_a_rolled_back_environment_in_a_real_browser() {
         .expect("browser check");
 
     fake.api().set_rollout("web", Rollout::Complete);
-    let (code, body) = ferry
-        .http("POST", "/rollback?env=dev", Some(TOKEN))
-        .await;
+    let (code, body) = ferry.http("POST", "/rollback?env=dev", Some(TOKEN)).await;
     assert_eq!(code, 202, "{body}");
     // The last good revision before the held-back one.
     assert_eq!(body["to"], v2.as_str(), "{body}");
