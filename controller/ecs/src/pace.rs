@@ -1,7 +1,9 @@
-//! Ferry's own request rate limit for AWS calls: a token bucket whose rate halves when AWS
-//! throttles a call (after the SDK's own retries gave up) and climbs back by a tenth of the
-//! ceiling per successful call, so one burst of throttling slows Ferry for a moment, not for
-//! minutes (the SDK's adaptive mode dropped to 0.5 requests/s and stayed there).
+//! Ferry's own request rate limit for AWS calls. Calls are not paced at all until AWS throttles
+//! one (after the SDK's own retries gave up): then a token bucket starts at half the ceiling,
+//! halves on every further throttle down to the floor, and climbs back by a tenth of the
+//! ceiling per successful call; at the ceiling it steps aside again. One burst of throttling
+//! slows Ferry for a moment, not for minutes (the SDK's adaptive mode dropped to 0.5
+//! requests/s and stayed there), and an unthrottled reconcile never waits.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -9,7 +11,7 @@ use std::time::{Duration, Instant};
 /// Limits of the pace.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PaceLimits {
-    /// Requests per second when nothing is throttled (also the burst size).
+    /// Requests per second at which pacing stops (unpaced above it; also the burst size).
     pub ceiling: f64,
     /// Never slower than this.
     pub floor: f64,
@@ -39,7 +41,7 @@ pub struct Pace {
 }
 
 impl Pace {
-    /// A pace starting at the ceiling with a full bucket.
+    /// A pace that does not hold calls back until a throttle.
     pub fn new(limits: PaceLimits) -> Self {
         Self {
             limits,
@@ -51,7 +53,7 @@ impl Pace {
         }
     }
 
-    /// The current rate (requests per second).
+    /// The current rate (requests per second); the ceiling means unpaced.
     pub fn rate(&self) -> f64 {
         self.bucket.lock().map_or(self.limits.floor, |b| b.rate)
     }
@@ -62,6 +64,11 @@ impl Pace {
             return None;
         };
         let now = Instant::now();
+        if b.rate >= self.limits.ceiling {
+            b.at = now;
+            b.tokens = self.limits.ceiling;
+            return None;
+        }
         let burst = b.rate.max(1.0);
         b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * b.rate).min(burst);
         b.at = now;
@@ -80,7 +87,8 @@ impl Pace {
         }
     }
 
-    /// Feed back how a call ended: throttled halves the rate, anything else raises it.
+    /// Feed back how a call ended: a throttle halves the rate (the first one starts pacing at
+    /// half the ceiling), anything else raises it back towards unpaced.
     pub fn record(&self, throttled: bool) {
         let Ok(mut b) = self.bucket.lock() else {
             return;
@@ -121,11 +129,16 @@ mod tests {
     }
 
     #[test]
-    fn a_full_bucket_lets_a_burst_through_then_makes_callers_wait() {
+    fn unthrottled_calls_never_wait_and_a_throttle_starts_pacing_after_a_burst() {
         let pace = Pace::new(PaceLimits {
-            ceiling: 5.0,
+            ceiling: 10.0,
             floor: 1.0,
         });
+        for _ in 0..100 {
+            assert_eq!(pace.try_take(), None, "unpaced before any throttle");
+        }
+        pace.record(true);
+        assert!((pace.rate() - 5.0).abs() < 1e-9, "{}", pace.rate());
         for _ in 0..5 {
             assert_eq!(pace.try_take(), None);
         }

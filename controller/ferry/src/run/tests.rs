@@ -105,6 +105,20 @@ impl Ferry {
         ferry
     }
 
+    /// Manifests at `v1` (with `extra` Environment lines), Ferry started, v1 rolled out.
+    async fn start_at_v1(
+        dir: &Path,
+        fake: &Arc<EcsPlatform<FakeEcs>>,
+        extra: &str,
+    ) -> (Self, String) {
+        let v1 = change(dir, "v1", extra);
+        let ferry = Self::start(dir, fake).await;
+        ferry
+            .wait_for("v1 to roll out", |s| newest_is(s, &v1, "Succeeded"))
+            .await;
+        (ferry, v1)
+    }
+
     async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -207,11 +221,7 @@ fn live_revision(fake: &EcsPlatform<FakeEcs>, service: &str) -> String {
 async fn a_rollback_by_ecs_fails_the_sync_and_the_revision_is_not_applied_again_until_a_new_one() {
     let dir = tempfile::tempdir().expect("tmp");
     let fake = fake();
-    let v1 = change(dir.path(), "v1", "");
-    let ferry = Ferry::start(dir.path(), &fake).await;
-    ferry
-        .wait_for("v1 to roll out", |s| newest_is(s, &v1, "Succeeded"))
-        .await;
+    let (ferry, v1) = Ferry::start_at_v1(dir.path(), &fake, "").await;
 
     // ECS's circuit breaker rolls v2 back.
     fake.api().set_rollout(
@@ -307,11 +317,7 @@ async fn ferry_metrics(ferry: &Ferry) -> String {
 async fn a_post_sync_retries_a_held_back_revision() {
     let dir = tempfile::tempdir().expect("tmp");
     let fake = fake();
-    let v1 = change(dir.path(), "v1", "");
-    let ferry = Ferry::start(dir.path(), &fake).await;
-    ferry
-        .wait_for("v1", |s| newest_is(s, &v1, "Succeeded"))
-        .await;
+    let (ferry, _) = Ferry::start_at_v1(dir.path(), &fake, "").await;
     fake.api()
         .set_rollout("web", Rollout::Fail("tasks failed to start".into()));
     let v2 = change(dir.path(), "v2", "");
@@ -346,11 +352,7 @@ async fn a_post_sync_retries_a_held_back_revision() {
 async fn a_rollout_past_its_timeout_fails_and_a_newer_revision_supersedes_one_in_progress() {
     let dir = tempfile::tempdir().expect("tmp");
     let fake = fake();
-    let v1 = change(dir.path(), "v1", "");
-    let ferry = Ferry::start(dir.path(), &fake).await;
-    ferry
-        .wait_for("v1", |s| newest_is(s, &v1, "Succeeded"))
-        .await;
+    let (ferry, _) = Ferry::start_at_v1(dir.path(), &fake, "").await;
 
     fake.api().set_rollout("web", Rollout::Hang);
     let v2 = change(dir.path(), "v2", "  rolloutTimeout: 1s\n");
@@ -397,15 +399,10 @@ async fn a_rollout_past_its_timeout_fails_and_a_newer_revision_supersedes_one_in
 async fn in_detect_mode_drift_is_reported_and_a_git_change_still_applies() {
     let dir = tempfile::tempdir().expect("tmp");
     let fake = fake();
-    let v1 = change(dir.path(), "v1", "  drift: detect\n");
-    let ferry = Ferry::start(dir.path(), &fake).await;
-    ferry
-        .wait_for("v1", |s| newest_is(s, &v1, "Succeeded"))
-        .await;
+    let (ferry, _) = Ferry::start_at_v1(dir.path(), &fake, "  drift: detect\n").await;
 
     // Someone scales `worker` by hand.
-    let mut worker = fake.api().service("worker").expect("worker");
-    worker.desired_count = 7;
+    let worker = fake.api().service("worker").expect("worker");
     ferry_ecs::EcsApi::update_service(
         fake.api(),
         &ferry_core::render::UpdateService {
@@ -475,11 +472,7 @@ async fn in_detect_mode_drift_is_reported_and_a_git_change_still_applies() {
 async fn post_rollback_redeploys_the_last_good_revision_and_pauses_auto_sync_until_a_new_one() {
     let dir = tempfile::tempdir().expect("tmp");
     let fake = fake();
-    let v1 = change(dir.path(), "v1", "");
-    let ferry = Ferry::start(dir.path(), &fake).await;
-    ferry
-        .wait_for("v1", |s| newest_is(s, &v1, "Succeeded"))
-        .await;
+    let (ferry, v1) = Ferry::start_at_v1(dir.path(), &fake, "").await;
     let v2 = change(dir.path(), "v2", "");
     ferry
         .wait_for("v2", |s| newest_is(s, &v2, "Succeeded"))
@@ -600,11 +593,7 @@ fn check_page_in_chromium(port: u16, expect: &str) {
 async fn the_status_page_shows_a_rolled_back_environment_in_a_real_browser() {
     let dir = tempfile::tempdir().expect("tmp");
     let fake = fake();
-    let v1 = change(dir.path(), "v1", "");
-    let ferry = Ferry::start(dir.path(), &fake).await;
-    ferry
-        .wait_for("v1", |s| newest_is(s, &v1, "Succeeded"))
-        .await;
+    let (ferry, _) = Ferry::start_at_v1(dir.path(), &fake, "").await;
     let v2 = change(dir.path(), "v2", "");
     ferry
         .wait_for("v2", |s| newest_is(s, &v2, "Succeeded"))
