@@ -90,9 +90,23 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
     let mut parser = Parser::new_from_str(text);
     // An error found at the end of the stream is reported on the last line of the file.
     let last_line = text.lines().count().max(1);
-    parser.load(&mut builder, true).map_err(|e| YamlError {
-        line: e.marker().line().clamp(1, last_line),
-        message: e.info().to_owned(),
+    parser.load(&mut builder, true).map_err(|e| {
+        let line = e.marker().line().clamp(1, last_line);
+        let info = e.info();
+        // A flow collection or quoted string left open is noticed lines later, where the
+        // parser gives up: point at where it was opened, and say where the parser stopped.
+        match unclosed_opener(text, line) {
+            Some((at, what)) => YamlError {
+                line: at,
+                message: format!(
+                    "{what} opened here is never closed (the parser stopped at line {line}: {info})"
+                ),
+            },
+            None => YamlError {
+                line,
+                message: info.to_owned(),
+            },
+        }
     })?;
     if let Some(mut err) = builder.error {
         err.line = err.line.clamp(1, last_line);
@@ -103,6 +117,84 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
         .into_iter()
         .filter(|d| !d.value.is_null())
         .collect())
+}
+
+/// The innermost flow collection (`[`, `{`) or quoted string opened before line `before`
+/// (1-based) and never closed in the whole text, as (line it was opened on, what it is). A
+/// light scan, not a parser: it knows comments, quotes and where a value may start, which is
+/// enough to find the opener the parser only notices lines later.
+fn unclosed_opener(text: &str, before: usize) -> Option<(usize, &'static str)> {
+    // (line, opener, closed) of every opener seen; `open` indexes the ones still open.
+    let mut seen: Vec<(usize, char, bool)> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        // Where a value may start: at the line's first character, after `- `, `: `, `? `,
+        // and in a flow collection after `[`, `{`, `,`.
+        let mut value_start = true;
+        let mut previous = ' ';
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            let top = open.last().map(|i| seen[*i].1);
+            match top {
+                Some('"') => {
+                    if c == '\\' {
+                        chars.next();
+                    } else if c == '"' {
+                        seen[open.pop().unwrap_or_default()].2 = true;
+                    }
+                    previous = c;
+                    continue;
+                }
+                Some('\'') => {
+                    if c == '\'' {
+                        if chars.peek() == Some(&'\'') {
+                            chars.next();
+                        } else {
+                            seen[open.pop().unwrap_or_default()].2 = true;
+                        }
+                    }
+                    previous = c;
+                    continue;
+                }
+                _ => {}
+            }
+            let in_flow = matches!(top, Some('[' | '{'));
+            match c {
+                '#' if previous.is_whitespace() => break,
+                '"' | '\'' | '[' | '{' if value_start => {
+                    open.push(seen.len());
+                    seen.push((number, c, false));
+                }
+                ']' | '}' if in_flow => {
+                    seen[open.pop().unwrap_or_default()].2 = true;
+                }
+                _ => {}
+            }
+            let next_is_space = chars.peek().is_none_or(|n| n.is_whitespace());
+            let now_in_flow = matches!(open.last().map(|i| seen[*i].1), Some('[' | '{'));
+            value_start = match c {
+                ' ' | '\t' => value_start,
+                '-' | ':' | '?' => next_is_space,
+                '[' | '{' | ',' => now_in_flow,
+                _ => false,
+            };
+            previous = c;
+        }
+    }
+    open.iter()
+        .rev()
+        .map(|i| seen[*i])
+        .find(|(line, _, closed)| !closed && *line < before)
+        .map(|(line, c, _)| {
+            let what = match c {
+                '[' => "the `[` sequence",
+                '{' => "the `{` mapping",
+                '"' => "the double-quoted string",
+                _ => "the single-quoted string",
+            };
+            (line, what)
+        })
 }
 
 /// YAML streams hold printable characters only (tab and line breaks aside): a raw escape or
@@ -471,6 +563,37 @@ fn resolve_plain(text: &str) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_unclosed_flow_or_string_is_reported_where_it_was_opened() {
+        let cases = [
+            // (text, line reported, words in the message)
+            ("a: 1\nb: [x, y\nc: 2\nd: 3\n", 2, "`[` sequence"),
+            ("a: 1\nb:\n  c: {x: 1\n  d: 2\ne: 3\n", 3, "`{` mapping"),
+            // Brackets inside quoted strings open nothing.
+            (
+                "a: \"x [ \\\" y\"\nb: 'it''s [' \nc: [d, e\nf: 1\n",
+                3,
+                "`[` sequence",
+            ),
+            // A `[` inside a plain scalar or after a comment opens nothing.
+            ("a: x[1] # [\nb: [c, d\ne: f\n", 2, "`[` sequence"),
+            (
+                "a: [\n  x,\n  {y: [1, 2], z: 3},\n  w\nq: 1\n",
+                1,
+                "`[` sequence",
+            ),
+        ];
+        for (text, line, words) in cases {
+            let err = parse_documents(text).expect_err(text);
+            assert_eq!(err.line, line, "{text:?}: {err}");
+            assert!(err.message.contains(words), "{text:?}: {err}");
+            assert!(err.message.contains("the parser stopped at line"), "{err}");
+        }
+        // A closed collection followed by an unrelated flow error keeps the parser's line.
+        let err = parse_documents("a: [1, 2]\nb: {c: 1}}\n").expect_err("stray }");
+        assert_eq!(err.line, 2, "{err}");
+    }
 
     #[test]
     fn documents_values_and_lines() {

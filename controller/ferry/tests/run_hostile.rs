@@ -287,3 +287,40 @@ fn hostile_revisions_stall_the_environment_while_the_controller_answers_and_the_
     );
     println!("/healthz: {probes} probes, slowest {slowest:?}");
 }
+
+/// When the only Environment of the folder is broken, `ferry run` refuses to start and points
+/// at the broken file and line (not "no environment found"), without echoing a credential.
+#[test]
+fn a_broken_only_environment_is_named_with_its_line_when_run_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("manifests");
+    std::fs::create_dir_all(root.join("dev")).expect("dev");
+    std::fs::create_dir_all(root.join("base")).expect("base");
+    std::fs::write(root.join("base/w.yaml"), SERVICE).expect("service");
+    let broken = ENV.replace(
+        "  platform: local\n",
+        &format!("  platform: local\n  token: [{SECRET}\n"),
+    );
+    std::fs::write(root.join("dev/environment.yaml"), broken).expect("environment");
+    let out = Command::new(FERRY)
+        .args(["run", "--manifests"])
+        .arg(&root)
+        .args(["--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg("--base-dir")
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("ferry run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "ferry run started: {stderr}");
+    assert!(
+        stderr.contains("dev/environment.yaml:6: invalid YAML: the `[` sequence"),
+        "the broken file and line are named: {stderr}"
+    );
+    assert!(!stderr.contains("no environment found"), "{stderr}");
+    assert!(
+        !stderr.contains(SECRET),
+        "the credential is echoed: {stderr}"
+    );
+}

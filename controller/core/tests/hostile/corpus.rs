@@ -534,7 +534,10 @@ pub fn cases() -> Vec<Case> {
             "dev/environment.yaml",
             ENV.replace("  region: us-east-1\n", "  region: [us-east-1\n"),
         )
-        .expect("dev/environment.yaml:7: invalid YAML:", "indicator")
+        .expect(
+            "dev/environment.yaml:6: invalid YAML: the `[` sequence",
+            "never closed",
+        )
         .absent("no environment found")
         .absent("no document of kind Environment"));
     add(Case::new("skip", "the Environment has a wrong apiVersion")

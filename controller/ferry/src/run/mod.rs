@@ -372,15 +372,28 @@ pub(crate) async fn run_with<A: EcsApi>(
         }
     };
     let envs = if args.env.is_empty() {
-        ferry_core::discover_environments(&first.root).map_err(|d| anyhow::anyhow!("{d}"))?
+        let found = ferry_core::discover(&first.root).map_err(|d| anyhow::anyhow!("{d}"))?;
+        // With no loadable environment, the broken files are the reason: point at them.
+        anyhow::ensure!(
+            !found.environments.is_empty(),
+            "{}",
+            if found.problems.is_empty() {
+                format!(
+                    "no environment found in {} (a folder with a kind: Environment document)",
+                    ferry_core::printable::escape(&first.root.display().to_string())
+                )
+            } else {
+                format!(
+                    "no environment could be read from {}:\n{}",
+                    ferry_core::printable::escape(&first.root.display().to_string()),
+                    ferry_core::Diagnostics(found.problems)
+                )
+            }
+        );
+        found.environments
     } else {
         args.env.clone()
     };
-    anyhow::ensure!(
-        !envs.is_empty(),
-        "no environment found in {}",
-        first.root.display()
-    );
     tracing::info!(?envs, revision = %first.id, "starting reconcile loops");
 
     let platforms = Arc::new(Platforms {
