@@ -159,14 +159,14 @@ fn unclosed_opener(text: &str, before: usize) -> Option<(usize, &'static str)> {
                 }
                 _ => {}
             }
-            let in_flow = matches!(top, Some('[' | '{'));
             match c {
                 '#' if previous.is_whitespace() => break,
                 '"' | '\'' | '[' | '{' if value_start => {
                     open.push(seen.len());
                     seen.push((number, c, false));
                 }
-                ']' | '}' if in_flow => {
+                // Only the matching bracket closes (`${x}` in a sequence closes nothing).
+                ']' | '}' if top == Some(if c == ']' { '[' } else { '{' }) => {
                     seen[open.pop().unwrap_or_default()].2 = true;
                 }
                 _ => {}
@@ -569,6 +569,7 @@ mod tests {
         let cases = [
             // (text, line reported, words in the message)
             ("a: 1\nb: [x, y\nc: 2\nd: 3\n", 2, "`[` sequence"),
+            ("a: 1\nb: [${x}\nc: [d]\ne: 3\n", 2, "`[` sequence"),
             ("a: 1\nb:\n  c: {x: 1\n  d: 2\ne: 3\n", 3, "`{` mapping"),
             // Brackets inside quoted strings open nothing.
             (
