@@ -31,6 +31,7 @@ pub fn diff(state: &DesiredState, rendered: &Rendered, actual: &ActualState) -> 
         ..Plan::default()
     };
     let mut task_definitions = Vec::new();
+    let mut pre_deploy = Vec::new();
     let mut services = Vec::new();
 
     for repo in &rendered.repositories {
@@ -76,6 +77,7 @@ pub fn diff(state: &DesiredState, rendered: &Rendered, actual: &ActualState) -> 
                     op: Op::Create,
                     fields: created(&normalize_task_definition(&svc.register_task_definition)),
                 });
+                pre_deploy.extend(runs(env, svc, "the service is created"));
                 services.push(Change {
                     key: key(ResourceKind::EcsService, &svc.name),
                     op: Op::Create,
@@ -100,7 +102,8 @@ pub fn diff(state: &DesiredState, rendered: &Rendered, actual: &ActualState) -> 
                     None => td_fields = created(&desired_td),
                 }
                 let mut fields = Vec::new();
-                if !td_fields.is_empty() {
+                let new_revision = !td_fields.is_empty();
+                if new_revision {
                     fields.push(FieldDiff {
                         path: "taskDefinition".into(),
                         desired: Some(json!(format!("{family}:<new revision>"))),
@@ -109,6 +112,13 @@ pub fn diff(state: &DesiredState, rendered: &Rendered, actual: &ActualState) -> 
                     task_definitions.push(Change { key: key(ResourceKind::TaskDefinition, family), op: Op::Update, fields: td_fields });
                 }
                 diff_values(&normalize_service_desired(svc), &normalize_service_live(live, svc), "", &mut fields);
+                let tasks_changed = live.tag(crate::render::PRE_DEPLOY_TAG)
+                    != Some(crate::render::pre_deploy_hash(&svc.pre_deploy).as_str());
+                if new_revision {
+                    pre_deploy.extend(runs(env, svc, "the service gets a new task definition"));
+                } else if tasks_changed {
+                    pre_deploy.extend(runs(env, svc, "the task changed"));
+                }
                 if !fields.is_empty() {
                     services.push(Change { key: key(ResourceKind::EcsService, &svc.name), op: Op::Update, fields });
                 }
@@ -117,6 +127,7 @@ pub fn diff(state: &DesiredState, rendered: &Rendered, actual: &ActualState) -> 
     }
 
     plan.changes.extend(task_definitions);
+    plan.changes.extend(pre_deploy);
     plan.changes.extend(services);
     plan.changes
         .extend(crate::autoscaling::diff(state, rendered, actual));
@@ -150,6 +161,33 @@ fn adopting(annotations: &BTreeMap<String, String>) -> bool {
 }
 
 /// Field list for something that does not exist yet.
+/// The runs of `svc`'s pre-deploy tasks, each saying why it runs.
+fn runs(env: &str, svc: &RenderedService, why: &str) -> Vec<Change> {
+    svc.pre_deploy
+        .iter()
+        .map(|t| Change {
+            key: ResourceKey {
+                env: env.to_owned(),
+                kind: ResourceKind::PreDeployTask,
+                name: format!("{}/{}", svc.name, t.name),
+            },
+            op: Op::Run,
+            fields: vec![
+                FieldDiff {
+                    path: "taskDefinition".into(),
+                    desired: Some(json!(t.register_task_definition.family)),
+                    live: None,
+                },
+                FieldDiff {
+                    path: "trigger".into(),
+                    desired: Some(json!(why)),
+                    live: None,
+                },
+            ],
+        })
+        .collect()
+}
+
 fn created(desired: &Value) -> Vec<FieldDiff> {
     let mut out = Vec::new();
     diff_values(desired, &Value::Null, "", &mut out);

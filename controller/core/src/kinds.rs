@@ -233,6 +233,55 @@ pub struct EcsServiceSpec {
     /// Application Auto Scaling of the desired count (then `desiredCount` is never healed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<crate::autoscaling::AutoscalingSpec>,
+    /// One-off tasks run to completion, in order, before the service gets a new task
+    /// definition or is created (e.g. database migrations). See [`PreDeployTask`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_deploy: Vec<PreDeployTask>,
+}
+
+/// A one-off task of a service (a Kubernetes Job's role, or Helm's pre-upgrade hook): run with
+/// `RunTask` and waited until it stops, before the service is created or gets a new task
+/// definition, and again whenever its own task definition changes. It succeeds when every
+/// essential container exits 0; a failure or timeout fails the sync and the service is left
+/// as it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreDeployTask {
+    /// Name, unique within the service (the default task family is `{env}-{service}-{name}`).
+    pub name: String,
+    /// The task definition (the same schema as a service's); a container's `command` is what
+    /// the task runs.
+    pub task_definition: TaskDefinitionSpec,
+    /// Network override (defaults to the service's, then the Environment's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkSpec>,
+    /// How long the task may take before it is stopped and the sync fails (default `10m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+impl EcsServiceSpec {
+    /// Every container the service runs: its task's, then its pre-deploy tasks'.
+    pub fn containers(&self) -> impl Iterator<Item = &ContainerSpec> {
+        self.task_definition.containers.iter().chain(
+            self.pre_deploy
+                .iter()
+                .flat_map(|t| t.task_definition.containers.iter()),
+        )
+    }
+}
+
+/// Default time a pre-deploy task may run.
+pub const DEFAULT_PRE_DEPLOY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl PreDeployTask {
+    /// The timeout (`timeout`, or 10 minutes; an unparsable one is a validation error).
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
+            .as_deref()
+            .and_then(|t| humantime::parse_duration(t).ok())
+            .unwrap_or(DEFAULT_PRE_DEPLOY_TIMEOUT)
+    }
 }
 
 fn one() -> u32 {

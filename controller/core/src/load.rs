@@ -135,6 +135,28 @@ impl Origins {
         }
     }
 
+    /// The same origins seen from another place: every field under `from` appears under `to`
+    /// as well (so that a part of a resource can be checked with the rules of a whole one,
+    /// keeping its real lines).
+    pub fn rebased(&self, from: &str, to: &str) -> Self {
+        let mut out = self.clone();
+        for (path, at) in &self.lines {
+            if let Some(rest) = path.strip_prefix(from)
+                && (rest.is_empty() || rest.starts_with(['.', '[']))
+            {
+                out.lines.insert(format!("{to}{rest}"), at.clone());
+            }
+        }
+        for path in &self.substituted {
+            if let Some(rest) = path.strip_prefix(from)
+                && (rest.is_empty() || rest.starts_with(['.', '[']))
+            {
+                out.substituted.insert(format!("{to}{rest}"));
+            }
+        }
+        out
+    }
+
     /// A diagnostic at `path`.
     pub fn diagnostic(&self, path: &str, message: impl Into<String>) -> Diagnostic {
         let (file, line) = self.locate(path);

@@ -21,6 +21,9 @@ pub enum ResourceKind {
     /// The Application Auto Scaling target of an ECS service (with its policies and scheduled
     /// actions), named by the service.
     ScalableTarget,
+    /// A pre-deploy task of a service, run to completion before the service is touched; named
+    /// `{service}/{task}`.
+    PreDeployTask,
 }
 
 impl fmt::Display for ResourceKind {
@@ -30,6 +33,7 @@ impl fmt::Display for ResourceKind {
             Self::TaskDefinition => "TaskDefinition",
             Self::EcsService => "EcsService",
             Self::ScalableTarget => "ScalableTarget",
+            Self::PreDeployTask => "PreDeployTask",
         })
     }
 }
@@ -60,6 +64,8 @@ pub enum Op {
     Update,
     /// Delete it (owned, no longer in git, prune enabled).
     Prune,
+    /// Run it to completion (a pre-deploy task).
+    Run,
 }
 
 impl fmt::Display for Op {
@@ -68,6 +74,7 @@ impl fmt::Display for Op {
             Self::Create => "create",
             Self::Update => "update",
             Self::Prune => "prune",
+            Self::Run => "run",
         })
     }
 }
@@ -108,8 +115,8 @@ pub struct Conflict {
 pub struct Plan {
     /// Environment.
     pub env: String,
-    /// Changes in apply order: repositories → task definitions → services (by dependsOn) →
-    /// scalable targets → prunes.
+    /// Changes in apply order: repositories → task definitions → pre-deploy tasks → services
+    /// (by dependsOn) → scalable targets → prunes.
     pub changes: Vec<Change>,
     /// Resources left alone, with the reason.
     pub conflicts: Vec<Conflict>,

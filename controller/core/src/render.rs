@@ -10,7 +10,7 @@ use crate::kinds::{
     ContainerSpec, ENVIRONMENT_TAG, EcrRepositorySpec, EcsServiceSpec, LaunchType, MANAGED_BY_TAG,
     MANAGED_BY_VALUE, PlatformKind, Protocol, TagMutability,
 };
-use crate::load::{DesiredState, Loaded};
+use crate::load::{DesiredState, Loaded, Origins};
 
 /// Image digests known for `repository:tag` (the platform resolves them; empty is fine).
 pub type Digests = BTreeMap<String, String>;
@@ -394,6 +394,54 @@ pub struct RenderedService {
     /// Application Auto Scaling inputs, when the service declares `autoscaling`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<crate::autoscaling::RenderedAutoscaling>,
+    /// Pre-deploy tasks, in the order they run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_deploy: Vec<RenderedTask>,
+}
+
+/// Tag on a service recording a hash of its rendered pre-deploy tasks: when it differs from
+/// what git renders now, the tasks changed and run again before the service is touched.
+pub const PRE_DEPLOY_TAG: &str = "ferry.dev/pre-deploy";
+
+/// Everything Ferry would send to run one pre-deploy task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderedTask {
+    /// The task's name within its service.
+    pub name: String,
+    /// `aws ecs register-task-definition --cli-input-json`.
+    pub register_task_definition: TaskDefinition,
+    /// `aws ecs run-task --cli-input-json` (the platform substitutes the registered ARN).
+    pub run_task: RunTask,
+    /// Seconds the task may take before it is stopped and the sync fails.
+    pub timeout_seconds: u64,
+}
+
+/// `RunTask` input.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTask {
+    /// Cluster.
+    pub cluster: String,
+    /// Family (the platform substitutes the registered revision's ARN).
+    pub task_definition: String,
+    /// Launch type (absent with a capacity provider strategy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// Strategy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+    /// Network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    /// Always 1.
+    pub count: u32,
+    /// `ferry:{env}/{service}/{task}` (at most 128 characters), to find it among a cluster's tasks.
+    pub started_by: String,
+    /// Ferry's ownership tags.
+    pub tags: Vec<Tag>,
+    /// `TASK_DEFINITION`: tasks carry the task definition's tags.
+    pub propagate_tags: String,
 }
 
 /// Everything Ferry would send for one repository.
@@ -435,9 +483,74 @@ pub fn render(state: &DesiredState, digests: &Digests) -> Rendered {
         services: order
             .iter()
             .filter_map(|n| state.services.get(n))
-            .map(|s| render_service(state, s, digests))
+            .map(|s| with_pre_deploy(state, s, render_service(state, s, digests), digests))
             .collect(),
     }
+}
+
+/// Render `svc`'s pre-deploy tasks into `rendered` (each as a service of its own would be
+/// rendered, so a task definition has every field a service's has), and tag the service with
+/// their hash.
+fn with_pre_deploy(
+    state: &DesiredState,
+    svc: &Loaded<EcsServiceSpec>,
+    mut rendered: RenderedService,
+    digests: &Digests,
+) -> RenderedService {
+    if svc.spec.pre_deploy.is_empty() {
+        return rendered;
+    }
+    for task in &svc.spec.pre_deploy {
+        let as_service = Loaded {
+            name: format!("{}-{}", svc.name, task.name),
+            annotations: BTreeMap::new(),
+            spec: EcsServiceSpec {
+                launch_type: svc.spec.launch_type,
+                capacity_provider_strategy: svc.spec.capacity_provider_strategy.clone(),
+                task_definition: task.task_definition.clone(),
+                network: task.network.clone().or_else(|| svc.spec.network.clone()),
+                tags: svc.spec.tags.clone(),
+                ..EcsServiceSpec::default()
+            },
+            origins: Origins::default(),
+        };
+        let r = render_service(state, &as_service, digests);
+        let started_by: String = format!("ferry:{}/{}/{}", state.env, svc.name, task.name)
+            .chars()
+            .take(128)
+            .collect();
+        rendered.pre_deploy.push(RenderedTask {
+            name: task.name.clone(),
+            run_task: RunTask {
+                cluster: r.create_service.cluster,
+                task_definition: r.register_task_definition.family.clone(),
+                launch_type: r.create_service.launch_type,
+                capacity_provider_strategy: r.create_service.capacity_provider_strategy,
+                network_configuration: r.create_service.network_configuration,
+                count: 1,
+                started_by,
+                tags: r.register_task_definition.tags.clone(),
+                propagate_tags: "TASK_DEFINITION".into(),
+            },
+            register_task_definition: r.register_task_definition,
+            timeout_seconds: task.timeout().as_secs(),
+        });
+    }
+    let hash = pre_deploy_hash(&rendered.pre_deploy);
+    rendered.create_service.tags.push(Tag {
+        key: PRE_DEPLOY_TAG.into(),
+        value: hash,
+    });
+    rendered.create_service.tags.sort();
+    rendered
+}
+
+/// A short hash of rendered pre-deploy tasks (what the service's [`PRE_DEPLOY_TAG`] records).
+pub fn pre_deploy_hash(tasks: &[RenderedTask]) -> String {
+    use sha2::Digest;
+    let text = serde_json::to_string(tasks).unwrap_or_default();
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Ferry's ownership tags plus the resource's own, sorted by key.
@@ -638,6 +751,7 @@ fn render_service(
             health_check_grace_period_seconds: spec.health_check_grace_period_seconds,
         },
         autoscaling,
+        pre_deploy: Vec::new(),
     }
 }
 

@@ -116,9 +116,7 @@ fn environment(state: &DesiredState, broken: &Broken, out: &mut Vec<Diagnostic>)
         }
         let uses_stack_images = state.services.values().any(|s| {
             s.spec
-                .task_definition
-                .containers
-                .iter()
+                .containers()
                 .any(|c| crate::render::is_registry_image(state, &c.image))
         });
         if uses_stack_images && spec.registry.as_deref().is_none_or(str::is_empty) {
@@ -137,13 +135,7 @@ fn environment(state: &DesiredState, broken: &Broken, out: &mut Vec<Diagnostic>)
     let used_images: BTreeSet<&str> = state
         .services
         .values()
-        .flat_map(|s| {
-            s.spec
-                .task_definition
-                .containers
-                .iter()
-                .map(|c| c.image.as_str())
-        })
+        .flat_map(|s| s.spec.containers().map(|c| c.image.as_str()))
         .collect();
     for (repo, image) in &spec.images {
         let path = format!("spec.images.{repo}");
@@ -405,6 +397,7 @@ fn service(
             ));
         }
     }
+    pre_deploy(state, svc, broken, out);
     for (i, dep) in spec.depends_on.iter().enumerate() {
         let path = format!("spec.dependsOn[{i}]");
         if dep == &svc.name {
@@ -841,5 +834,66 @@ mod tests {
         assert!(!is_secret_arn("hunter2"));
         assert!(is_digest(&format!("sha256:{}", "a".repeat(64))));
         assert!(!is_tag("-bad"));
+    }
+}
+
+/// A service's pre-deploy tasks: names, timeouts, and each task definition by the rules of a
+/// service's (reported at the task's own fields and lines).
+fn pre_deploy(
+    state: &DesiredState,
+    svc: &Loaded<EcsServiceSpec>,
+    broken: &Broken,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, task) in svc.spec.pre_deploy.iter().enumerate() {
+        let at = format!("spec.preDeploy[{i}]");
+        let d = |path: &str, msg: String| svc.origins.diagnostic(&format!("{at}{path}"), msg);
+        if let Some(first) = seen.insert(&task.name, i) {
+            out.push(d(
+                ".name",
+                format!("pre-deploy task name `{}` is already used by preDeploy[{first}]", task.name),
+            ));
+        }
+        let name = format!("{}-{}", svc.name, task.name);
+        if !is_ecs_name(&task.name) {
+            out.push(d(
+                ".name",
+                format!("pre-deploy task name {} must be 1-255 letters, digits, - or _", quote(&task.name)),
+            ));
+            continue;
+        }
+        if let Some(timeout) = &task.timeout
+            && let Err(msg) = crate::kinds::parse_rollout_timeout(timeout)
+        {
+            out.push(d(".timeout", msg.replace("rollout timeout", "timeout")));
+        }
+        // Checked as a service of its own, whose fields live under `spec.preDeploy[i]`.
+        let task_td = format!("{at}.taskDefinition");
+        let as_service = Loaded {
+            name,
+            annotations: BTreeMap::new(),
+            spec: EcsServiceSpec {
+                launch_type: svc.spec.launch_type,
+                capacity_provider_strategy: svc.spec.capacity_provider_strategy.clone(),
+                task_definition: task.task_definition.clone(),
+                network: task.network.clone().or_else(|| svc.spec.network.clone()),
+                ..EcsServiceSpec::default()
+            },
+            origins: svc
+                .origins
+                .rebased(&task_td, "spec.taskDefinition")
+                .rebased(&format!("{at}.name"), "metadata.name"),
+        };
+        let mut found = Vec::new();
+        service(state, &as_service, broken, &mut found);
+        for mut diag in found {
+            diag.field = diag.field.map(|f| match f.strip_prefix("spec.taskDefinition") {
+                Some(rest) => format!("{task_td}{rest}"),
+                None if f == "metadata.name" => format!("{at}.name"),
+                None => f,
+            });
+            out.push(diag);
+        }
     }
 }

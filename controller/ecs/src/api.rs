@@ -10,7 +10,7 @@ use ferry_core::live::{LiveRepository, LiveService};
 
 use crate::pace::{Pace, PaceLimits, is_throttling};
 use ferry_core::render::{
-    CreateRepository, CreateService, Tag, TagOut, TaskDefinition, UpdateService,
+    CreateRepository, CreateService, RunTask, Tag, TagOut, TaskDefinition, UpdateService,
 };
 
 /// A failed API call, classified.
@@ -46,6 +46,30 @@ impl ApiError {
 
 /// Result of an API call.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A task as `DescribeTasks` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveTask {
+    /// Task ARN.
+    pub arn: String,
+    /// `PROVISIONING`, `PENDING`, `RUNNING`, ..., `STOPPED`.
+    pub last_status: String,
+    /// Why it stopped, once it has.
+    pub stopped_reason: Option<String>,
+    /// Its containers.
+    pub containers: Vec<LiveContainer>,
+}
+
+/// One container of a [`LiveTask`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveContainer {
+    /// Container name.
+    pub name: String,
+    /// Exit code, once it has exited.
+    pub exit_code: Option<i32>,
+    /// Why it stopped (e.g. `CannotPullContainerError`), when ECS says.
+    pub reason: Option<String>,
+}
 
 /// Every ECS and ECR call Ferry makes (and, through the supertrait, every Application Auto
 /// Scaling one). Reads return ferry-core's live shapes; writes take its rendered inputs.
@@ -149,6 +173,26 @@ pub trait EcsApi: crate::autoscaling::AutoscalingApi + Send + Sync + 'static {
         arn: &str,
         tags: &[TagOut],
     ) -> impl Future<Output = ApiResult<()>> + Send;
+    /// `RunTask` of `input` with `task_definition` (an ARN): the started task's ARN.
+    fn run_task(
+        &self,
+        input: &RunTask,
+        task_definition: &str,
+        client_token: &str,
+    ) -> impl Future<Output = ApiResult<String>> + Send;
+    /// `DescribeTasks` of one task (None when ECS does not know it).
+    fn describe_task(
+        &self,
+        cluster: &str,
+        arn: &str,
+    ) -> impl Future<Output = ApiResult<Option<LiveTask>>> + Send;
+    /// `StopTask`.
+    fn stop_task(
+        &self,
+        cluster: &str,
+        arn: &str,
+        reason: &str,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
 }
 
 /// APIs that change something: the no-op reconcile must call none of them.
@@ -171,6 +215,8 @@ pub const WRITE_APIS: &[&str] = &[
     "DeleteScalingPolicy",
     "PutScheduledAction",
     "DeleteScheduledAction",
+    "RunTask",
+    "StopTask",
 ];
 
 /// Calls per API (logical calls: the SDK's own retries are not counted), shared and cheap to clone.
@@ -398,6 +444,26 @@ impl<A: EcsApi> EcsApi for Metered<A> {
     }
     async fn tag_repository(&self, arn: &str, tags: &[TagOut]) -> ApiResult<()> {
         self.call("ecr:TagResource", self.inner.tag_repository(arn, tags))
+            .await
+    }
+    async fn run_task(
+        &self,
+        input: &RunTask,
+        task_definition: &str,
+        client_token: &str,
+    ) -> ApiResult<String> {
+        self.call(
+            "RunTask",
+            self.inner.run_task(input, task_definition, client_token),
+        )
+        .await
+    }
+    async fn describe_task(&self, cluster: &str, arn: &str) -> ApiResult<Option<LiveTask>> {
+        self.call("DescribeTasks", self.inner.describe_task(cluster, arn))
+            .await
+    }
+    async fn stop_task(&self, cluster: &str, arn: &str, reason: &str) -> ApiResult<()> {
+        self.call("StopTask", self.inner.stop_task(cluster, arn, reason))
             .await
     }
 }

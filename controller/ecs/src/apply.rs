@@ -27,6 +27,9 @@ use crate::api::{ApiError, EcsApi};
 use crate::observe::cluster;
 use crate::platform::{EcsPlatform, GcReport};
 
+/// Results of pre-deploy tasks: (index in the plan, result).
+type TaskResults = Vec<(usize, ResourceResult)>;
+
 fn result(change: &Change, code: ResultCode, message: impl Into<String>) -> ResourceResult {
     ResourceResult {
         key: change.key.clone(),
@@ -301,6 +304,8 @@ impl<A: EcsApi> EcsPlatform<A> {
         }
         let waves = wave_of.values().copied().max().map_or(0, |w| w + 1);
         let mut service_code: BTreeMap<String, ResultCode> = BTreeMap::new();
+        // Why a dependency that was deployed did not become healthy.
+        let mut unhealthy: BTreeMap<String, String> = BTreeMap::new();
         let mut in_use: BTreeSet<String> = registered.values().cloned().collect();
         for wave in 0..waves {
             let members: Vec<usize> = service_changes
@@ -308,11 +313,12 @@ impl<A: EcsApi> EcsPlatform<A> {
                 .copied()
                 .filter(|i| wave_of.get(plan.changes[*i].key.name.as_str()) == Some(&wave))
                 .collect();
-            let outcomes: Vec<(usize, ResourceResult, Option<Touched>, Vec<String>)> =
+            let outcomes: Vec<(usize, ResourceResult, Option<Touched>, Vec<String>, TaskResults)> =
                 stream::iter(members)
                     .map(|i| {
                         let change = &plan.changes[i];
                         let service_code = &service_code;
+                        let unhealthy = &unhealthy;
                         let registered = &registered;
                         let td_failed = &td_failed;
                         let services = &services;
@@ -332,9 +338,12 @@ impl<A: EcsApi> EcsPlatform<A> {
                                 let r = result(
                                     change,
                                     ResultCode::Skipped,
-                                    format!("dependency `{dep}` did not sync"),
+                                    match unhealthy.get(dep.as_str()) {
+                                        Some(why) => format!("dependency `{dep}` is not healthy: {why}"),
+                                        None => format!("dependency `{dep}` did not sync"),
+                                    },
                                 );
-                                return (i, r, None, Vec::new());
+                                return (i, r, None, Vec::new(), Vec::new());
                             }
                             let Some(service) = services.get(change.key.name.as_str()) else {
                                 let r = result(
@@ -342,11 +351,11 @@ impl<A: EcsApi> EcsPlatform<A> {
                                     ResultCode::Skipped,
                                     "not in the rendered manifests",
                                 );
-                                return (i, r, None, Vec::new());
+                                return (i, r, None, Vec::new(), Vec::new());
                             };
                             if drift_only.contains(&service.name) {
                                 let r = result(change, ResultCode::Skipped, detect_message(change));
-                                return (i, r, None, Vec::new());
+                                return (i, r, None, Vec::new(), Vec::new());
                             }
                             let family = service.register_task_definition.family.as_str();
                             if let Some(why) = td_failed.get(family) {
@@ -355,24 +364,77 @@ impl<A: EcsApi> EcsPlatform<A> {
                                     ResultCode::Skipped,
                                     format!("task definition `{family}` failed: {why}"),
                                 );
-                                return (i, r, None, Vec::new());
+                                return (i, r, None, Vec::new(), Vec::new());
+                            }
+                            // Pre-deploy tasks first, in order; the service is touched only
+                            // when every one succeeded.
+                            let mut tasks: TaskResults = Vec::new();
+                            for task in &service.pre_deploy {
+                                let name = format!("{}/{}", service.name, task.name);
+                                let Some(t) = plan.changes.iter().position(|c| {
+                                    c.key.kind == ResourceKind::PreDeployTask && c.key.name == name
+                                }) else {
+                                    continue;
+                                };
+                                let r = self.run_pre_deploy(&plan.changes[t], task).await;
+                                let failed = (r.code != ResultCode::Synced).then(|| r.message.clone());
+                                tasks.push((t, r));
+                                if let Some(why) = failed {
+                                    let r = result(
+                                        change,
+                                        ResultCode::Failed,
+                                        format!("pre-deploy task `{}` failed, the service was not touched: {why}", task.name),
+                                    );
+                                    return (i, r, None, Vec::new(), tasks);
+                                }
                             }
                             let arn = registered.get(family).cloned();
-                            self.apply_service(i, cluster, change, service, arn, detect)
-                                .await
+                            let (i, r, t, used) = self
+                                .apply_service(i, cluster, change, service, arn, detect)
+                                .await;
+                            (i, r, t, used, tasks)
                         }
                     })
                     .buffer_unordered(writes)
                     .collect()
                     .await;
             let mut touched = Vec::new();
-            for (i, r, t, used) in outcomes {
+            for (i, r, t, used, tasks) in outcomes {
+                for (t, r) in tasks {
+                    results[t] = Some(r);
+                }
                 in_use.extend(used);
                 service_code.insert(plan.changes[i].key.name.clone(), r.code);
                 results[i] = Some(r);
                 touched.extend(t);
             }
             if !options.wait {
+                // Health-gated waves: a later wave waits until the services it depends on
+                // have rolled out (within the timeout); a dependency that does not become
+                // healthy leaves its dependents untouched.
+                let later: BTreeSet<&str> = service_changes
+                    .iter()
+                    .filter(|i| wave_of.get(plan.changes[**i].key.name.as_str()).is_some_and(|w| *w > wave))
+                    .filter_map(|i| desired.services.get(&plan.changes[*i].key.name))
+                    .flat_map(|s| s.spec.depends_on.iter().map(String::as_str))
+                    .collect();
+                let gates: Vec<Touched> = touched
+                    .iter()
+                    .filter(|t| later.contains(t.name.as_str()))
+                    .cloned()
+                    .collect();
+                if !gates.is_empty() {
+                    let gate_deadline = Instant::now() + options.timeout;
+                    for (t, code, message) in self
+                        .follow_rollouts(cluster, &gates, gate_deadline, options.timeout)
+                        .await
+                    {
+                        if code != ResultCode::Synced {
+                            service_code.insert(t.name.clone(), code);
+                            unhealthy.insert(t.name.clone(), message);
+                        }
+                    }
+                }
                 for t in &touched {
                     if let Some(r) = results[t.index].as_mut() {
                         r.rollout = Some(Rollout {
@@ -488,7 +550,7 @@ impl<A: EcsApi> EcsPlatform<A> {
     /// The ARN of a revision of `td`'s family with exactly its content: the newest one when it
     /// already matches (true = reused), else a newly registered one. Transient failures are
     /// retried, each time checking first whether the lost attempt went through.
-    async fn register(&self, td: &TaskDefinition) -> Result<(String, bool), ApiError> {
+    pub(crate) async fn register(&self, td: &TaskDefinition) -> Result<(String, bool), ApiError> {
         let want = normalize_task_definition(td);
         let mut attempt = 0;
         loop {

@@ -11,11 +11,11 @@ use ferry_core::autoscaling::{
 };
 use ferry_core::live::{LiveDeployment, LiveRepository, LiveService};
 use ferry_core::render::{
-    CreateRepository, CreateService, ImageScanningConfiguration, Tag, TagOut, TaskDefinition,
-    UpdateService,
+    CreateRepository, CreateService, ImageScanningConfiguration, RunTask, Tag, TagOut,
+    TaskDefinition, UpdateService,
 };
 
-use crate::api::{ApiError, ApiResult, EcsApi};
+use crate::api::{ApiError, ApiResult, EcsApi, LiveContainer, LiveTask};
 use crate::autoscaling::{AutoscalingApi, Page};
 
 const ACCOUNT: &str = "arn:aws:ecs:us-east-1:000000000000";
@@ -34,8 +34,29 @@ pub enum Rollout {
     Hang,
 }
 
+/// How the next runs of a one-off task (by task definition family) end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// Every container exits with this code after a set number of `DescribeTasks` polls.
+    Exit(i32),
+    /// Runs for ever (until `StopTask`).
+    Hang,
+}
+
+impl Default for TaskOutcome {
+    fn default() -> Self {
+        Self::Exit(0)
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
+    /// One-off tasks by ARN, with the polls left before they stop.
+    tasks: BTreeMap<String, (LiveTask, u32, TaskOutcome)>,
+    /// Scripted outcomes of one-off tasks by family.
+    task_outcomes: BTreeMap<String, TaskOutcome>,
+    /// Families of the tasks run, in order.
+    task_runs: Vec<String>,
     clusters: Vec<String>,
     services: BTreeMap<String, LiveService>,
     task_definitions: BTreeMap<String, TaskDefinition>,
@@ -85,6 +106,21 @@ impl FakeEcs {
         if let Ok(mut s) = self.state.lock() {
             s.outcomes.insert(service.to_owned(), outcome);
         }
+    }
+
+    /// Script how the next one-off tasks of task definition `family` end.
+    pub fn set_task(&self, family: &str, outcome: TaskOutcome) {
+        if let Ok(mut s) = self.state.lock() {
+            s.task_outcomes.insert(family.to_owned(), outcome);
+        }
+    }
+
+    /// Families of the one-off tasks run so far, in order.
+    pub fn task_runs(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .map(|s| s.task_runs.clone())
+            .unwrap_or_default()
     }
 
     /// From now on, list task definitions in a scrambled (but deterministic) order.
@@ -569,6 +605,83 @@ impl EcsApi for FakeEcs {
             for t in tags {
                 r.tags.retain(|x| x.key != t.key);
                 r.tags.push(t.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_task(
+        &self,
+        input: &RunTask,
+        task_definition: &str,
+        _client_token: &str,
+    ) -> ApiResult<String> {
+        let mut s = self.state.lock().map_err(|_| poisoned("RunTask"))?;
+        Self::check_cluster(&s, "RunTask", &input.cluster)?;
+        let Some(td) = s.task_definitions.get(task_definition).cloned() else {
+            return Err(ApiError::refused(
+                "RunTask",
+                "ClientException",
+                "Unable to describe task definition.",
+            ));
+        };
+        let outcome = s
+            .task_outcomes
+            .get(&td.family)
+            .cloned()
+            .unwrap_or_default();
+        let n = s.task_runs.len() + 1;
+        let arn = format!("{ACCOUNT}:task/{}/{n:032x}", input.cluster);
+        let task = LiveTask {
+            arn: arn.clone(),
+            last_status: "PROVISIONING".into(),
+            stopped_reason: None,
+            containers: td
+                .container_definitions
+                .iter()
+                .map(|c| LiveContainer {
+                    name: c.name.clone(),
+                    ..LiveContainer::default()
+                })
+                .collect(),
+        };
+        s.task_runs.push(td.family.clone());
+        let polls = self.polls_to_settle;
+        s.tasks.insert(arn.clone(), (task, polls, outcome));
+        Ok(arn)
+    }
+
+    async fn describe_task(&self, cluster: &str, arn: &str) -> ApiResult<Option<LiveTask>> {
+        let mut s = self.state.lock().map_err(|_| poisoned("DescribeTasks"))?;
+        Self::check_cluster(&s, "DescribeTasks", cluster)?;
+        let Some((task, polls, outcome)) = s.tasks.get_mut(arn) else {
+            return Ok(None);
+        };
+        if task.last_status != "STOPPED" {
+            if *polls > 0 {
+                *polls -= 1;
+                task.last_status = "RUNNING".into();
+            } else if let TaskOutcome::Exit(code) = outcome {
+                task.last_status = "STOPPED".into();
+                task.stopped_reason = Some("Essential container in task exited".into());
+                for c in &mut task.containers {
+                    c.exit_code = Some(*code);
+                }
+            } else {
+                task.last_status = "RUNNING".into();
+            }
+        }
+        Ok(Some(task.clone()))
+    }
+
+    async fn stop_task(&self, cluster: &str, arn: &str, reason: &str) -> ApiResult<()> {
+        let mut s = self.state.lock().map_err(|_| poisoned("StopTask"))?;
+        Self::check_cluster(&s, "StopTask", cluster)?;
+        if let Some((task, _, _)) = s.tasks.get_mut(arn) {
+            task.last_status = "STOPPED".into();
+            task.stopped_reason = Some(reason.to_owned());
+            for c in &mut task.containers {
+                c.exit_code = c.exit_code.or(Some(137));
             }
         }
         Ok(())

@@ -14,6 +14,7 @@ mod observe;
 pub mod pace;
 pub mod platform;
 mod rollout;
+mod tasks;
 pub mod sdk;
 
 pub use api::{ApiError, CallCounts, EcsApi, Metered, WRITE_APIS};

@@ -16,13 +16,13 @@ use aws_sdk_ecs::types as ecs;
 use ferry_core::live::{LiveDeployment, LiveRepository, LiveService};
 use ferry_core::render::{
     AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition, ContainerDependencyOut,
-    CreateRepository, CreateService, DeploymentCircuitBreaker, DeploymentConfiguration,
+    CreateRepository, CreateService, RunTask, DeploymentCircuitBreaker, DeploymentConfiguration,
     EncryptionConfiguration, HealthCheckOut, ImageScanningConfiguration, KeyValuePair,
     LoadBalancer, LogConfigurationOut, NetworkConfiguration, PortMappingOut, Secret, Tag, TagOut,
     TaskDefinition, UpdateService,
 };
 
-use crate::api::{ApiError, ApiResult, EcsApi};
+use crate::api::{ApiError, ApiResult, EcsApi, LiveContainer, LiveTask};
 
 /// How to reach AWS. Every field left `None` comes from the default chain.
 #[derive(Clone, Debug)]
@@ -921,6 +921,88 @@ impl EcsApi for SdkApi {
             .send()
             .await
             .map_err(|e| api_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn run_task(
+        &self,
+        input: &RunTask,
+        task_definition: &str,
+        client_token: &str,
+    ) -> ApiResult<String> {
+        const OP: &str = "RunTask";
+        let out = self
+            .ecs
+            .run_task()
+            .cluster(&input.cluster)
+            .task_definition(task_definition)
+            .count(int(input.count.max(1)))
+            .set_launch_type(input.launch_type.as_deref().map(ecs::LaunchType::from))
+            .set_capacity_provider_strategy(
+                (!input.capacity_provider_strategy.is_empty())
+                    .then(|| strategy_to(OP, &input.capacity_provider_strategy))
+                    .transpose()?,
+            )
+            .set_network_configuration(network_to(OP, input.network_configuration.as_ref())?)
+            .started_by(&input.started_by)
+            .set_tags((!input.tags.is_empty()).then(|| ecs_tags(&input.tags)))
+            .propagate_tags(ecs::PropagateTags::from(input.propagate_tags.as_str()))
+            .client_token(client_token)
+            .send()
+            .await
+            .map_err(|e| api_error(OP, e))?;
+        if let Some(task) = out.tasks().first() {
+            return Ok(task.task_arn().unwrap_or_default().to_owned());
+        }
+        let why = out
+            .failures()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: {}",
+                    f.reason().unwrap_or("failure"),
+                    f.detail().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(ApiError::refused(OP, "RunTaskFailure", format!("no task started ({why})")))
+    }
+
+    async fn describe_task(&self, cluster: &str, arn: &str) -> ApiResult<Option<LiveTask>> {
+        let out = self
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .tasks(arn)
+            .send()
+            .await
+            .map_err(|e| api_error("DescribeTasks", e))?;
+        Ok(out.tasks().first().map(|t| LiveTask {
+            arn: t.task_arn().unwrap_or_default().to_owned(),
+            last_status: t.last_status().unwrap_or_default().to_owned(),
+            stopped_reason: t.stopped_reason().map(str::to_owned),
+            containers: t
+                .containers()
+                .iter()
+                .map(|c| LiveContainer {
+                    name: c.name().unwrap_or_default().to_owned(),
+                    exit_code: c.exit_code(),
+                    reason: c.reason().map(str::to_owned),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn stop_task(&self, cluster: &str, arn: &str, reason: &str) -> ApiResult<()> {
+        self.ecs
+            .stop_task()
+            .cluster(cluster)
+            .task(arn)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| api_error("StopTask", e))?;
         Ok(())
     }
 }

@@ -26,7 +26,8 @@ use ferry_core::platform::{
     ApplyOptions, HealthCode, Observed, Platform, PlatformError, ResourceHealth, ResourceResult,
     ResultCode, Rollout,
 };
-use ferry_core::render::{Digests, Rendered, RenderedService, render};
+use ferry_core::kinds::ContainerSpec;
+use ferry_core::render::{Digests, Rendered, RenderedService, RenderedTask, TaskDefinition, render};
 use supervisor::{ProcessSpec, Supervised};
 
 /// Where the local platform keeps things.
@@ -153,17 +154,28 @@ impl LocalPlatform {
         desired: &DesiredState,
         svc: &RenderedService,
     ) -> Result<Vec<(String, ProcessSpec)>, String> {
+        let containers = desired
+            .services
+            .get(&svc.name)
+            .map(|s| s.spec.task_definition.containers.as_slice())
+            .unwrap_or_default();
+        self.container_processes(desired, &svc.name, &svc.register_task_definition, containers)
+    }
+
+    /// A process per container of `td` (`containers` are their manifest specs, in order),
+    /// logging and keeping data under `name`.
+    fn container_processes(
+        &self,
+        desired: &DesiredState,
+        name: &str,
+        td: &TaskDefinition,
+        containers: &[ContainerSpec],
+    ) -> Result<Vec<(String, ProcessSpec)>, String> {
         let env = &desired.env;
         let local = desired.environment.spec.local.clone().unwrap_or_default();
-        let desired_svc = desired.services.get(&svc.name);
         let mut specs = Vec::new();
-        for (i, c) in svc
-            .register_task_definition
-            .container_definitions
-            .iter()
-            .enumerate()
-        {
-            let container_spec = desired_svc.and_then(|s| s.spec.task_definition.containers.get(i));
+        for (i, c) in td.container_definitions.iter().enumerate() {
+            let container_spec = containers.get(i);
             let image = container_spec.map_or(c.image.as_str(), |spec| spec.image.as_str());
             // An HTTP check in the manifest wins; else the Environment's healthPath on the first port.
             let http_check = container_spec
@@ -186,7 +198,7 @@ impl LocalPlatform {
                     .state_dir
                     .join(env)
                     .join("data")
-                    .join(&svc.name)
+                    .join(name)
                     .join(&c.name),
             };
             let port = c.port_mappings.first().map(|p| p.container_port);
@@ -206,7 +218,7 @@ impl LocalPlatform {
                     command,
                     env: vars,
                     working_dir,
-                    log_file: self.log_file(env, &svc.name, &c.name),
+                    log_file: self.log_file(env, name, &c.name),
                     port: http_check.as_ref().map(|h| h.port).or(port),
                     health_path: http_check
                         .map(|h| h.path)
@@ -219,6 +231,50 @@ impl LocalPlatform {
             ));
         }
         Ok(specs)
+    }
+
+    /// Run a pre-deploy task of `service` to its end, one process per container: Ok when
+    /// every essential one exits 0 within the task's timeout.
+    async fn run_pre_deploy(
+        &self,
+        desired: &DesiredState,
+        service: &str,
+        task: &RenderedTask,
+    ) -> Result<String, String> {
+        let containers = desired
+            .services
+            .get(service)
+            .and_then(|s| s.spec.pre_deploy.iter().find(|t| t.name == task.name))
+            .map(|t| t.task_definition.containers.as_slice())
+            .unwrap_or_default();
+        let name = format!("{service}-{}", task.name);
+        let td = &task.register_task_definition;
+        let specs = self.container_processes(desired, &name, td, containers)?;
+        let deadline = Instant::now() + Duration::from_secs(task.timeout_seconds);
+        let runs = specs.iter().map(|(_, spec)| supervisor::run_to_end(spec, deadline));
+        let ends = futures::future::join_all(runs).await;
+        let mut problems = Vec::new();
+        for ((container, spec), end) in specs.iter().zip(ends) {
+            let essential = td
+                .container_definitions
+                .iter()
+                .find(|c| &c.name == container)
+                .is_none_or(|c| c.essential != Some(false));
+            match end {
+                Ok(0) => {}
+                _ if !essential => {}
+                Ok(code) => problems.push(format!(
+                    "container `{container}` exited with code {code}; logs: {}",
+                    spec.log_file.display()
+                )),
+                Err(e) => problems.push(format!("container `{container}`: {e}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok("exited 0".into())
+        } else {
+            Err(problems.join("; "))
+        }
     }
 
     async fn start_service(
@@ -423,6 +479,8 @@ impl Platform for LocalPlatform {
         options: &ApplyOptions,
     ) -> Vec<ResourceResult> {
         let mut results = Vec::new();
+        // Services whose pre-deploy task failed (service → task): left untouched.
+        let mut failed_tasks: BTreeMap<String, String> = BTreeMap::new();
         for change in &plan.changes {
             let result = |code, message: String| ResourceResult {
                 key: change.key.clone(),
@@ -444,6 +502,32 @@ impl Platform for LocalPlatform {
                     ResultCode::Synced,
                     "recorded; starts with its service".into(),
                 ),
+                (ResourceKind::PreDeployTask, _) => {
+                    let (service, task) = change.key.name.split_once('/').unwrap_or_default();
+                    let found = rendered
+                        .services
+                        .iter()
+                        .find(|s| s.name == service)
+                        .and_then(|s| s.pre_deploy.iter().find(|t| t.name == task));
+                    match found {
+                        None => result(ResultCode::Failed, "not in the rendered state".into()),
+                        Some(t) => match self.run_pre_deploy(desired, service, t).await {
+                            Ok(m) => result(ResultCode::Synced, m),
+                            Err(e) => {
+                                failed_tasks.insert(service.to_owned(), task.to_owned());
+                                result(ResultCode::Failed, e)
+                            }
+                        },
+                    }
+                }
+                (ResourceKind::EcsService, _)
+                    if let Some(task) = failed_tasks.get(&change.key.name) =>
+                {
+                    result(
+                        ResultCode::Failed,
+                        format!("pre-deploy task `{task}` failed, the service was not touched"),
+                    )
+                }
                 (ResourceKind::EcsService, Op::Prune) => {
                     let running = self
                         .services

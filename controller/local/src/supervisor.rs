@@ -180,6 +180,27 @@ async fn wait_or_stop(stop: &mut watch::Receiver<bool>, delay: Duration) -> bool
     }
 }
 
+/// Run `spec` once to its end (a one-off task): its exit code, or an error when it cannot
+/// start or is still running at `deadline` (then its process group is stopped).
+pub(crate) async fn run_to_end(spec: &ProcessSpec, deadline: std::time::Instant) -> Result<i32, String> {
+    let mut child = spawn(spec).await?;
+    let pid = child.id();
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    match tokio::time::timeout(left, child.wait()).await {
+        Ok(Ok(status)) => Ok(status.code().unwrap_or(128 + status_signal(&status))),
+        Ok(Err(e)) => Err(format!("waiting for it: {e}")),
+        Err(_) => {
+            terminate(&mut child, pid).await;
+            Err(format!("did not finish within {}s; stopped it", left.as_secs()))
+        }
+    }
+}
+
+fn status_signal(status: &std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal().unwrap_or(0)
+}
+
 async fn spawn(spec: &ProcessSpec) -> Result<tokio::process::Child, String> {
     let (program, args) = spec.command.split_first().ok_or("empty command")?;
     tokio::fs::create_dir_all(&spec.working_dir)

@@ -80,6 +80,7 @@ pub(crate) fn plan(plan: &Plan, color: bool) -> String {
             Op::Create => (p.green("+"), "create"),
             Op::Update => (p.yellow("~"), "update"),
             Op::Prune => (p.red("-"), "prune"),
+            Op::Run => (p.green(">"), "run"),
         };
         let _ = writeln!(
             out,

@@ -510,7 +510,16 @@ impl<P: Platform> EnvLoop<P> {
         attempt.row = self.write_ahead(&attempt).await;
         let results = self
             .platform
-            .apply(&state, &rendered, &plan, &ApplyOptions::default())
+            .apply(
+                &state,
+                &rendered,
+                &plan,
+                &ApplyOptions {
+                    wait: false,
+                    // How long a wave waits for the services it depends on.
+                    timeout: state.environment.spec.rollout_timeout(),
+                },
+            )
             .await;
         // The first plan is done with: free it before a second copy of everything is built.
         drop((rendered, plan));
@@ -525,7 +534,10 @@ impl<P: Platform> EnvLoop<P> {
             let resources = resource_statuses(&state, &plan_after, &after, Some(&results));
             memory.failures += 1;
             attempt.result = "Failed".into();
-            attempt.reason = Some("ApplyFailed".into());
+            let pre_deploy = results.iter().any(|r| {
+                r.code == ResultCode::Failed && r.key.kind == ResourceKind::PreDeployTask
+            });
+            attempt.reason = Some(if pre_deploy { "PreDeployFailed" } else { "ApplyFailed" }.into());
             attempt.errors.clone_from(&failed);
             let retry = super::backoff(memory.failures);
             self.publish(|s| {
