@@ -852,14 +852,20 @@ fn pre_deploy(
         if let Some(first) = seen.insert(&task.name, i) {
             out.push(d(
                 ".name",
-                format!("pre-deploy task name `{}` is already used by preDeploy[{first}]", task.name),
+                format!(
+                    "pre-deploy task name `{}` is already used by preDeploy[{first}]",
+                    task.name
+                ),
             ));
         }
         let name = format!("{}-{}", svc.name, task.name);
         if !is_ecs_name(&task.name) {
             out.push(d(
                 ".name",
-                format!("pre-deploy task name {} must be 1-255 letters, digits, - or _", quote(&task.name)),
+                format!(
+                    "pre-deploy task name {} must be 1-255 letters, digits, - or _",
+                    quote(&task.name)
+                ),
             ));
             continue;
         }
@@ -888,11 +894,13 @@ fn pre_deploy(
         let mut found = Vec::new();
         service(state, &as_service, broken, &mut found);
         for mut diag in found {
-            diag.field = diag.field.map(|f| match f.strip_prefix("spec.taskDefinition") {
-                Some(rest) => format!("{task_td}{rest}"),
-                None if f == "metadata.name" => format!("{at}.name"),
-                None => f,
-            });
+            diag.field = diag
+                .field
+                .map(|f| match f.strip_prefix("spec.taskDefinition") {
+                    Some(rest) => format!("{task_td}{rest}"),
+                    None if f == "metadata.name" => format!("{at}.name"),
+                    None => f,
+                });
             out.push(diag);
         }
     }

@@ -414,7 +414,11 @@ impl<A: EcsApi> EcsPlatform<A> {
                 // healthy leaves its dependents untouched.
                 let later: BTreeSet<&str> = service_changes
                     .iter()
-                    .filter(|i| wave_of.get(plan.changes[**i].key.name.as_str()).is_some_and(|w| *w > wave))
+                    .filter(|i| {
+                        wave_of
+                            .get(plan.changes[**i].key.name.as_str())
+                            .is_some_and(|w| *w > wave)
+                    })
                     .filter_map(|i| desired.services.get(&plan.changes[*i].key.name))
                     .flat_map(|s| s.spec.depends_on.iter().map(String::as_str))
                     .collect();

@@ -625,11 +625,7 @@ impl EcsApi for FakeEcs {
                 "Unable to describe task definition.",
             ));
         };
-        let outcome = s
-            .task_outcomes
-            .get(&td.family)
-            .cloned()
-            .unwrap_or_default();
+        let outcome = s.task_outcomes.get(&td.family).cloned().unwrap_or_default();
         let n = s.task_runs.len() + 1;
         let arn = format!("{ACCOUNT}:task/{}/{n:032x}", input.cluster);
         let task = LiveTask {

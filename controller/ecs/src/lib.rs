@@ -14,8 +14,8 @@ mod observe;
 pub mod pace;
 pub mod platform;
 mod rollout;
-mod tasks;
 pub mod sdk;
+mod tasks;
 
 pub use api::{ApiError, CallCounts, EcsApi, Metered, WRITE_APIS};
 pub use apply::{DESIRED_HASH_TAG, desired_hash};

@@ -16,10 +16,10 @@ use aws_sdk_ecs::types as ecs;
 use ferry_core::live::{LiveDeployment, LiveRepository, LiveService};
 use ferry_core::render::{
     AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition, ContainerDependencyOut,
-    CreateRepository, CreateService, RunTask, DeploymentCircuitBreaker, DeploymentConfiguration,
+    CreateRepository, CreateService, DeploymentCircuitBreaker, DeploymentConfiguration,
     EncryptionConfiguration, HealthCheckOut, ImageScanningConfiguration, KeyValuePair,
-    LoadBalancer, LogConfigurationOut, NetworkConfiguration, PortMappingOut, Secret, Tag, TagOut,
-    TaskDefinition, UpdateService,
+    LoadBalancer, LogConfigurationOut, NetworkConfiguration, PortMappingOut, RunTask, Secret, Tag,
+    TagOut, TaskDefinition, UpdateService,
 };
 
 use crate::api::{ApiError, ApiResult, EcsApi, LiveContainer, LiveTask};
@@ -966,7 +966,11 @@ impl EcsApi for SdkApi {
             })
             .collect::<Vec<_>>()
             .join("; ");
-        Err(ApiError::refused(OP, "RunTaskFailure", format!("no task started ({why})")))
+        Err(ApiError::refused(
+            OP,
+            "RunTaskFailure",
+            format!("no task started ({why})"),
+        ))
     }
 
     async fn describe_task(&self, cluster: &str, arn: &str) -> ApiResult<Option<LiveTask>> {

@@ -58,7 +58,11 @@ pub(crate) fn judge(task: &RenderedTask, live: &LiveTask) -> Option<String> {
 
 impl<A: EcsApi> EcsPlatform<A> {
     /// Run one pre-deploy task to its end: Synced when every essential container exited 0.
-    pub(crate) async fn run_pre_deploy(&self, change: &Change, task: &RenderedTask) -> ResourceResult {
+    pub(crate) async fn run_pre_deploy(
+        &self,
+        change: &Change,
+        task: &RenderedTask,
+    ) -> ResourceResult {
         let result = |code, message: String| ResourceResult {
             key: change.key.clone(),
             op: change.op,
@@ -104,7 +108,10 @@ impl<A: EcsApi> EcsPlatform<A> {
                 }
                 return result(
                     ResultCode::Failed,
-                    format!("task {id} did not finish within {}; stopped it", humantime::format_duration(timeout)),
+                    format!(
+                        "task {id} did not finish within {}; stopped it",
+                        humantime::format_duration(timeout)
+                    ),
                 );
             }
             tokio::time::sleep(self.options.poll_interval.min(deadline - now)).await;

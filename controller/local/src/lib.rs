@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_core::autoscaling::LiveScalableTarget;
+use ferry_core::kinds::ContainerSpec;
 use ferry_core::live::{LiveRepository, LiveService};
 use ferry_core::load::DesiredState;
 use ferry_core::plan::{Op, Plan, ResourceKey, ResourceKind};
@@ -26,8 +27,9 @@ use ferry_core::platform::{
     ApplyOptions, HealthCode, Observed, Platform, PlatformError, ResourceHealth, ResourceResult,
     ResultCode, Rollout,
 };
-use ferry_core::kinds::ContainerSpec;
-use ferry_core::render::{Digests, Rendered, RenderedService, RenderedTask, TaskDefinition, render};
+use ferry_core::render::{
+    Digests, Rendered, RenderedService, RenderedTask, TaskDefinition, render,
+};
 use supervisor::{ProcessSpec, Supervised};
 
 /// Where the local platform keeps things.
@@ -159,7 +161,12 @@ impl LocalPlatform {
             .get(&svc.name)
             .map(|s| s.spec.task_definition.containers.as_slice())
             .unwrap_or_default();
-        self.container_processes(desired, &svc.name, &svc.register_task_definition, containers)
+        self.container_processes(
+            desired,
+            &svc.name,
+            &svc.register_task_definition,
+            containers,
+        )
     }
 
     /// A process per container of `td` (`containers` are their manifest specs, in order),
@@ -251,7 +258,9 @@ impl LocalPlatform {
         let td = &task.register_task_definition;
         let specs = self.container_processes(desired, &name, td, containers)?;
         let deadline = Instant::now() + Duration::from_secs(task.timeout_seconds);
-        let runs = specs.iter().map(|(_, spec)| supervisor::run_to_end(spec, deadline));
+        let runs = specs
+            .iter()
+            .map(|(_, spec)| supervisor::run_to_end(spec, deadline));
         let ends = futures::future::join_all(runs).await;
         let mut problems = Vec::new();
         for ((container, spec), end) in specs.iter().zip(ends) {

@@ -182,7 +182,10 @@ async fn wait_or_stop(stop: &mut watch::Receiver<bool>, delay: Duration) -> bool
 
 /// Run `spec` once to its end (a one-off task): its exit code, or an error when it cannot
 /// start or is still running at `deadline` (then its process group is stopped).
-pub(crate) async fn run_to_end(spec: &ProcessSpec, deadline: std::time::Instant) -> Result<i32, String> {
+pub(crate) async fn run_to_end(
+    spec: &ProcessSpec,
+    deadline: std::time::Instant,
+) -> Result<i32, String> {
     let mut child = spawn(spec).await?;
     let pid = child.id();
     let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -191,7 +194,10 @@ pub(crate) async fn run_to_end(spec: &ProcessSpec, deadline: std::time::Instant)
         Ok(Err(e)) => Err(format!("waiting for it: {e}")),
         Err(_) => {
             terminate(&mut child, pid).await;
-            Err(format!("did not finish within {}s; stopped it", left.as_secs()))
+            Err(format!(
+                "did not finish within {}s; stopped it",
+                left.as_secs()
+            ))
         }
     }
 }

@@ -201,6 +201,8 @@ pub struct Svc {
     pub annotations: Vec<(String, String)>,
     /// A YAML flow mapping for `spec.autoscaling`, e.g. `{ minCapacity: 1, maxCapacity: 5 }`.
     pub autoscaling: Option<String>,
+    /// A YAML flow sequence for `spec.preDeploy`.
+    pub pre_deploy: Option<String>,
 }
 
 impl Svc {
@@ -211,6 +213,7 @@ impl Svc {
             depends_on: Vec::new(),
             annotations: Vec::new(),
             autoscaling: None,
+            pre_deploy: None,
         }
     }
 }
@@ -296,7 +299,11 @@ impl Stack {
                 .autoscaling
                 .as_ref()
                 .map(|a| format!("  autoscaling: {a}\n"))
-                .unwrap_or_default();
+                .unwrap_or_default()
+                + &s.pre_deploy
+                    .as_ref()
+                    .map(|p| format!("  preDeploy: {p}\n"))
+                    .unwrap_or_default();
             docs.push(format!(
                 "apiVersion: ferry.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: {name}\n{annotations}spec:\n  desiredCount: {count}\n  tags: {{ team: numbers }}\n{depends}{autoscaling}  taskDefinition:\n    cpu: 256\n    memory: 512\n    containers:\n      - name: app\n        image: {image}\n        portMappings: [{{ containerPort: 8080 }}]\n        environment: {{ MODE: production }}\n  deployment: {{ circuitBreaker: {{ enable: true, rollback: true }} }}\n",
                 name = s.name,

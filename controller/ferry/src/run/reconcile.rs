@@ -534,10 +534,17 @@ impl<P: Platform> EnvLoop<P> {
             let resources = resource_statuses(&state, &plan_after, &after, Some(&results));
             memory.failures += 1;
             attempt.result = "Failed".into();
-            let pre_deploy = results.iter().any(|r| {
-                r.code == ResultCode::Failed && r.key.kind == ResourceKind::PreDeployTask
-            });
-            attempt.reason = Some(if pre_deploy { "PreDeployFailed" } else { "ApplyFailed" }.into());
+            let pre_deploy = results
+                .iter()
+                .any(|r| r.code == ResultCode::Failed && r.key.kind == ResourceKind::PreDeployTask);
+            attempt.reason = Some(
+                if pre_deploy {
+                    "PreDeployFailed"
+                } else {
+                    "ApplyFailed"
+                }
+                .into(),
+            );
             attempt.errors.clone_from(&failed);
             let retry = super::backoff(memory.failures);
             self.publish(|s| {
