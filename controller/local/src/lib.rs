@@ -164,17 +164,22 @@ impl LocalPlatform {
         self.container_processes(
             desired,
             &svc.name,
+            &svc.name,
             &svc.register_task_definition,
             containers,
         )
     }
 
     /// A process per container of `td` (`containers` are their manifest specs, in order),
-    /// logging and keeping data under `name`.
+    /// logging under `name` and keeping data in the folder of service `data` and the
+    /// container's name (a pre-deploy task's container shares it with the service container
+    /// of the same name, as an ECS task would share a volume). The Environment's local command
+    /// is the image's entry point; the container's `command` is appended as its arguments.
     fn container_processes(
         &self,
         desired: &DesiredState,
         name: &str,
+        data: &str,
         td: &TaskDefinition,
         containers: &[ContainerSpec],
     ) -> Result<Vec<(String, ProcessSpec)>, String> {
@@ -193,6 +198,7 @@ impl LocalPlatform {
                 .get(image)
                 .ok_or_else(|| format!("no local command for image `{image}`"))?;
             let mut command = cmd.command.clone();
+            command.extend(c.command.iter().cloned());
             if let Some(program) = command.first_mut()
                 && program.contains('/')
             {
@@ -205,7 +211,7 @@ impl LocalPlatform {
                     .state_dir
                     .join(env)
                     .join("data")
-                    .join(name)
+                    .join(data)
                     .join(&c.name),
             };
             let port = c.port_mappings.first().map(|p| p.container_port);
@@ -256,7 +262,7 @@ impl LocalPlatform {
             .unwrap_or_default();
         let name = format!("{service}-{}", task.name);
         let td = &task.register_task_definition;
-        let specs = self.container_processes(desired, &name, td, containers)?;
+        let specs = self.container_processes(desired, &name, service, td, containers)?;
         let deadline = Instant::now() + Duration::from_secs(task.timeout_seconds);
         let runs = specs
             .iter()
