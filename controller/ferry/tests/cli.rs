@@ -68,9 +68,10 @@ fn validate_lists_every_error_with_file_and_line_and_exits_1() {
 
     // Rule errors are all listed together, and never echo a would-be secret.
     let rules = original
-        .replace(
+        .replacen(
             "LOG_FORMAT: json",
             "LOG_FORMAT: json\n          API_TOKEN: abc123",
+            1,
         )
         .replace(
             "containerName: proxy, containerPort: 8000",
