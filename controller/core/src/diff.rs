@@ -429,7 +429,10 @@ fn normalize_service_live(live: &LiveService, desired: &RenderedService) -> Valu
             service_registries: &live.service_registries,
             service_connect: live.service_connect_configuration.as_ref(),
         },
-        desired.create_service.service_connect_configuration.as_ref(),
+        desired
+            .create_service
+            .service_connect_configuration
+            .as_ref(),
     );
     m.insert("tags".into(), Value::Object(tags));
     Value::Object(m)

@@ -31,7 +31,9 @@ pub struct RuntimePlatform {
 }
 
 /// CPU architecture of a task.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum CpuArchitecture {
     /// 64-bit x86 (ECS's default).
     #[serde(rename = "X86_64")]
@@ -52,7 +54,9 @@ impl CpuArchitecture {
 }
 
 /// Operating system family of a task (Ferry runs Linux containers).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum OperatingSystemFamily {
     /// Linux.
     #[serde(rename = "LINUX")]
@@ -67,7 +71,9 @@ impl OperatingSystemFamily {
 }
 
 /// `ENABLED` or `DISABLED`, as EFS volume settings spell it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Toggle {
     /// On.
@@ -88,7 +94,9 @@ impl Toggle {
 
 /// One task volume: an EFS file system, or (without `efsVolumeConfiguration`) scratch space
 /// that lives as long as the task and can be shared by its containers.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Volume {
     /// Name that containers' `mountPoints[].sourceVolume` refer to.
@@ -99,7 +107,9 @@ pub struct Volume {
 }
 
 /// `efsVolumeConfiguration`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EfsVolumeConfiguration {
     /// File system id, `fs-...`.
@@ -120,7 +130,9 @@ pub struct EfsVolumeConfiguration {
 }
 
 /// `authorizationConfig` of an EFS volume.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EfsAuthorizationConfig {
     /// Access point id, `fsap-...`.
@@ -141,7 +153,9 @@ pub struct EphemeralStorage {
 }
 
 /// A container's `mountPoints` entry.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MountPoint {
     /// A `volumes[].name` of the task.
@@ -154,7 +168,9 @@ pub struct MountPoint {
 }
 
 /// Resource a ulimit applies to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 #[allow(missing_docs)]
 pub enum UlimitName {
@@ -216,7 +232,9 @@ pub struct Ulimit {
 }
 
 /// Kind of placement constraint (EC2 only).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum PlacementConstraintType {
     /// Every task on a different container instance.
@@ -249,7 +267,9 @@ pub struct PlacementConstraint {
 }
 
 /// Kind of placement strategy (EC2 only).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum PlacementStrategyType {
     /// Anywhere.
@@ -284,7 +304,9 @@ pub struct PlacementStrategy {
 }
 
 /// `serviceRegistries` entry: a Cloud Map service the tasks register in.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceRegistry {
     /// Cloud Map service ARN (`arn:aws:servicediscovery:...:service/srv-...`).
@@ -503,7 +525,10 @@ pub fn normalize_service(
     );
 }
 
-fn normalize_service_connect(sc: Option<&ServiceConnect>, desired: Option<&ServiceConnect>) -> Value {
+fn normalize_service_connect(
+    sc: Option<&ServiceConnect>,
+    desired: Option<&ServiceConnect>,
+) -> Value {
     let Some(sc) = sc.filter(|s| s.enabled) else {
         return Value::Null;
     };
@@ -589,7 +614,10 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
     if strategy.len() > MAX_CAPACITY_PROVIDERS {
         out.push(d(
             "spec.capacityProviderStrategy",
-            format!("{} capacity providers, over ECS's {MAX_CAPACITY_PROVIDERS}", strategy.len()),
+            format!(
+                "{} capacity providers, over ECS's {MAX_CAPACITY_PROVIDERS}",
+                strategy.len()
+            ),
         ));
     }
     let mut seen = BTreeSet::new();
@@ -605,10 +633,16 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
             ));
         }
         if c.weight > 1000 {
-            out.push(d(&format!("{path}.weight"), format!("weight {} is above 1000", c.weight)));
+            out.push(d(
+                &format!("{path}.weight"),
+                format!("weight {} is above 1000", c.weight),
+            ));
         }
         if c.base > 100_000 {
-            out.push(d(&format!("{path}.base"), format!("base {} is above 100000", c.base)));
+            out.push(d(
+                &format!("{path}.base"),
+                format!("base {} is above 100000", c.base),
+            ));
         }
         if arm && c.capacity_provider == "FARGATE_SPOT" {
             out.push(d(
@@ -648,7 +682,10 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
         if !(21..=200).contains(&e.size_in_gib) {
             out.push(d(
                 path,
-                format!("{} GiB is outside 21-200 (Fargate gives 20 GiB without it)", e.size_in_gib),
+                format!(
+                    "{} GiB is outside 21-200 (Fargate gives 20 GiB without it)",
+                    e.size_in_gib
+                ),
             ));
         }
         if !fargate {
@@ -710,7 +747,8 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
                     ),
                 ));
             }
-            if !m.container_path.starts_with('/') || m.container_path.chars().any(char::is_control) {
+            if !m.container_path.starts_with('/') || m.container_path.chars().any(char::is_control)
+            {
                 out.push(d(
                     &format!("{mp}.containerPath"),
                     format!(
@@ -738,12 +776,18 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
         for (j, u) in c.ulimits.iter().enumerate() {
             let up = format!("{path}.ulimits[{j}]");
             if !limits.insert(u.name) {
-                out.push(d(&format!("{up}.name"), format!("ulimit {} is set twice", u.name.as_str())));
+                out.push(d(
+                    &format!("{up}.name"),
+                    format!("ulimit {} is set twice", u.name.as_str()),
+                ));
             }
             if u.soft_limit > u.hard_limit {
                 out.push(d(
                     &format!("{up}.softLimit"),
-                    format!("softLimit {} is above hardLimit {}", u.soft_limit, u.hard_limit),
+                    format!(
+                        "softLimit {} is above hardLimit {}",
+                        u.soft_limit, u.hard_limit
+                    ),
                 ));
             }
             if fargate && u.name == UlimitName::Nofile && u.hard_limit > 1_048_576 {
@@ -754,7 +798,9 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
             }
         }
         if let Some(user) = &c.user
-            && (user.is_empty() || user.len() > 255 || user.chars().any(|ch| ch.is_control() || ch.is_whitespace()))
+            && (user.is_empty()
+                || user.len() > 255
+                || user.chars().any(|ch| ch.is_control() || ch.is_whitespace()))
         {
             out.push(d(
                 &format!("{path}.user"),
@@ -765,8 +811,16 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
 
     // Placement (EC2 only).
     for (field, count, max) in [
-        ("placementConstraints", spec.placement_constraints.len(), MAX_CONSTRAINTS),
-        ("placementStrategy", spec.placement_strategy.len(), MAX_STRATEGIES),
+        (
+            "placementConstraints",
+            spec.placement_constraints.len(),
+            MAX_CONSTRAINTS,
+        ),
+        (
+            "placementStrategy",
+            spec.placement_strategy.len(),
+            MAX_STRATEGIES,
+        ),
     ] {
         let path = format!("spec.{field}");
         if count > 0 && fargate {
@@ -841,7 +895,9 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
         let arn_ok = parts.next() == Some("arn")
             && parts.next().is_some_and(|p| p.starts_with("aws"))
             && parts.next() == Some("servicediscovery")
-            && parts.nth(2).is_some_and(|rest| rest.starts_with("service/"));
+            && parts
+                .nth(2)
+                .is_some_and(|rest| rest.starts_with("service/"));
         if !arn_ok {
             out.push(d(
                 &arn_path,
@@ -855,7 +911,10 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
             (Some(name), port) => match td.containers.iter().find(|c| &c.name == name) {
                 None => out.push(d(
                     &format!("{path}.containerName"),
-                    format!("no container {} in this task", shown(o, &format!("{path}.containerName"), name)),
+                    format!(
+                        "no container {} in this task",
+                        shown(o, &format!("{path}.containerName"), name)
+                    ),
                 )),
                 Some(c) => {
                     if let Some(port) = port
@@ -885,7 +944,9 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
     // Service Connect.
     if let Some(sc) = spec.service_connect.as_ref().filter(|s| s.enabled) {
         if let Some(ns) = &sc.namespace
-            && (ns.is_empty() || ns.len() > 1024 || ns.chars().any(|c| c.is_control() || c.is_whitespace()))
+            && (ns.is_empty()
+                || ns.len() > 1024
+                || ns.chars().any(|c| c.is_control() || c.is_whitespace()))
         {
             out.push(d(
                 "spec.serviceConnect.namespace",
@@ -911,7 +972,10 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
             }
             let name = s.discovery_name.as_deref().unwrap_or(&s.port_name);
             if !discovery.insert(name) {
-                out.push(d(&path, format!("discovery name {} is used twice", shown(o, &pn, name))));
+                out.push(d(
+                    &path,
+                    format!("discovery name {} is used twice", shown(o, &pn, name)),
+                ));
             }
             if let Some(dn) = &s.discovery_name
                 && !is_dns_label_text(dn, 64)
@@ -922,7 +986,10 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
                 ));
             }
             if s.ingress_port_override == Some(0) {
-                out.push(d(&format!("{path}.ingressPortOverride"), "port 0 is not a port".into()));
+                out.push(d(
+                    &format!("{path}.ingressPortOverride"),
+                    "port 0 is not a port".into(),
+                ));
             }
             let mut ports = BTreeSet::new();
             for (j, a) in s.client_aliases.iter().enumerate() {
@@ -931,7 +998,10 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
                     out.push(d(&format!("{ap}.port"), "port 0 is not a port".into()));
                 }
                 if !ports.insert(a.port) {
-                    out.push(d(&format!("{ap}.port"), format!("client alias port {} is used twice", a.port)));
+                    out.push(d(
+                        &format!("{ap}.port"),
+                        format!("client alias port {} is used twice", a.port),
+                    ));
                 }
                 if let Some(dns) = &a.dns_name
                     && !is_dns_name(dns)
@@ -968,7 +1038,10 @@ fn efs_rules(o: &Origins, path: &str, efs: &EfsVolumeConfiguration, out: &mut Ve
         if !is_aws_id(ap, "fsap-") {
             out.push(d(
                 &ap_path,
-                format!("{} is not an EFS access point id (fsap- and 17 hex digits)", shown(o, &ap_path, ap)),
+                format!(
+                    "{} is not an EFS access point id (fsap- and 17 hex digits)",
+                    shown(o, &ap_path, ap)
+                ),
             ));
         }
         if !encrypted {
@@ -1017,13 +1090,18 @@ fn is_ecs_name(name: &str) -> bool {
 fn is_aws_id(id: &str, prefix: &str) -> bool {
     id.strip_prefix(prefix).is_some_and(|hex| {
         (hex.len() == 17 || (prefix == "fs-" && hex.len() == 8))
-            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
 fn is_dns_label_text(text: &str, max: usize) -> bool {
     (1..=max).contains(&text.len())
-        && text.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && text
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -1035,7 +1113,9 @@ fn is_dns_name(name: &str) -> bool {
             (1..=63).contains(&label.len())
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 

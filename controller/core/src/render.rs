@@ -605,7 +605,9 @@ fn render_service(
             .map(|c| container(state, &svc.name, c, digests))
             .collect(),
         tags,
-        runtime_platform: crate::ecs_features::render_runtime_platform(td.runtime_platform.as_ref()),
+        runtime_platform: crate::ecs_features::render_runtime_platform(
+            td.runtime_platform.as_ref(),
+        ),
         volumes: td.volumes.clone(),
         ephemeral_storage: td.ephemeral_storage.clone(),
     };

@@ -343,8 +343,16 @@ fn container_from(c: &ecs::ContainerDefinition) -> ContainerDefinition {
         working_directory: c.working_directory().map(str::to_owned),
         readonly_root_filesystem: c.readonly_root_filesystem(),
         user: c.user().map(str::to_owned),
-        mount_points: c.mount_points().iter().map(features::mount_point_from).collect(),
-        ulimits: c.ulimits().iter().filter_map(features::ulimit_from).collect(),
+        mount_points: c
+            .mount_points()
+            .iter()
+            .map(features::mount_point_from)
+            .collect(),
+        ulimits: c
+            .ulimits()
+            .iter()
+            .filter_map(features::ulimit_from)
+            .collect(),
         stop_timeout: opt_count(c.stop_timeout()),
     }
 }
@@ -364,10 +372,12 @@ fn container_to(c: &ContainerDefinition) -> ApiResult<ecs::ContainerDefinition> 
         .set_readonly_root_filesystem(c.readonly_root_filesystem)
         .set_user(c.user.clone())
         .set_stop_timeout(c.stop_timeout.map(int))
-        .set_mount_points(
-            (!c.mount_points.is_empty())
-                .then(|| c.mount_points.iter().map(features::mount_point_to).collect()),
-        );
+        .set_mount_points((!c.mount_points.is_empty()).then(|| {
+            c.mount_points
+                .iter()
+                .map(features::mount_point_to)
+                .collect()
+        }));
     for u in &c.ulimits {
         b = b.ulimits(features::ulimit_to(REGISTER, u)?);
     }
@@ -659,7 +669,11 @@ impl EcsApi for SdkApi {
             .set_execution_role_arn(td.execution_role_arn.clone())
             .set_task_role_arn(td.task_role_arn.clone())
             .set_container_definitions(Some(containers))
-            .set_runtime_platform(td.runtime_platform.as_ref().map(features::runtime_platform_to))
+            .set_runtime_platform(
+                td.runtime_platform
+                    .as_ref()
+                    .map(features::runtime_platform_to),
+            )
             .set_volumes(
                 (!td.volumes.is_empty())
                     .then(|| {
@@ -670,7 +684,11 @@ impl EcsApi for SdkApi {
                     })
                     .transpose()?,
             )
-            .set_ephemeral_storage(td.ephemeral_storage.as_ref().map(features::ephemeral_storage_to))
+            .set_ephemeral_storage(
+                td.ephemeral_storage
+                    .as_ref()
+                    .map(features::ephemeral_storage_to),
+            )
             .set_tags((!td.tags.is_empty()).then(|| ecs_tags(&td.tags)))
             .customize()
             .config_override(

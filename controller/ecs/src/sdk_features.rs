@@ -5,10 +5,9 @@
 
 use aws_sdk_ecs::types as ecs;
 use ferry_core::ecs_features::{
-    ClientAlias, CpuArchitecture, EfsAuthorizationConfig, EfsVolumeConfiguration,
-    EphemeralStorage, MountPoint, OperatingSystemFamily, PlacementConstraint, PlacementStrategy,
-    RuntimePlatform, ServiceConnect, ServiceConnectService, ServiceRegistry, Toggle, Ulimit,
-    UlimitName, Volume,
+    ClientAlias, CpuArchitecture, EfsAuthorizationConfig, EfsVolumeConfiguration, EphemeralStorage,
+    MountPoint, OperatingSystemFamily, PlacementConstraint, PlacementStrategy, RuntimePlatform,
+    ServiceConnect, ServiceConnectService, ServiceRegistry, Toggle, Ulimit, UlimitName, Volume,
 };
 
 use crate::api::{ApiError, ApiResult};
@@ -43,7 +42,10 @@ fn port(n: Option<i32>) -> Option<u16> {
 
 pub(crate) fn runtime_platform_to(p: &RuntimePlatform) -> ecs::RuntimePlatform {
     ecs::RuntimePlatform::builder()
-        .set_cpu_architecture(p.cpu_architecture.map(|c| ecs::CpuArchitecture::from(c.as_str())))
+        .set_cpu_architecture(
+            p.cpu_architecture
+                .map(|c| ecs::CpuArchitecture::from(c.as_str())),
+        )
         .set_operating_system_family(
             p.operating_system_family
                 .map(|o| ecs::OsFamily::from(o.as_str())),
@@ -97,18 +99,20 @@ pub(crate) fn volume_to(operation: &'static str, v: &Volume) -> ApiResult<ecs::V
 pub(crate) fn volume_from(v: &ecs::Volume) -> Volume {
     Volume {
         name: v.name().unwrap_or_default().to_owned(),
-        efs_volume_configuration: v.efs_volume_configuration().map(|e| EfsVolumeConfiguration {
-            file_system_id: e.file_system_id().to_owned(),
-            root_directory: e.root_directory().map(str::to_owned),
-            transit_encryption: e
-                .transit_encryption()
-                .and_then(|t| parse::<Toggle>(t.as_str())),
-            transit_encryption_port: port(e.transit_encryption_port()),
-            authorization_config: e.authorization_config().map(|a| EfsAuthorizationConfig {
-                access_point_id: a.access_point_id().map(str::to_owned),
-                iam: a.iam().and_then(|t| parse::<Toggle>(t.as_str())),
+        efs_volume_configuration: v
+            .efs_volume_configuration()
+            .map(|e| EfsVolumeConfiguration {
+                file_system_id: e.file_system_id().to_owned(),
+                root_directory: e.root_directory().map(str::to_owned),
+                transit_encryption: e
+                    .transit_encryption()
+                    .and_then(|t| parse::<Toggle>(t.as_str())),
+                transit_encryption_port: port(e.transit_encryption_port()),
+                authorization_config: e.authorization_config().map(|a| EfsAuthorizationConfig {
+                    access_point_id: a.access_point_id().map(str::to_owned),
+                    iam: a.iam().and_then(|t| parse::<Toggle>(t.as_str())),
+                }),
             }),
-        }),
     }
 }
 
@@ -161,7 +165,9 @@ pub(crate) fn ulimit_from(u: &ecs::Ulimit) -> Option<Ulimit> {
 
 // --- services --------------------------------------------------------------------------------
 
-pub(crate) fn placement_constraints_to(items: &[PlacementConstraint]) -> Vec<ecs::PlacementConstraint> {
+pub(crate) fn placement_constraints_to(
+    items: &[PlacementConstraint],
+) -> Vec<ecs::PlacementConstraint> {
     items
         .iter()
         .map(|c| {
@@ -173,7 +179,9 @@ pub(crate) fn placement_constraints_to(items: &[PlacementConstraint]) -> Vec<ecs
         .collect()
 }
 
-pub(crate) fn placement_constraints_from(items: &[ecs::PlacementConstraint]) -> Vec<PlacementConstraint> {
+pub(crate) fn placement_constraints_from(
+    items: &[ecs::PlacementConstraint],
+) -> Vec<PlacementConstraint> {
     items
         .iter()
         .filter_map(|c| {

@@ -85,10 +85,16 @@ mod tests {
         let mut update = UpdateService::default();
         clear_removed(
             &mut update,
-            &change(&["enableExecuteCommand", "serviceConnect.services.http.discoveryName"]),
+            &change(&[
+                "enableExecuteCommand",
+                "serviceConnect.services.http.discoveryName",
+            ]),
         );
         assert_eq!(update.enable_execute_command, Some(false));
-        assert_eq!(update.service_connect_configuration.map(|s| s.enabled), Some(false));
+        assert_eq!(
+            update.service_connect_configuration.map(|s| s.enabled),
+            Some(false)
+        );
         assert_eq!(update.placement_constraints, None);
         assert_eq!(update.service_registries, None);
 
