@@ -555,7 +555,7 @@ fn normalize_service_connect(
                         .map(|x| x.dns_name.is_some());
                     // A DNS name the manifest leaves out is ECS's to choose.
                     let dns = if want_dns == Some(false) { None } else { a.dns_name.clone() };
-                    (a.port.to_string(), json!(dns))
+                    (a.port.to_string(), json!({"port": a.port, "dnsName": dns}))
                 })
                 .collect();
             (
