@@ -809,6 +809,20 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
         }
     }
 
+    // ECS Exec's agent writes into the container: a read-only root file system shuts it out.
+    if spec.enable_execute_command
+        && !td.containers.is_empty()
+        && td
+            .containers
+            .iter()
+            .all(|c| c.readonly_root_filesystem == Some(true))
+    {
+        out.push(d(
+            "spec.enableExecuteCommand",
+            "ECS Exec needs a container with a writable root file system (its SSM agent writes there), but every container sets readonlyRootFilesystem".into(),
+        ));
+    }
+
     // Placement (EC2 only).
     for (field, count, max) in [
         (

@@ -67,6 +67,9 @@ spec:
         mountPoints:
           - {{ sourceVolume: data, containerPath: /data }}
           - {{ sourceVolume: tmp, containerPath: /tmp }}
+      - name: debug
+        image: busybox:1.36
+        essential: false
 "
     )
 }
@@ -409,6 +412,17 @@ fn every_broken_rule_is_refused_at_its_line() {
                 "[{ name: nofile, softLimit: 70000, hardLimit: 65536 }] # <-",
             ),
             "softLimit 70000 is above hardLimit 65536",
+        ),
+        (
+            api.replace(
+                "  enableExecuteCommand: true\n",
+                "  enableExecuteCommand: true # <-\n",
+            )
+            .replace(
+                "        essential: false\n",
+                "        essential: false\n        readonlyRootFilesystem: true\n",
+            ),
+            "ECS Exec needs a container with a writable root file system",
         ),
         (
             api.replace("stopTimeout: 60", "stopTimeout: 600 # <-"),

@@ -30,8 +30,10 @@ fn stack(moto: &Moto) -> Stack {
         "  enableExecuteCommand: true\n  capacityProviderStrategy: [{{ capacityProvider: FARGATE, weight: 1 }}]\n  serviceRegistries: [{{ registryArn: \"{REGISTRY}\", containerName: app, containerPort: 8080 }}]\n"
     );
     web.task_extra = "    runtimePlatform: { cpuArchitecture: ARM64 }\n    ephemeralStorage: { sizeInGiB: 30 }\n    volumes:\n      - name: data\n        efsVolumeConfiguration:\n          fileSystemId: fs-0123456789abcdef0\n          transitEncryption: ENABLED\n          authorizationConfig: { accessPointId: fsap-0123456789abcdef0, iam: ENABLED }\n      - name: tmp\n".into();
-    web.container_extra = "        readonlyRootFilesystem: true\n        user: \"1000:1000\"\n        stopTimeout: 60\n        ulimits: [{ name: nofile, softLimit: 65536, hardLimit: 65536 }]\n        mountPoints:\n          - { sourceVolume: data, containerPath: /data }\n          - { sourceVolume: tmp, containerPath: /tmp }\n".into();
+    web.container_extra = "        stopTimeout: 60\n        ulimits: [{ name: nofile, softLimit: 65536, hardLimit: 65536 }]\n        mountPoints:\n          - { sourceVolume: data, containerPath: /data }\n          - { sourceVolume: tmp, containerPath: /tmp }\n".into();
     let batch = &mut stack.services[1];
+    batch.container_extra =
+        "        readonlyRootFilesystem: true\n        user: \"1000:1000\"\n".into();
     batch.spec_extra = "  launchType: EC2\n  placementConstraints: [{ type: distinctInstance }]\n  placementStrategy: [{ type: spread, field: \"attribute:ecs.availability-zone\" }, { type: binpack, field: memory }]\n".into();
     stack
 }
@@ -83,12 +85,18 @@ async fn moto_task_and_service_features_apply_then_a_second_apply_writes_nothing
         "fsap-0123456789abcdef0"
     );
     let app = &td["containerDefinitions"][0];
-    assert_eq!(app["readonlyRootFilesystem"], true);
-    assert_eq!(app["user"], "1000:1000");
     assert_eq!(app["stopTimeout"], 60);
     assert_eq!(app["ulimits"][0]["softLimit"], 65536);
     assert_eq!(app["mountPoints"][1]["containerPath"], "/tmp");
     let batch = live_service(&sdk, "batch").await;
+    let (_, batch_td) = sdk
+        .describe_task_definition(&batch.task_definition)
+        .await
+        .expect("describe")
+        .expect("exists");
+    let job = &batch_td.container_definitions[0];
+    assert_eq!(job.readonly_root_filesystem, Some(true));
+    assert_eq!(job.user.as_deref(), Some("1000:1000"));
     assert_eq!(batch.placement_constraints.len(), 1);
     assert_eq!(batch.placement_strategy.len(), 2);
     assert_eq!(
