@@ -556,3 +556,32 @@ fn unknown_fields_and_values_are_refused_with_their_line() {
         );
     }
 }
+
+#[test]
+fn the_json_schema_knows_every_new_field_and_value() {
+    let schema = serde_json::to_string(&schemars::schema_for!(ferry_core::kinds::EcsServiceSpec))
+        .expect("schema");
+    for word in [
+        "\"runtimePlatform\"",
+        "\"ARM64\"",
+        "\"X86_64\"",
+        "\"LINUX\"",
+        "\"efsVolumeConfiguration\"",
+        "\"accessPointId\"",
+        "\"transitEncryption\"",
+        "\"sizeInGiB\"",
+        "\"mountPoints\"",
+        "\"ulimits\"",
+        "\"nofile\"",
+        "\"stopTimeout\"",
+        "\"enableExecuteCommand\"",
+        "\"placementConstraints\"",
+        "\"memberOf\"",
+        "\"binpack\"",
+        "\"serviceRegistries\"",
+        "\"serviceConnect\"",
+        "\"clientAliases\"",
+    ] {
+        assert!(schema.contains(word), "{word} missing from the schema");
+    }
+}
