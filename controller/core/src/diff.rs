@@ -262,6 +262,12 @@ pub fn normalize_task_definition(td: &TaskDefinition) -> Value {
     put(&mut m, "memory", json!(td.memory));
     put(&mut m, "executionRoleArn", json!(td.execution_role_arn));
     put(&mut m, "taskRoleArn", json!(td.task_role_arn));
+    crate::ecs_features::normalize_task(
+        &mut m,
+        td.runtime_platform.as_ref(),
+        &td.volumes,
+        td.ephemeral_storage.as_ref(),
+    );
     let containers: Map<String, Value> = td
         .container_definitions
         .iter()
@@ -339,6 +345,7 @@ fn normalize_container(c: &ContainerDefinition) -> Value {
         m.insert("readonlyRootFilesystem".into(), json!(true));
     }
     put(&mut m, "user", json!(c.user));
+    crate::ecs_features::normalize_container(&mut m, &c.mount_points, &c.ulimits, c.stop_timeout);
     Value::Object(m)
 }
 
@@ -398,6 +405,17 @@ fn normalize_service_desired(svc: &RenderedService) -> Value {
         "healthCheckGracePeriodSeconds".into(),
         json!(c.health_check_grace_period_seconds.unwrap_or(0)),
     );
+    crate::ecs_features::normalize_service(
+        &mut m,
+        &crate::ecs_features::ServiceFields {
+            enable_execute_command: c.enable_execute_command,
+            placement_constraints: &c.placement_constraints,
+            placement_strategy: &c.placement_strategy,
+            service_registries: &c.service_registries,
+            service_connect: c.service_connect_configuration.as_ref(),
+        },
+        c.service_connect_configuration.as_ref(),
+    );
     m.insert("tags".into(), Value::Object(tags));
     Value::Object(m)
 }
@@ -439,6 +457,20 @@ fn normalize_service_live(live: &LiveService, desired: &RenderedService) -> Valu
     m.insert(
         "healthCheckGracePeriodSeconds".into(),
         json!(live.health_check_grace_period_seconds.unwrap_or(0)),
+    );
+    crate::ecs_features::normalize_service(
+        &mut m,
+        &crate::ecs_features::ServiceFields {
+            enable_execute_command: live.enable_execute_command,
+            placement_constraints: &live.placement_constraints,
+            placement_strategy: &live.placement_strategy,
+            service_registries: &live.service_registries,
+            service_connect: live.service_connect_configuration.as_ref(),
+        },
+        desired
+            .create_service
+            .service_connect_configuration
+            .as_ref(),
     );
     m.insert("tags".into(), Value::Object(tags));
     Value::Object(m)

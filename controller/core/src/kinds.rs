@@ -233,6 +233,23 @@ pub struct EcsServiceSpec {
     /// Application Auto Scaling of the desired count (then `desiredCount` is never healed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<crate::autoscaling::AutoscalingSpec>,
+    /// ECS Exec (`aws ecs execute-command`) into the service's tasks; the task role needs the
+    /// `ssmmessages:*Channel` permissions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enable_execute_command: bool,
+    /// Where tasks may be placed (EC2 only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placement_constraints: Vec<crate::ecs_features::PlacementConstraint>,
+    /// How tasks are spread or packed, in order (EC2 only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placement_strategy: Vec<crate::ecs_features::PlacementStrategy>,
+    /// Cloud Map service the tasks register in (at most one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_registries: Vec<crate::ecs_features::ServiceRegistry>,
+    /// Service Connect: named ports offered to, and reached from, other services of the
+    /// namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect: Option<crate::ecs_features::ServiceConnect>,
     /// One-off tasks run to completion, in order, before the service gets a new task
     /// definition or is created (e.g. database migrations). See [`PreDeployTask`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -333,6 +350,15 @@ pub struct TaskDefinitionSpec {
     pub task_role_arn: Option<String>,
     /// The containers.
     pub containers: Vec<ContainerSpec>,
+    /// CPU architecture and operating system (`ARM64` for Graviton; default X86_64 Linux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_platform: Option<crate::ecs_features::RuntimePlatform>,
+    /// Volumes the containers mount: EFS, or scratch space shared by the task's containers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<crate::ecs_features::Volume>,
+    /// Fargate ephemeral storage above the default 20 GiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<crate::ecs_features::EphemeralStorage>,
 }
 
 /// One container of a task.
@@ -392,6 +418,16 @@ pub struct ContainerSpec {
     /// User to run as.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Volumes of the task mounted in this container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mount_points: Vec<crate::ecs_features::MountPoint>,
+    /// Resource limits (`nofile`...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<crate::ecs_features::Ulimit>,
+    /// Seconds between SIGTERM and SIGKILL when the task stops (Fargate: at most 120,
+    /// default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<u32>,
 }
 
 /// A container port.

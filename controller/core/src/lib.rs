@@ -6,6 +6,7 @@
 
 pub mod autoscaling;
 pub mod diff;
+pub mod ecs_features;
 pub mod health;
 pub mod kinds;
 pub mod live;

@@ -62,6 +62,16 @@ pub struct LiveService {
     pub tags: Vec<Tag>,
     /// Deployments (PRIMARY first).
     pub deployments: Vec<LiveDeployment>,
+    /// ECS Exec.
+    pub enable_execute_command: bool,
+    /// Placement constraints.
+    pub placement_constraints: Vec<crate::ecs_features::PlacementConstraint>,
+    /// Placement strategy.
+    pub placement_strategy: Vec<crate::ecs_features::PlacementStrategy>,
+    /// Cloud Map registries.
+    pub service_registries: Vec<crate::ecs_features::ServiceRegistry>,
+    /// Service Connect (ECS reports it on the PRIMARY deployment).
+    pub service_connect_configuration: Option<crate::ecs_features::ServiceConnect>,
 }
 
 impl LiveService {

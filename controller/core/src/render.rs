@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ecs_features::{
+    EphemeralStorage, MountPoint, PlacementConstraint, PlacementStrategy, RuntimePlatform,
+    ServiceConnect, ServiceRegistry, Ulimit, Volume,
+};
 use crate::kinds::{
     ContainerSpec, ENVIRONMENT_TAG, EcrRepositorySpec, EcsServiceSpec, LaunchType, MANAGED_BY_TAG,
     MANAGED_BY_VALUE, PlatformKind, Protocol, TagMutability,
@@ -154,6 +158,15 @@ pub struct ContainerDefinition {
     /// User.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Mounted volumes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mount_points: Vec<MountPoint>,
+    /// Resource limits.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<Ulimit>,
+    /// Seconds from SIGTERM to SIGKILL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<u32>,
 }
 
 /// `RegisterTaskDefinition` input (and the `taskDefinition` of `DescribeTaskDefinition`).
@@ -185,6 +198,15 @@ pub struct TaskDefinition {
     /// Tags (input only; ECS does not return them in the task definition).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
+    /// CPU architecture and operating system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_platform: Option<RuntimePlatform>,
+    /// Volumes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+    /// Fargate ephemeral storage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<EphemeralStorage>,
 }
 
 /// `awsvpcConfiguration`.
@@ -293,6 +315,21 @@ pub struct CreateService {
     pub propagate_tags: String,
     /// ECS-managed tags on tasks.
     pub enable_ecs_managed_tags: bool,
+    /// ECS Exec.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enable_execute_command: bool,
+    /// Placement constraints (EC2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placement_constraints: Vec<PlacementConstraint>,
+    /// Placement strategy (EC2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placement_strategy: Vec<PlacementStrategy>,
+    /// Cloud Map registries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_registries: Vec<ServiceRegistry>,
+    /// Service Connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_configuration: Option<ServiceConnect>,
 }
 
 /// `UpdateService` input (tags are changed with `TagResource`).
@@ -322,6 +359,21 @@ pub struct UpdateService {
     /// Grace period.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_check_grace_period_seconds: Option<u32>,
+    /// ECS Exec; absent = unchanged (apply sends `false` to turn it off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_execute_command: Option<bool>,
+    /// Placement constraints; absent = unchanged (apply sends `[]` to remove them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement_constraints: Option<Vec<PlacementConstraint>>,
+    /// Placement strategy; absent = unchanged (apply sends `[]` to remove it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement_strategy: Option<Vec<PlacementStrategy>>,
+    /// Cloud Map registries; absent = unchanged (apply sends `[]` to remove them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_registries: Option<Vec<ServiceRegistry>>,
+    /// Service Connect; absent = unchanged (apply sends `enabled: false` to turn it off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_configuration: Option<ServiceConnect>,
 }
 
 /// `CreateRepository` input.
@@ -666,6 +718,11 @@ fn render_service(
             .map(|c| container(state, &svc.name, c, digests))
             .collect(),
         tags,
+        runtime_platform: crate::ecs_features::render_runtime_platform(
+            td.runtime_platform.as_ref(),
+        ),
+        volumes: td.volumes.clone(),
+        ephemeral_storage: td.ephemeral_storage.clone(),
     };
     let network = spec
         .network
@@ -738,6 +795,13 @@ fn render_service(
             tags: service_tags,
             propagate_tags: "SERVICE".into(),
             enable_ecs_managed_tags: true,
+            enable_execute_command: spec.enable_execute_command,
+            placement_constraints: spec.placement_constraints.clone(),
+            placement_strategy: spec.placement_strategy.clone(),
+            service_registries: spec.service_registries.clone(),
+            service_connect_configuration: crate::ecs_features::render_service_connect(
+                spec.service_connect.as_ref(),
+            ),
         },
         update_service: UpdateService {
             cluster,
@@ -749,6 +813,16 @@ fn render_service(
             load_balancers,
             deployment_configuration,
             health_check_grace_period_seconds: spec.health_check_grace_period_seconds,
+            enable_execute_command: spec.enable_execute_command.then_some(true),
+            placement_constraints: (!spec.placement_constraints.is_empty())
+                .then(|| spec.placement_constraints.clone()),
+            placement_strategy: (!spec.placement_strategy.is_empty())
+                .then(|| spec.placement_strategy.clone()),
+            service_registries: (!spec.service_registries.is_empty())
+                .then(|| spec.service_registries.clone()),
+            service_connect_configuration: crate::ecs_features::render_service_connect(
+                spec.service_connect.as_ref(),
+            ),
         },
         autoscaling,
         pre_deploy: Vec::new(),
@@ -843,6 +917,9 @@ fn container(
         working_directory: c.working_directory.clone(),
         readonly_root_filesystem: c.readonly_root_filesystem,
         user: c.user.clone(),
+        mount_points: c.mount_points.clone(),
+        ulimits: c.ulimits.clone(),
+        stop_timeout: c.stop_timeout,
     }
 }
 

@@ -30,6 +30,7 @@ pub fn validate_with(state: &DesiredState, broken: &Broken) -> Vec<Diagnostic> {
         repository(repo, &mut out);
     }
     out.extend(crate::autoscaling::validate(state));
+    out.extend(crate::ecs_features::validate(state));
     out
 }
 

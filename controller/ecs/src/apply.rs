@@ -620,7 +620,8 @@ impl<A: EcsApi> EcsPlatform<A> {
                 if !same_deployment(
                     live.deployment_configuration.as_ref(),
                     &input.deployment_configuration,
-                ) {
+                ) || crate::settings::dropped_on_create(&live, &input)
+                {
                     let mut update = service.update_service.clone();
                     update.task_definition.clone_from(&input.task_definition);
                     self.api.update_service(&update).await?;
@@ -641,6 +642,7 @@ impl<A: EcsApi> EcsPlatform<A> {
             if registered.is_some() || other_fields {
                 let mut input = service.update_service.clone();
                 input.task_definition = registered.clone().unwrap_or_default();
+                crate::settings::clear_removed(&mut input, change);
                 let live = self.api.update_service(&input).await?;
                 used.push(live.task_definition.clone());
                 used.extend(live.deployments.iter().map(|d| d.task_definition.clone()));

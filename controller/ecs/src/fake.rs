@@ -402,6 +402,11 @@ impl EcsApi for FakeEcs {
             deployment_configuration: Some(input.deployment_configuration.clone()),
             health_check_grace_period_seconds: input.health_check_grace_period_seconds,
             tags: input.tags.clone(),
+            enable_execute_command: input.enable_execute_command,
+            placement_constraints: input.placement_constraints.clone(),
+            placement_strategy: input.placement_strategy.clone(),
+            service_registries: input.service_registries.clone(),
+            service_connect_configuration: input.service_connect_configuration.clone(),
             ..LiveService::default()
         };
         s.services.insert(input.service_name.clone(), live);
@@ -435,6 +440,26 @@ impl EcsApi for FakeEcs {
         svc.load_balancers.clone_from(&input.load_balancers);
         svc.deployment_configuration = Some(input.deployment_configuration.clone());
         svc.health_check_grace_period_seconds = input.health_check_grace_period_seconds;
+        if !input.capacity_provider_strategy.is_empty() {
+            svc.capacity_provider_strategy
+                .clone_from(&input.capacity_provider_strategy);
+        }
+        if let Some(on) = input.enable_execute_command {
+            svc.enable_execute_command = on;
+        }
+        if let Some(c) = &input.placement_constraints {
+            svc.placement_constraints.clone_from(c);
+        }
+        if let Some(p) = &input.placement_strategy {
+            svc.placement_strategy.clone_from(p);
+        }
+        if let Some(r) = &input.service_registries {
+            svc.service_registries.clone_from(r);
+        }
+        if let Some(sc) = &input.service_connect_configuration {
+            // ECS keeps a disabled configuration as none at all.
+            svc.service_connect_configuration = Some(sc.clone()).filter(|c| c.enabled);
+        }
         if new_revision {
             self.start_deployment(&mut s, &input.service);
         }

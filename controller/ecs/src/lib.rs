@@ -15,6 +15,8 @@ pub mod pace;
 pub mod platform;
 mod rollout;
 pub mod sdk;
+mod sdk_features;
+mod settings;
 mod tasks;
 
 pub use api::{ApiError, CallCounts, EcsApi, Metered, WRITE_APIS};

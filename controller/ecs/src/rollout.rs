@@ -164,6 +164,7 @@ impl<A: EcsApi> EcsPlatform<A> {
                         .clone()
                         .unwrap_or_default(),
                     health_check_grace_period_seconds: service.health_check_grace_period_seconds,
+                    ..UpdateService::default()
                 };
                 match self.api.update_service(&input).await {
                     Ok(_) => outcome(

@@ -23,6 +23,7 @@ use ferry_core::render::{
 };
 
 use crate::api::{ApiError, ApiResult, EcsApi, LiveContainer, LiveTask};
+use crate::sdk_features as features;
 
 /// How to reach AWS. Every field left `None` comes from the default chain.
 #[derive(Clone, Debug)]
@@ -239,6 +240,17 @@ fn live_service(s: &ecs::Service) -> LiveService {
                 rollout_state_reason: d.rollout_state_reason().map(str::to_owned),
             })
             .collect(),
+        enable_execute_command: s.enable_execute_command(),
+        placement_constraints: features::placement_constraints_from(s.placement_constraints()),
+        placement_strategy: features::placement_strategy_from(s.placement_strategy()),
+        service_registries: features::service_registries_from(s.service_registries()),
+        service_connect_configuration: s
+            .deployments()
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY"))
+            .or_else(|| s.deployments().first())
+            .and_then(|d| d.service_connect_configuration())
+            .map(features::service_connect_from),
     }
 }
 
@@ -261,6 +273,9 @@ fn task_definition_from(td: &ecs::TaskDefinition) -> TaskDefinition {
             .map(container_from)
             .collect(),
         tags: Vec::new(),
+        runtime_platform: td.runtime_platform().map(features::runtime_platform_from),
+        volumes: td.volumes().iter().map(features::volume_from).collect(),
+        ephemeral_storage: td.ephemeral_storage().map(features::ephemeral_storage_from),
     }
 }
 
@@ -328,6 +343,17 @@ fn container_from(c: &ecs::ContainerDefinition) -> ContainerDefinition {
         working_directory: c.working_directory().map(str::to_owned),
         readonly_root_filesystem: c.readonly_root_filesystem(),
         user: c.user().map(str::to_owned),
+        mount_points: c
+            .mount_points()
+            .iter()
+            .map(features::mount_point_from)
+            .collect(),
+        ulimits: c
+            .ulimits()
+            .iter()
+            .filter_map(features::ulimit_from)
+            .collect(),
+        stop_timeout: opt_count(c.stop_timeout()),
     }
 }
 
@@ -344,7 +370,17 @@ fn container_to(c: &ContainerDefinition) -> ApiResult<ecs::ContainerDefinition> 
         .set_entry_point((!c.entry_point.is_empty()).then(|| c.entry_point.clone()))
         .set_working_directory(c.working_directory.clone())
         .set_readonly_root_filesystem(c.readonly_root_filesystem)
-        .set_user(c.user.clone());
+        .set_user(c.user.clone())
+        .set_stop_timeout(c.stop_timeout.map(int))
+        .set_mount_points((!c.mount_points.is_empty()).then(|| {
+            c.mount_points
+                .iter()
+                .map(features::mount_point_to)
+                .collect()
+        }));
+    for u in &c.ulimits {
+        b = b.ulimits(features::ulimit_to(REGISTER, u)?);
+    }
     if let Some(cpu) = c.cpu {
         b = b.cpu(int(cpu));
     }
@@ -633,6 +669,26 @@ impl EcsApi for SdkApi {
             .set_execution_role_arn(td.execution_role_arn.clone())
             .set_task_role_arn(td.task_role_arn.clone())
             .set_container_definitions(Some(containers))
+            .set_runtime_platform(
+                td.runtime_platform
+                    .as_ref()
+                    .map(features::runtime_platform_to),
+            )
+            .set_volumes(
+                (!td.volumes.is_empty())
+                    .then(|| {
+                        td.volumes
+                            .iter()
+                            .map(|v| features::volume_to(REGISTER, v))
+                            .collect::<ApiResult<Vec<_>>>()
+                    })
+                    .transpose()?,
+            )
+            .set_ephemeral_storage(
+                td.ephemeral_storage
+                    .as_ref()
+                    .map(features::ephemeral_storage_to),
+            )
             .set_tags((!td.tags.is_empty()).then(|| ecs_tags(&td.tags)))
             .customize()
             .config_override(
@@ -691,6 +747,26 @@ impl EcsApi for SdkApi {
             .set_tags(Some(ecs_tags(&input.tags)))
             .propagate_tags(ecs::PropagateTags::from(input.propagate_tags.as_str()))
             .enable_ecs_managed_tags(input.enable_ecs_managed_tags)
+            .set_enable_execute_command(input.enable_execute_command.then_some(true))
+            .set_placement_constraints(
+                (!input.placement_constraints.is_empty())
+                    .then(|| features::placement_constraints_to(&input.placement_constraints)),
+            )
+            .set_placement_strategy(
+                (!input.placement_strategy.is_empty())
+                    .then(|| features::placement_strategy_to(&input.placement_strategy)),
+            )
+            .set_service_registries(
+                (!input.service_registries.is_empty())
+                    .then(|| features::service_registries_to(&input.service_registries)),
+            )
+            .set_service_connect_configuration(
+                input
+                    .service_connect_configuration
+                    .as_ref()
+                    .map(|sc| features::service_connect_to(OP, sc))
+                    .transpose()?,
+            )
             .client_token(client_token)
             .send()
             .await
@@ -721,6 +797,32 @@ impl EcsApi for SdkApi {
             )
             .deployment_configuration(deployment_to(&input.deployment_configuration))
             .set_health_check_grace_period_seconds(input.health_check_grace_period_seconds.map(int))
+            .set_enable_execute_command(input.enable_execute_command)
+            .set_placement_constraints(
+                input
+                    .placement_constraints
+                    .as_deref()
+                    .map(features::placement_constraints_to),
+            )
+            .set_placement_strategy(
+                input
+                    .placement_strategy
+                    .as_deref()
+                    .map(features::placement_strategy_to),
+            )
+            .set_service_registries(
+                input
+                    .service_registries
+                    .as_deref()
+                    .map(features::service_registries_to),
+            )
+            .set_service_connect_configuration(
+                input
+                    .service_connect_configuration
+                    .as_ref()
+                    .map(|sc| features::service_connect_to(OP, sc))
+                    .transpose()?,
+            )
             .send()
             .await
             .map_err(|e| api_error(OP, e))?;

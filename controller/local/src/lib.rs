@@ -640,6 +640,13 @@ fn live_service(svc: &RenderedService, arn: String) -> LiveService {
         deployment_configuration: Some(c.deployment_configuration.clone()),
         health_check_grace_period_seconds: c.health_check_grace_period_seconds,
         tags: c.tags.clone(),
+        // ECS-only settings the local platform does not act on, reported as declared so they
+        // are never drift here.
+        enable_execute_command: c.enable_execute_command,
+        placement_constraints: c.placement_constraints.clone(),
+        placement_strategy: c.placement_strategy.clone(),
+        service_registries: c.service_registries.clone(),
+        service_connect_configuration: c.service_connect_configuration.clone(),
         ..LiveService::default()
     }
 }

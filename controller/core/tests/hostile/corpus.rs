@@ -900,6 +900,46 @@ pub fn cases() -> Vec<Case> {
             "base/web.yaml:12: spec.taskDefinition.containers[0].portMappings[0].name:",
             "port name",
         ));
+    add(Case::new("names", "a volume name with a terminal escape")
+        .file(
+            "base/web.yaml",
+            web("", "").replace(
+                "    containers:\n",
+                "    volumes: [{ name: \"da\\e[2Jta\" }]\n    containers:\n",
+            ),
+        )
+        .expect(
+            "base/web.yaml:9: spec.taskDefinition.volumes[0].name: volume name `da\\u{1b}[2Jta`",
+            "must be",
+        ));
+    add(
+        Case::new("names", "a mount point of a volume the task does not have")
+            .file(
+                "base/web.yaml",
+                web(
+                    "        mountPoints: [{ sourceVolume: data, containerPath: /data }]\n",
+                    "",
+                ),
+            )
+            .expect(
+                "base/web.yaml:13: spec.taskDefinition.containers[0].mountPoints[0].sourceVolume:",
+                "no volume `data`",
+            ),
+    );
+    add(Case::new("secret", "a token as a Service Connect DNS name")
+        .file(
+            "base/web.yaml",
+            web(
+                "",
+                &format!("  serviceConnect:\n    services:\n      - portName: http\n        clientAliases: [{{ port: 80, dnsName: \"{GITHUB_TOKEN}\" }}]\n"),
+            )
+            .replace("containerPort: 80 }", "containerPort: 80, name: http }"),
+        )
+        .expect(
+            "base/web.yaml:16: spec.serviceConnect.services[0].clientAliases[0].dnsName:",
+            "is not a DNS name",
+        )
+        .secret(GITHUB_TOKEN));
     add(Case::new("names", "an image with a space")
         .file(
             "base/web.yaml",

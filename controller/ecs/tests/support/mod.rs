@@ -203,6 +203,14 @@ pub struct Svc {
     pub autoscaling: Option<String>,
     /// A YAML flow sequence for `spec.preDeploy`.
     pub pre_deploy: Option<String>,
+    /// Extra YAML lines of `spec` (each indented 2 spaces, ending with a newline).
+    pub spec_extra: String,
+    /// Extra YAML lines of `spec.taskDefinition` (indented 4).
+    pub task_extra: String,
+    /// Extra YAML lines of the container (indented 8).
+    pub container_extra: String,
+    /// A name for the container's port 8080 (Service Connect refers to it).
+    pub port_name: Option<String>,
 }
 
 impl Svc {
@@ -214,6 +222,10 @@ impl Svc {
             annotations: Vec::new(),
             autoscaling: None,
             pre_deploy: None,
+            spec_extra: String::new(),
+            task_extra: String::new(),
+            container_extra: String::new(),
+            port_name: None,
         }
     }
 }
@@ -305,9 +317,17 @@ impl Stack {
                     .map(|p| format!("  preDeploy: {p}\n"))
                     .unwrap_or_default();
             docs.push(format!(
-                "apiVersion: ferry.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: {name}\n{annotations}spec:\n  desiredCount: {count}\n  tags: {{ team: numbers }}\n{depends}{autoscaling}  taskDefinition:\n    cpu: 256\n    memory: 512\n    containers:\n      - name: app\n        image: {image}\n        portMappings: [{{ containerPort: 8080 }}]\n        environment: {{ MODE: production }}\n  deployment: {{ circuitBreaker: {{ enable: true, rollback: true }} }}\n",
+                "apiVersion: ferry.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: {name}\n{annotations}spec:\n  desiredCount: {count}\n  tags: {{ team: numbers }}\n{depends}{autoscaling}{spec_extra}  taskDefinition:\n    cpu: 256\n    memory: 512\n{task_extra}    containers:\n      - name: app\n        image: {image}\n        portMappings: [{{ containerPort: 8080{port_name} }}]\n        environment: {{ MODE: production }}\n{container_extra}  deployment: {{ circuitBreaker: {{ enable: true, rollback: true }} }}\n",
                 name = s.name,
                 count = s.desired_count,
+                spec_extra = s.spec_extra,
+                task_extra = s.task_extra,
+                container_extra = s.container_extra,
+                port_name = s
+                    .port_name
+                    .as_ref()
+                    .map(|n| format!(", name: {n}"))
+                    .unwrap_or_default(),
             ));
         }
         std::fs::write(base.join("stack.yaml"), docs.join("---\n")).expect("write stack");
