@@ -95,10 +95,17 @@ async fn a_pre_deploy_task_runs_before_the_service_is_created_then_only_when_som
     assert_eq!(runs.last().map(String::as_str), Some(FAMILY), "{runs:?}");
     let before = runs.len();
 
-    // Nothing changed: nothing planned, nothing run.
+    // Nothing changed: nothing planned, nothing run, and no call made for the task at all
+    // (the service's tag records what ran): the same calls as a service without one.
+    platform.calls().reset();
     let (plan, _) = reconcile(&platform, &stack.load(dir.path())).await;
     assert!(plan.is_empty(), "{:?}", describe(&plan));
     assert_eq!(platform.api().task_runs().len(), before);
+    let calls = platform.calls().snapshot();
+    assert_eq!(platform.calls().writes(), 0, "{calls:?}");
+    for api in ["RunTask", "DescribeTasks", "DescribeTaskDefinition", "ListTaskDefinitions"] {
+        assert_eq!(calls.get(api), None, "{api} called in a no-op reconcile: {calls:?}");
+    }
 
     // A new image: the service gets a new task definition, so the task runs first.
     push(&platform, &mut stack, "v2", 2);
