@@ -117,7 +117,7 @@ resource "aws_iam_role_policy" "task_execution" {
 # definition names one and a future need is a policy away, not a new role.
 resource "aws_iam_role" "task" {
   name        = "${var.name}-task"
-  description = "ECS task role of the ${var.name} workloads (no AWS permissions today)."
+  description = "ECS task role of the ${var.name} workloads (ECS Exec channels only)."
 
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -127,6 +127,28 @@ resource "aws_iam_role" "task" {
         ArnLike      = { "aws:SourceArn" = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:*" }
       }
     })]
+  })
+}
+
+# ECS Exec (`enableExecuteCommand`): the agent in each task opens its SSM
+# message channels with the task role. Nothing else.
+resource "aws_iam_role_policy" "task_exec" {
+  name = "ecs-exec"
+  role = aws_iam_role.task.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid    = "EcsExecChannels"
+      Effect = "Allow"
+      Action = [
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+      ]
+      # These actions have no resource-level permissions.
+      Resource = "*"
+    }]
   })
 }
 
@@ -190,6 +212,23 @@ resource "aws_iam_role_policy" "ferry" {
         Resource = local.task_arns
       },
       {
+        # Pre-deploy tasks (database migrations): started in this cluster only,
+        # followed with DescribeTasks, stopped at their timeout.
+        Sid      = "RunPreDeployTasks"
+        Effect   = "Allow"
+        Action   = "ecs:RunTask"
+        Resource = local.task_definition_arn
+        Condition = {
+          ArnEquals = { "ecs:cluster" = local.cluster_arn }
+        }
+      },
+      {
+        Sid      = "StopPreDeployTasks"
+        Effect   = "Allow"
+        Action   = "ecs:StopTask"
+        Resource = local.task_arns
+      },
+      {
         # RegisterTaskDefinition has no resource-level permissions; require
         # the environment tag so that Ferry only registers what it owns.
         Sid      = "RegisterTaskDefinitions"
@@ -227,9 +266,9 @@ resource "aws_iam_role_policy" "ferry" {
         Sid      = "TagOnCreate"
         Effect   = "Allow"
         Action   = "ecs:TagResource"
-        Resource = [local.service_arns, local.task_definition_arn]
+        Resource = [local.service_arns, local.task_definition_arn, local.task_arns]
         Condition = {
-          StringEquals = { "ecs:CreateAction" = ["CreateService", "RegisterTaskDefinition"] }
+          StringEquals = { "ecs:CreateAction" = ["CreateService", "RegisterTaskDefinition", "RunTask"] }
         }
       },
       {

@@ -439,7 +439,7 @@ run "outputs" {
   assert {
     condition = length(setsubtract([
       "ecs:DescribeClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:CreateService",
-      "ecs:UpdateService", "ecs:DeleteService", "ecs:DescribeTasks", "ecs:RegisterTaskDefinition",
+      "ecs:UpdateService", "ecs:DeleteService", "ecs:DescribeTasks", "ecs:RunTask", "ecs:StopTask", "ecs:RegisterTaskDefinition",
       "ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions",
       "ecs:TagResource", "ecs:ListTagsForResource", "ecr:DescribeRepositories", "ecr:CreateRepository",
       "ecr:DescribeImages", "ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy", "ecr:DeleteLifecyclePolicy",
