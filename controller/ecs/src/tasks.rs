@@ -132,3 +132,83 @@ impl<A: EcsApi> EcsPlatform<A> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::LiveContainer;
+    use ferry_core::render::{LogConfigurationOut, RunTask, TaskDefinition};
+
+    fn container(name: &str, essential: Option<bool>) -> ContainerDefinition {
+        ContainerDefinition {
+            name: name.into(),
+            essential,
+            log_configuration: Some(LogConfigurationOut {
+                log_driver: "awslogs".into(),
+                options: [
+                    ("awslogs-group".to_owned(), "/ecs/numbers-dev".to_owned()),
+                    (
+                        "awslogs-stream-prefix".to_owned(),
+                        "numbers-migrate".to_owned(),
+                    ),
+                ]
+                .into(),
+            }),
+            ..ContainerDefinition::default()
+        }
+    }
+
+    fn task() -> RenderedTask {
+        RenderedTask {
+            name: "migrate".into(),
+            register_task_definition: TaskDefinition {
+                family: "dev-numbers-migrate".into(),
+                container_definitions: vec![
+                    container("api", None),
+                    container("sidecar", Some(false)),
+                ],
+                ..TaskDefinition::default()
+            },
+            run_task: RunTask::default(),
+            timeout_seconds: 60,
+        }
+    }
+
+    fn stopped(api: Option<i32>, sidecar: Option<i32>) -> LiveTask {
+        LiveTask {
+            arn: "arn:aws:ecs:us-east-1:1:task/numbers-dev/0123abcd".into(),
+            last_status: "STOPPED".into(),
+            stopped_reason: Some("Essential container in task exited".into()),
+            containers: vec![
+                LiveContainer {
+                    name: "api".into(),
+                    exit_code: api,
+                    reason: None,
+                },
+                LiveContainer {
+                    name: "sidecar".into(),
+                    exit_code: sidecar,
+                    reason: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn only_essential_containers_decide_and_a_failure_names_code_reason_and_log_stream() {
+        assert_eq!(judge(&task(), &stopped(Some(0), Some(137))), None);
+        let why = judge(&task(), &stopped(Some(2), Some(0))).expect("failed");
+        assert!(why.contains("container `api` exited with code 2"), "{why}");
+        assert!(
+            why.contains("logs: /ecs/numbers-dev numbers-migrate/api/0123abcd"),
+            "{why}"
+        );
+        assert!(
+            why.contains("stoppedReason: Essential container in task exited"),
+            "{why}"
+        );
+        assert!(!why.contains("sidecar"), "{why}");
+        let why = judge(&task(), &stopped(None, None)).expect("no exit code is a failure");
+        assert!(why.contains("container `api` has no exit code"), "{why}");
+    }
+}

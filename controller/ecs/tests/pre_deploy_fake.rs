@@ -103,8 +103,17 @@ async fn a_pre_deploy_task_runs_before_the_service_is_created_then_only_when_som
     assert_eq!(platform.api().task_runs().len(), before);
     let calls = platform.calls().snapshot();
     assert_eq!(platform.calls().writes(), 0, "{calls:?}");
-    for api in ["RunTask", "DescribeTasks", "DescribeTaskDefinition", "ListTaskDefinitions"] {
-        assert_eq!(calls.get(api), None, "{api} called in a no-op reconcile: {calls:?}");
+    for api in [
+        "RunTask",
+        "DescribeTasks",
+        "DescribeTaskDefinition",
+        "ListTaskDefinitions",
+    ] {
+        assert_eq!(
+            calls.get(api),
+            None,
+            "{api} called in a no-op reconcile: {calls:?}"
+        );
     }
 
     // A new image: the service gets a new task definition, so the task runs first.
