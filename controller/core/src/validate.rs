@@ -779,65 +779,6 @@ pub fn looks_secret(name: &str) -> bool {
         })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fargate_pairs() {
-        assert!(fargate_size("256", "512").is_ok());
-        assert!(fargate_size("512", "1024").is_ok());
-        assert!(fargate_size("4096", "30720").is_ok());
-        assert!(fargate_size("256", "4096").is_err());
-        assert!(fargate_size("512", "1536").is_err());
-        assert!(fargate_size("300", "1024").is_err());
-        assert!(fargate_size("half", "1024").is_err());
-    }
-
-    #[test]
-    fn secret_looking_names() {
-        for name in [
-            "PG_PASSWORD",
-            "API_KEY",
-            "github-token",
-            "CLIENT_SECRET",
-            "DB_CREDENTIALS",
-        ] {
-            assert!(looks_secret(name), "{name}");
-        }
-        for name in ["PG_HOST", "KEYCLOAK_URL", "TOKENIZER_MODEL", "PORT"] {
-            assert!(!looks_secret(name), "{name}");
-        }
-    }
-
-    #[test]
-    fn names_references_and_arns() {
-        assert!(is_repository_name("numbers-api"));
-        assert!(is_repository_name("team/numbers_api.v2"));
-        assert!(!is_repository_name("Numbers"));
-        assert!(!is_repository_name("a"));
-        assert!(!is_repository_name("a..b"));
-        assert!(!is_repository_name("a_-b"));
-        assert!(!is_repository_name("team//app"));
-        assert!(!is_repository_name("-app"));
-        assert!(is_repository_name(
-            "a.b_c-d/e__f".replace("__", "_").as_str()
-        ));
-        assert!(is_image_reference("nginx:1.27"));
-        assert!(is_image_reference("public.ecr.aws/nginx/nginx@sha256:abc"));
-        assert!(!is_image_reference("numbers-api"));
-        assert!(is_secret_arn(
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCd:password::"
-        ));
-        assert!(is_secret_arn(
-            "arn:aws:ssm:eu-west-1:123456789012:parameter/x"
-        ));
-        assert!(!is_secret_arn("hunter2"));
-        assert!(is_digest(&format!("sha256:{}", "a".repeat(64))));
-        assert!(!is_tag("-bad"));
-    }
-}
-
 /// A service's pre-deploy tasks: names, timeouts, and each task definition by the rules of a
 /// service's (reported at the task's own fields and lines).
 fn pre_deploy(
@@ -904,5 +845,64 @@ fn pre_deploy(
                 });
             out.push(diag);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fargate_pairs() {
+        assert!(fargate_size("256", "512").is_ok());
+        assert!(fargate_size("512", "1024").is_ok());
+        assert!(fargate_size("4096", "30720").is_ok());
+        assert!(fargate_size("256", "4096").is_err());
+        assert!(fargate_size("512", "1536").is_err());
+        assert!(fargate_size("300", "1024").is_err());
+        assert!(fargate_size("half", "1024").is_err());
+    }
+
+    #[test]
+    fn secret_looking_names() {
+        for name in [
+            "PG_PASSWORD",
+            "API_KEY",
+            "github-token",
+            "CLIENT_SECRET",
+            "DB_CREDENTIALS",
+        ] {
+            assert!(looks_secret(name), "{name}");
+        }
+        for name in ["PG_HOST", "KEYCLOAK_URL", "TOKENIZER_MODEL", "PORT"] {
+            assert!(!looks_secret(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn names_references_and_arns() {
+        assert!(is_repository_name("numbers-api"));
+        assert!(is_repository_name("team/numbers_api.v2"));
+        assert!(!is_repository_name("Numbers"));
+        assert!(!is_repository_name("a"));
+        assert!(!is_repository_name("a..b"));
+        assert!(!is_repository_name("a_-b"));
+        assert!(!is_repository_name("team//app"));
+        assert!(!is_repository_name("-app"));
+        assert!(is_repository_name(
+            "a.b_c-d/e__f".replace("__", "_").as_str()
+        ));
+        assert!(is_image_reference("nginx:1.27"));
+        assert!(is_image_reference("public.ecr.aws/nginx/nginx@sha256:abc"));
+        assert!(!is_image_reference("numbers-api"));
+        assert!(is_secret_arn(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCd:password::"
+        ));
+        assert!(is_secret_arn(
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/x"
+        ));
+        assert!(!is_secret_arn("hunter2"));
+        assert!(is_digest(&format!("sha256:{}", "a".repeat(64))));
+        assert!(!is_tag("-bad"));
     }
 }
