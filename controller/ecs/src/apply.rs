@@ -30,6 +30,16 @@ use crate::platform::{EcsPlatform, GcReport};
 /// Results of pre-deploy tasks: (index in the plan, result).
 type TaskResults = Vec<(usize, ResourceResult)>;
 
+/// One service of a wave: (index, result, what to follow, task definitions in use, its
+/// pre-deploy tasks' results).
+type ServiceOutcome = (
+    usize,
+    ResourceResult,
+    Option<Touched>,
+    Vec<String>,
+    TaskResults,
+);
+
 fn result(change: &Change, code: ResultCode, message: impl Into<String>) -> ResourceResult {
     ResourceResult {
         key: change.key.clone(),
@@ -313,7 +323,7 @@ impl<A: EcsApi> EcsPlatform<A> {
                 .copied()
                 .filter(|i| wave_of.get(plan.changes[*i].key.name.as_str()) == Some(&wave))
                 .collect();
-            let outcomes: Vec<(usize, ResourceResult, Option<Touched>, Vec<String>, TaskResults)> =
+            let outcomes: Vec<ServiceOutcome> =
                 stream::iter(members)
                     .map(|i| {
                         let change = &plan.changes[i];
