@@ -55,3 +55,11 @@ variable "manifests_repository_url" {
   type        = string
   default     = null
 }
+
+# Kept on in AWS; the end-to-end test turns it off against moto, which does
+# not implement EC2 detailed monitoring.
+variable "bastion_detailed_monitoring" {
+  description = "EC2 detailed monitoring of the bastion."
+  type        = bool
+  default     = true
+}

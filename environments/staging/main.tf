@@ -39,4 +39,6 @@ module "numbers" {
   create_ferry_repository  = var.create_ferry_repository
   ferry_image_tag          = var.ferry_image_tag
   manifests_repository_url = var.manifests_repository_url
+
+  bastion_detailed_monitoring = var.bastion_detailed_monitoring
 }

@@ -59,11 +59,12 @@ module "security_groups" {
 module "bastion" {
   source = "../bastion"
 
-  name              = local.name
-  subnet_id         = module.network.private_subnet_ids[0]
-  security_group_id = module.security_groups.bastion_security_group_id
-  instance_type     = var.bastion_instance_type
-  partition         = local.partition
+  name                = local.name
+  subnet_id           = module.network.private_subnet_ids[0]
+  security_group_id   = module.security_groups.bastion_security_group_id
+  instance_type       = var.bastion_instance_type
+  partition           = local.partition
+  detailed_monitoring = var.bastion_detailed_monitoring
 }
 
 module "database" {

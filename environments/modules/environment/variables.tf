@@ -174,3 +174,9 @@ variable "terraform_state_key" {
   description = "Object key of this environment's Terraform state."
   type        = string
 }
+
+variable "bastion_detailed_monitoring" {
+  description = "EC2 detailed monitoring of the bastion (off only for API emulators that lack it)."
+  type        = bool
+  default     = true
+}
