@@ -79,6 +79,11 @@ pub(crate) struct RunArgs {
     /// without it).
     #[arg(long)]
     api_token_file: Option<PathBuf>,
+    /// File holding a token that the status page, `/status` and `/metrics` require (bearer, or
+    /// the password of HTTP Basic authentication); they are open without it. For a Ferry
+    /// reachable without an authenticating load balancer in front of it.
+    #[arg(long)]
+    auth_token_file: Option<PathBuf>,
     /// File holding the GitHub webhook secret (the webhook is off without it).
     #[arg(long)]
     webhook_secret_file: Option<PathBuf>,
@@ -283,6 +288,11 @@ pub(crate) async fn run_with<A: EcsApi>(
         .as_deref()
         .map(read_secret)
         .transpose()?;
+    let read_token = args
+        .auth_token_file
+        .as_deref()
+        .map(read_secret)
+        .transpose()?;
     let webhook_secret = args
         .webhook_secret_file
         .as_deref()
@@ -432,6 +442,7 @@ pub(crate) async fn run_with<A: EcsApi>(
         commands,
         history: history.clone(),
         api_token,
+        read_token,
         webhook_secret,
         fetch_now: args.repo.is_some().then(|| fetch_now.clone()),
         ecs_calls: {
