@@ -1,6 +1,7 @@
 //! `ferry run --auth-token-file`: the status page, `/status` and `/metrics` need the read token
 //! (bearer, or the password of HTTP Basic so a browser can ask for it); `/healthz` and `/readyz`
-//! stay open for health checks; the webhook keeps its own signature and `/sync` its own token.
+//! stay open for health checks; the webhook keeps its own signature and `/sync` its own token
+//! (given here through `FERRY_API_TOKEN`, as an ECS task secret would).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -57,7 +58,6 @@ fn auth_token_file_guards_the_read_endpoints_and_leaves_health_checks_open() {
     )
     .expect("environment");
     std::fs::write(dir.path().join("read-token"), format!("{READ_TOKEN}\n")).expect("token");
-    std::fs::write(dir.path().join("api-token"), API_TOKEN).expect("token");
 
     let port = ferry_testkit::free_port().expect("free port");
     let log = std::fs::File::create(dir.path().join("ferry.log")).expect("log");
@@ -71,8 +71,9 @@ fn auth_token_file_guards_the_read_endpoints_and_leaves_health_checks_open() {
             .arg(dir.path().join("state"))
             .arg("--auth-token-file")
             .arg(dir.path().join("read-token"))
-            .arg("--api-token-file")
-            .arg(dir.path().join("api-token"))
+            .env("FERRY_API_TOKEN", format!("{API_TOKEN}\n"))
+            .env_remove("FERRY_AUTH_TOKEN")
+            .env_remove("FERRY_WEBHOOK_SECRET")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
