@@ -41,4 +41,7 @@ module "numbers" {
   manifests_repository_url = var.manifests_repository_url
 
   bastion_detailed_monitoring = var.bastion_detailed_monitoring
+
+  ferry_oidc               = var.ferry_oidc
+  ferry_oidc_client_secret = var.ferry_oidc_client_secret
 }

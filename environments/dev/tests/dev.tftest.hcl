@@ -27,6 +27,11 @@ override_resource {
       resource_record_name  = "_0123456789abcdef.dev.numbers.example.com."
       resource_record_type  = "CNAME"
       resource_record_value = "_fedcba9876543210.acm-validations.aws."
+      }, {
+      domain_name           = "ferry.dev.numbers.example.com"
+      resource_record_name  = "_1123456789abcdef.ferry.dev.numbers.example.com."
+      resource_record_type  = "CNAME"
+      resource_record_value = "_0edcba9876543210.acm-validations.aws."
     }]
   }
 }
@@ -397,12 +402,14 @@ run "outputs" {
     error_message = "The apply role must trust only jobs in the dev GitHub environment."
   }
 
-  # Ferry's own service: no way in, HTTPS out, Ferry's role, private subnets.
+  # Ferry's own service: port 9000 from the ALB only, HTTPS out, Ferry's role, private subnets.
   assert {
-    condition = !anytrue([
-      for rule in module.numbers.ingress_rules : rule.security_group_id == module.numbers.security_group_ids.ferry
-    ])
-    error_message = "Ferry's security group must have no ingress rule."
+    condition = [
+      for rule in module.numbers.ingress_rules : {
+        protocol = rule.ip_protocol, from = rule.from_port, to = rule.to_port, source = rule.referenced_security_group_id, open = rule.cidr_ipv4 != null
+      } if rule.security_group_id == module.numbers.security_group_ids.ferry
+    ] == [{ protocol = "tcp", from = 9000, to = 9000, source = module.numbers.security_group_ids.alb, open = false }]
+    error_message = "Ferry's security group must accept port 9000 from the ALB's security group only."
   }
 
   assert {
@@ -584,5 +591,87 @@ run "committed_outputs" {
       for name, o in var.committed : o.sensitive == false && (o.type == "string" || o.type == "number" || o.type == ["list", "string"])
     ])
     error_message = "manifests/dev/terraform-outputs.json must be `terraform output -json` (no sensitive value)."
+  }
+}
+
+# Ferry through the load balancer (modules/ferry/ingress.tf), the same in every
+# environment: its own host name; only the webhook and the endpoints Ferry
+# guards with its bearer token pass without the ALB's OIDC sign-in; the rest
+# (status page, /status, /metrics) is closed until an OIDC provider is given.
+run "ferry_ingress_without_oidc" {
+  command = plan
+
+  assert {
+    condition = (
+      module.numbers.ferry.ingress.host_name == "ferry.dev.numbers.example.com"
+      && alltrue([for rule in module.numbers.ferry.ingress.rules : rule.hosts == ["ferry.dev.numbers.example.com"]])
+    )
+    error_message = "Every Ferry listener rule must match Ferry's own host name, ferry.dev.numbers.example.com."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for rule in module.numbers.ferry.ingress.rules : rule.paths
+      if !contains(rule.actions, "authenticate-oidc") && contains(rule.actions, "forward")
+    ])) == toset(["/webhook/github", "/sync", "/rollback", "/resume"])
+    error_message = "Without sign-in, only /webhook/github (HMAC) and /sync, /rollback, /resume (Ferry's bearer token) may be forwarded to Ferry."
+  }
+
+  assert {
+    condition = alltrue([
+      for rule in module.numbers.ferry.ingress.rules : length(rule.paths) > 0 || rule.actions == ["fixed-response"]
+    ])
+    error_message = "Without ferry_oidc, Ferry's status page, /status and /metrics must stay closed (a fixed 403)."
+  }
+
+  assert {
+    condition = alltrue([
+      for rule in module.numbers.ferry.ingress.rules : rule.priority < one([for r in module.numbers.ferry.ingress.rules : r.priority if r.name == "status"])
+      if rule.name != "status"
+    ])
+    error_message = "The path rules must come before Ferry's catch-all status rule."
+  }
+
+  assert {
+    condition     = toset(module.numbers.ferry.ingress.secrets) == toset(["FERRY_API_TOKEN", "FERRY_WEBHOOK_SECRET"])
+    error_message = "Ferry must get its bearer token and webhook secret (ECS task secrets), or /sync and the webhook would be off."
+  }
+
+  assert {
+    condition = (
+      module.numbers.ferry.ingress.target_group_port == 9000
+      && module.numbers.ferry.ingress.health_check_path == "/healthz"
+      && module.numbers.ferry.ingress.service_target_groups == [{ container = "ferry", port = 9000 }]
+    )
+    error_message = "Ferry's target group must reach its container on 9000, health-checked on /healthz."
+  }
+}
+
+run "ferry_ingress_with_oidc" {
+  command = plan
+
+  variables {
+    ferry_oidc = {
+      issuer                 = "https://id.example.com"
+      authorization_endpoint = "https://id.example.com/authorize"
+      token_endpoint         = "https://id.example.com/token"
+      user_info_endpoint     = "https://id.example.com/userinfo"
+      client_id              = "ferry-dev"
+    }
+    ferry_oidc_client_secret = "x"
+  }
+
+  assert {
+    condition = [
+      for rule in module.numbers.ferry.ingress.rules : { actions = rule.actions, issuer = rule.issuer } if rule.name == "status"
+    ] == [{ actions = ["authenticate-oidc", "forward"], issuer = "https://id.example.com" }]
+    error_message = "With ferry_oidc, Ferry's status must be forwarded only after OIDC sign-in with the configured issuer."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for rule in module.numbers.ferry.ingress.rules : rule.paths if !contains(rule.actions, "authenticate-oidc")
+    ])) == toset(["/webhook/github", "/sync", "/rollback", "/resume"])
+    error_message = "Only the webhook and the bearer-token endpoints may skip the OIDC sign-in."
   }
 }

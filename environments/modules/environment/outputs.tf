@@ -172,6 +172,7 @@ output "ferry" {
     container  = module.ferry.container
     image      = module.ferry.image
     repository = module.ferry.repository
+    ingress    = module.ferry.ingress
   }
 }
 

@@ -27,6 +27,11 @@ override_resource {
       resource_record_name  = "_0123456789abcdef.staging.numbers.example.com."
       resource_record_type  = "CNAME"
       resource_record_value = "_fedcba9876543210.acm-validations.aws."
+      }, {
+      domain_name           = "ferry.staging.numbers.example.com"
+      resource_record_name  = "_1123456789abcdef.ferry.staging.numbers.example.com."
+      resource_record_type  = "CNAME"
+      resource_record_value = "_0edcba9876543210.acm-validations.aws."
     }]
   }
 }
@@ -392,12 +397,14 @@ run "outputs" {
     error_message = "The apply role must trust only jobs in the staging GitHub environment."
   }
 
-  # Ferry's own service: no way in, HTTPS out, Ferry's role, private subnets.
+  # Ferry's own service: port 9000 from the ALB only, HTTPS out, Ferry's role, private subnets.
   assert {
-    condition = !anytrue([
-      for rule in module.numbers.ingress_rules : rule.security_group_id == module.numbers.security_group_ids.ferry
-    ])
-    error_message = "Ferry's security group must have no ingress rule."
+    condition = [
+      for rule in module.numbers.ingress_rules : {
+        protocol = rule.ip_protocol, from = rule.from_port, to = rule.to_port, source = rule.referenced_security_group_id, open = rule.cidr_ipv4 != null
+      } if rule.security_group_id == module.numbers.security_group_ids.ferry
+    ] == [{ protocol = "tcp", from = 9000, to = 9000, source = module.numbers.security_group_ids.alb, open = false }]
+    error_message = "Ferry's security group must accept port 9000 from the ALB's security group only."
   }
 
   assert {
