@@ -382,7 +382,7 @@ run "outputs" {
 
   # The CI roles trust this repository's workflows only, for the STS audience.
   assert {
-    condition = length(module.numbers.ci_trust_policies) == 3 && alltrue([
+    condition = length(module.numbers.ci_trust_policies) == 4 && alltrue([
       for policy in values(module.numbers.ci_trust_policies) : alltrue([
         for statement in jsondecode(policy).Statement :
         statement.Action == "sts:AssumeRoleWithWebIdentity"
@@ -673,5 +673,25 @@ run "ferry_ingress_with_oidc" {
       for rule in module.numbers.ferry.ingress.rules : rule.paths if !contains(rule.actions, "authenticate-oidc")
     ])) == toset(["/webhook/github", "/sync", "/rollback", "/resume"])
     error_message = "Only the webhook and the bearer-token endpoints may skip the OIDC sign-in."
+  }
+}
+
+# plan.yml's role: pull requests only, and only the reads `ferry plan` makes.
+run "ferry_plan_role" {
+  command = plan
+
+  assert {
+    condition     = jsondecode(module.numbers.ci_trust_policies.ferry_plan).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == "repo:example-org/ferry:pull_request"
+    error_message = "The ferry plan role must trust this repository's pull requests only."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for statement in jsondecode(module.numbers.ferry_plan_policy).Statement : [
+        for action in flatten([statement.Action]) :
+        statement.Effect == "Allow" && can(regex("^(ecs|ecr|application-autoscaling):(Describe|List|Get)", action))
+      ]
+    ]))
+    error_message = "The ferry plan role may only describe, list and get (no write, no secret)."
   }
 }

@@ -377,7 +377,7 @@ run "outputs" {
 
   # The CI roles trust this repository's workflows only, for the STS audience.
   assert {
-    condition = length(module.numbers.ci_trust_policies) == 3 && alltrue([
+    condition = length(module.numbers.ci_trust_policies) == 4 && alltrue([
       for policy in values(module.numbers.ci_trust_policies) : alltrue([
         for statement in jsondecode(policy).Statement :
         statement.Action == "sts:AssumeRoleWithWebIdentity"
