@@ -57,3 +57,36 @@ variable "manifests_repository_url" {
   type        = string
   default     = null
 }
+
+# Kept on in AWS; the end-to-end test turns it off against moto, which does
+# not implement EC2 detailed monitoring.
+variable "bastion_detailed_monitoring" {
+  description = "EC2 detailed monitoring of the bastion."
+  type        = bool
+  default     = true
+}
+
+# Who may open Ferry's status page: an OIDC provider of your choice (Google,
+# Okta, Auth0, Cognito...); in CI: TF_VAR_ferry_oidc (JSON) and
+# TF_VAR_ferry_oidc_client_secret.
+
+variable "ferry_oidc" {
+  description = "OIDC identity provider (issuer, endpoints, client id) of the ALB sign-in in front of Ferry's status page; null keeps it closed."
+  type = object({
+    issuer                 = string
+    authorization_endpoint = string
+    token_endpoint         = string
+    user_info_endpoint     = string
+    client_id              = string
+    scope                  = optional(string, "openid")
+    session_timeout        = optional(number, 3600)
+  })
+  default = null
+}
+
+variable "ferry_oidc_client_secret" {
+  description = "Client secret of ferry_oidc's client."
+  type        = string
+  default     = null
+  sensitive   = true
+}

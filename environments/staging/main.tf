@@ -39,4 +39,9 @@ module "numbers" {
   create_ferry_repository  = var.create_ferry_repository
   ferry_image_tag          = var.ferry_image_tag
   manifests_repository_url = var.manifests_repository_url
+
+  bastion_detailed_monitoring = var.bastion_detailed_monitoring
+
+  ferry_oidc               = var.ferry_oidc
+  ferry_oidc_client_secret = var.ferry_oidc_client_secret
 }

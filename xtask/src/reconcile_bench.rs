@@ -5,7 +5,8 @@
 //! Every service autoscales: the no-op rows also read Application Auto Scaling, batched
 //! (≤ ceil(N/50) DescribeScalableTargets, the namespace's policies and scheduled actions page by
 //! page). Targets: 0 writes on no-op, ≤ ceil(N/10) DescribeServices, ≤ ceil(N/50)
-//! DescribeScalableTargets, wall time ≤ 1.2× the floor.
+//! DescribeScalableTargets, wall time ≤ 1.2× the floor (warm) and ≤ 1.5× (cold: services carry
+//! `ferry.dev/task-definition`, so a fresh process describes no task definition).
 
 use std::process::Command;
 
@@ -144,10 +145,19 @@ pub(crate) fn run() -> anyhow::Result<()> {
         .iter()
         .filter_map(|k| warm[*k].as_u64())
         .sum();
+        let cold_ratio = ms("noop_cold") / floor;
+        let cold_td = v["noop_cold"]["calls"]["DescribeTaskDefinition"]
+            .as_u64()
+            .unwrap_or(0);
         println!(
-            "  targets: no-op writes {} (0), DescribeServices {describes} (≤ {budget}), DescribeScalableTargets {targets} (≤ {target_budget}), autoscaling reads {autoscaling_reads} in all, warm no-op {ratio:.2}x floor (≤ 1.2x)\n",
+            "  targets: no-op writes {} (0), DescribeServices {describes} (≤ {budget}), DescribeScalableTargets {targets} (≤ {target_budget}), autoscaling reads {autoscaling_reads} in all, warm no-op {ratio:.2}x floor (≤ 1.2x), cold no-op {cold_ratio:.2}x floor (≤ 1.5x) with {cold_td} DescribeTaskDefinition (0: ferry.dev/task-definition)\n",
             writes(warm)
         );
+        if cold_td != 0 {
+            failures.push(format!(
+                "{n}: the cold no-op described {cold_td} task definitions its services' tags vouch for"
+            ));
+        }
         if targets > target_budget {
             failures.push(format!(
                 "{n}: {targets} DescribeScalableTargets > {target_budget}"

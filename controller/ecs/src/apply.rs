@@ -112,6 +112,41 @@ pub fn desired_hash(service: &RenderedService) -> String {
     format!("{:016x}", fnv(&[&td, &create]))
 }
 
+/// Tag on a service Ferry deployed: `<revision>.<content hash>` of the task definition Ferry set
+/// on it. Task definitions are immutable, so while the service still runs that revision of the
+/// desired family and the desired content has that hash, a cold observe knows the live task
+/// definition without `DescribeTaskDefinition`. A service pointed elsewhere out of band runs
+/// another revision: it is described as before.
+pub const TASK_DEFINITION_TAG: &str = "ferry.dev/task-definition";
+
+/// Content hash of a task definition as Ferry registers it (its own tags left out).
+pub fn task_definition_hash(td: &TaskDefinition) -> String {
+    let mut copy = td.clone();
+    copy.tags.clear();
+    let text = serde_json::to_string(&copy).unwrap_or_default();
+    format!("{:016x}", fnv(&[&text]))
+}
+
+/// `<family>` and `<revision>` of a task definition ARN (`…:task-definition/<family>:<revision>`).
+pub(crate) fn family_revision(arn: &str) -> Option<(&str, &str)> {
+    let name = arn.rsplit_once('/').map_or(arn, |(_, n)| n);
+    let (family, revision) = name.rsplit_once(':')?;
+    revision
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then_some((family, revision))
+        .filter(|(f, r)| !f.is_empty() && !r.is_empty())
+}
+
+/// The [`TASK_DEFINITION_TAG`] for a service set to `arn`, registered from `td`.
+pub(crate) fn task_definition_tag(arn: &str, td: &TaskDefinition) -> Option<Tag> {
+    let (_, revision) = family_revision(arn)?;
+    Some(Tag {
+        key: TASK_DEFINITION_TAG.into(),
+        value: format!("{revision}.{}", task_definition_hash(td)),
+    })
+}
+
 /// A short stable token for `CreateService` idempotency (ECS allows 36 characters).
 fn client_token(parts: &[&str]) -> String {
     format!("ferry-{:016x}", fnv(parts))
@@ -622,6 +657,11 @@ impl<A: EcsApi> EcsPlatform<A> {
                 if let Some(arn) = &registered {
                     input.task_definition.clone_from(arn);
                 }
+                if let Some(tag) =
+                    task_definition_tag(&input.task_definition, &service.register_task_definition)
+                {
+                    input.tags.push(tag);
+                }
                 let token = client_token(&[cluster, &name, &input.task_definition]);
                 let live = self.api.create_service(&input, &token).await?;
                 used.push(live.task_definition.clone());
@@ -663,7 +703,10 @@ impl<A: EcsApi> EcsPlatform<A> {
                         .or_else(|| Some(live.task_definition).filter(|t| !t.is_empty())),
                 );
             }
-            if tag_fields || detect {
+            let td_tag = registered
+                .as_deref()
+                .and_then(|r| task_definition_tag(r, &service.register_task_definition));
+            if tag_fields || detect || td_tag.is_some() {
                 let arn = match arn {
                     Some(a) => a,
                     None => self.service_arn(cluster, &name).await?,
@@ -672,6 +715,7 @@ impl<A: EcsApi> EcsPlatform<A> {
                 if detect {
                     tags.push(hash_tag.clone());
                 }
+                tags.extend(td_tag);
                 self.api.tag_service(&arn, &tags).await?;
             }
             Ok((format!("updated {}", summary(change)), deployed, used))

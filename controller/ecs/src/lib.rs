@@ -20,7 +20,7 @@ mod settings;
 mod tasks;
 
 pub use api::{ApiError, CallCounts, EcsApi, Metered, WRITE_APIS};
-pub use apply::{DESIRED_HASH_TAG, desired_hash};
+pub use apply::{DESIRED_HASH_TAG, TASK_DEFINITION_TAG, desired_hash, task_definition_hash};
 pub use autoscaling::AutoscalingApi;
 pub use platform::{EcsOptions, EcsPlatform, GcReport, ProgressFn};
 pub use sdk::{AwsSettings, SdkApi};

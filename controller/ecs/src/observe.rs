@@ -1,7 +1,8 @@
 //! Observe: what exists in one environment's cluster and registry, in ferry-core's shapes.
 //!
 //! `ListServices` (every page), `DescribeServices` in batches of 10 with tags,
-//! `DescribeTaskDefinition` only for revisions not seen before (revisions are immutable),
+//! `DescribeTaskDefinition` only for revisions not seen before (revisions are immutable) and not
+//! vouched for by the service's `ferry.dev/task-definition` tag (a cold process skips those too),
 //! `DescribeRepositories` + tags + lifecycle policy of the stack's repositories, and
 //! `DescribeImages` to pin each image tag to its digest. Reads only; bounded concurrency.
 
@@ -15,6 +16,7 @@ use ferry_core::render::{Digests, TaskDefinition};
 use futures::{StreamExt, TryStreamExt, stream};
 
 use crate::api::{ApiError, EcsApi};
+use crate::apply::{TASK_DEFINITION_TAG, family_revision, task_definition_hash};
 use crate::platform::EcsPlatform;
 
 /// `DescribeServices` takes at most this many names.
@@ -51,6 +53,16 @@ pub(crate) fn cluster(desired: &DesiredState) -> Result<&str, PlatformError> {
         })
 }
 
+/// Other revisions of the families now live are history: forget them, or the cache would grow
+/// by a stack's worth of task definitions with every deploy.
+fn forget_other_revisions(
+    cache: &mut std::collections::HashMap<String, TaskDefinition>,
+    found: &BTreeMap<String, TaskDefinition>,
+) {
+    let families: BTreeSet<&str> = found.values().map(|td| td.family.as_str()).collect();
+    cache.retain(|arn, td| found.contains_key(arn) || !families.contains(td.family.as_str()));
+}
+
 impl<A: EcsApi> EcsPlatform<A> {
     pub(crate) async fn observe_environment(
         &self,
@@ -59,16 +71,19 @@ impl<A: EcsApi> EcsPlatform<A> {
         let cluster = cluster(desired)?;
         let (services, repositories) = futures::join!(
             async {
-                let (services, task_definitions) = self.observe_services(desired, cluster).await?;
+                let services = self.observe_services(cluster).await?;
                 let targets = self
                     .observe_scalable_targets(desired, cluster, &services)
                     .await?;
-                Ok::<_, PlatformError>((services, task_definitions, targets))
+                Ok::<_, PlatformError>((services, targets))
             },
             self.observe_repositories(desired)
         );
-        let (services, task_definitions, scalable_targets) = services?;
+        let (services, scalable_targets) = services?;
         let (repositories, digests) = repositories?;
+        let task_definitions = self
+            .live_task_definitions(desired, &services, &digests)
+            .await?;
 
         let mut health = BTreeMap::new();
         for name in desired.services.keys() {
@@ -121,15 +136,8 @@ impl<A: EcsApi> EcsPlatform<A> {
 
     async fn observe_services(
         &self,
-        desired: &DesiredState,
         cluster: &str,
-    ) -> Result<
-        (
-            BTreeMap<String, LiveService>,
-            BTreeMap<String, TaskDefinition>,
-        ),
-        PlatformError,
-    > {
+    ) -> Result<BTreeMap<String, LiveService>, PlatformError> {
         let names = self
             .api
             .list_services(cluster)
@@ -157,14 +165,67 @@ impl<A: EcsApi> EcsPlatform<A> {
                 services.insert(live.service_name.clone(), live);
             }
         }
-        let wanted: BTreeSet<String> = services
+        Ok(services)
+    }
+
+    /// The task definitions the desired services run now. A service whose
+    /// [`TASK_DEFINITION_TAG`] says Ferry set this very revision with the content git wants
+    /// now runs exactly the rendered task definition (task definitions are immutable): no
+    /// `DescribeTaskDefinition` for it, even in a fresh process. Every other one (changed in
+    /// git, pointed elsewhere out of band, deployed before the tag existed) is described.
+    async fn live_task_definitions(
+        &self,
+        desired: &DesiredState,
+        services: &BTreeMap<String, LiveService>,
+        digests: &Digests,
+    ) -> Result<BTreeMap<String, TaskDefinition>, PlatformError> {
+        let live: Vec<&LiveService> = services
             .values()
             .filter(|s| s.is_active() && desired.services.contains_key(&s.service_name))
-            .map(|s| s.task_definition.clone())
-            .filter(|arn| !arn.is_empty())
+            .filter(|s| !s.task_definition.is_empty())
             .collect();
-        let task_definitions = self.task_definitions(wanted).await?;
-        Ok((services, task_definitions))
+        let tagged = live.iter().any(|s| s.tag(TASK_DEFINITION_TAG).is_some());
+        let rendered = tagged.then(|| ferry_core::render::render(desired, digests));
+        let by_name: BTreeMap<&str, &TaskDefinition> = rendered
+            .iter()
+            .flat_map(|r| r.services.iter())
+            .map(|s| (s.name.as_str(), &s.register_task_definition))
+            .collect();
+        let mut known = BTreeMap::new();
+        let mut wanted = BTreeSet::new();
+        for service in live {
+            let arn = &service.task_definition;
+            let same = match (
+                by_name.get(service.service_name.as_str()),
+                service.tag(TASK_DEFINITION_TAG),
+                family_revision(arn),
+            ) {
+                (Some(td), Some(tag), Some((family, revision))) => {
+                    family == td.family && tag == format!("{revision}.{}", task_definition_hash(td))
+                }
+                _ => false,
+            };
+            if same && let Some(td) = by_name.get(service.service_name.as_str()) {
+                let mut td = (*td).clone();
+                td.tags.clear();
+                known.insert(arn.clone(), td);
+            } else {
+                wanted.insert(arn.clone());
+            }
+        }
+        let mut found = self.task_definitions(wanted).await?;
+        if !known.is_empty() {
+            for (arn, td) in known {
+                found.entry(arn).or_insert(td);
+            }
+            if let Ok(mut cache) = self.td_cache.lock() {
+                for (arn, td) in &found {
+                    cache.entry(arn.clone()).or_insert_with(|| td.clone());
+                }
+                forget_other_revisions(&mut cache, &found);
+            }
+        }
+        Ok(found)
     }
 
     /// Task definitions by ARN, from the cache or `DescribeTaskDefinition`.
@@ -197,13 +258,8 @@ impl<A: EcsApi> EcsPlatform<A> {
             }
             found.insert(arn, td);
         }
-        // Other revisions of the families now live are history: forget them, or the cache
-        // would grow by a stack's worth of task definitions with every deploy.
         if let Some(cache) = cache.as_mut() {
-            let families: BTreeSet<&str> = found.values().map(|td| td.family.as_str()).collect();
-            cache.retain(|arn, td| {
-                found.contains_key(arn) || !families.contains(td.family.as_str())
-            });
+            forget_other_revisions(cache, &found);
         }
         Ok(found)
     }

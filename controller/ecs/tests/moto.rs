@@ -121,7 +121,10 @@ async fn image_tag_change_registers_one_task_definition_and_updates_one_service(
         "{counts:?}"
     );
     assert_eq!(counts.get("ecs:UpdateService"), Some(&1), "{counts:?}");
-    assert_eq!(proxy.writes().values().sum::<u64>(), 2, "{counts:?}");
+    // The service records the task definition it now runs (ferry.dev/task-definition), so a
+    // cold plan need not describe it.
+    assert_eq!(counts.get("ecs:TagResource"), Some(&1), "{counts:?}");
+    assert_eq!(proxy.writes().values().sum::<u64>(), 3, "{counts:?}");
     let sdk = moto.sdk(&moto.endpoint()).await;
     let web = live_service(&sdk, "web").await;
     let (_, td) = sdk
@@ -470,4 +473,75 @@ async fn in_detect_mode_drift_is_reported_not_reverted_but_git_changes_still_app
     assert_eq!(live_service(&sdk, "web").await.desired_count, 2);
     let (_, _, after) = plan(&platform, &stack.load(dir.path())).await;
     assert!(after.is_empty(), "{:?}", after.changes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_observe_trusts_the_task_definition_tag_and_still_catches_a_service_pointed_elsewhere()
+ {
+    let moto = Moto::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let stack = Stack::new(&moto.subnet, &moto.security_group, &["api", "web"]);
+    let desired = stack.load(dir.path());
+    moto.create_repository("web-app").await;
+    moto.push_image("web-app", "v1").await;
+    let (_, results) = reconcile(&moto.platform(&moto.endpoint()).await, &desired).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| r.code == ResultCode::Synced || r.key.kind == ResourceKind::EcrRepository),
+        "{results:?}"
+    );
+    let sdk = moto.sdk(&moto.endpoint()).await;
+    let web = live_service(&sdk, "web").await;
+    let tag = web
+        .tag(ferry_ecs::TASK_DEFINITION_TAG)
+        .expect("the service records its task definition")
+        .to_owned();
+    let revision = web.task_definition.rsplit(':').next().expect("revision");
+    assert!(tag.starts_with(&format!("{revision}.")), "{tag}");
+
+    // A fresh process (no cache): nothing to do, and no DescribeTaskDefinition at all.
+    let proxy = Proxy::start(&moto.endpoint()).await;
+    let cold = moto.platform(&proxy.endpoint()).await;
+    let (_, _, converged) = plan(&cold, &desired).await;
+    assert!(converged.is_empty(), "{:?}", describe(&converged));
+    assert_eq!(proxy.counts().get("ecs:DescribeTaskDefinition"), None);
+
+    // Someone points `web` at a hand-made revision: a fresh process describes that one only
+    // and shows the drift, as without the tag.
+    let hand_made = sdk
+        .ecs_client()
+        .register_task_definition()
+        .family("test-web")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image("busybox:latest")
+                .memory(128)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register");
+    let hand_arn = hand_made
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("arn")
+        .to_owned();
+    sdk.ecs_client()
+        .update_service()
+        .cluster(CLUSTER)
+        .service("web")
+        .task_definition(&hand_arn)
+        .send()
+        .await
+        .expect("point elsewhere");
+    let proxy = Proxy::start(&moto.endpoint()).await;
+    let cold = moto.platform(&proxy.endpoint()).await;
+    let (_, _, drift) = plan(&cold, &desired).await;
+    assert_eq!(
+        describe(&drift),
+        ["update TaskDefinition/test-web", "update EcsService/web"]
+    );
+    assert_eq!(proxy.counts().get("ecs:DescribeTaskDefinition"), Some(&1));
 }

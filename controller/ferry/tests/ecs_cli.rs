@@ -184,3 +184,102 @@ async fn rollback_redeploys_the_previous_revision_and_records_it_for_ferry_run()
             .ends_with("test-web:1")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_markdown_is_a_table_per_environment_with_drift_marked_against_a_baseline() {
+    let moto = Moto::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let base_dir = tempfile::tempdir().expect("tmp");
+    let mut stack = Stack::new(&moto.subnet, &moto.security_group, &["api", "web"]);
+    stack.write(dir.path());
+
+    // Nothing deployed yet: one row per resource to create, no drift.
+    let out = ferry(&moto, dir.path(), &["plan", "-o", "markdown"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        shown.starts_with("#### `test`: 5 to create, 0 to update, 0 to prune\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("| | Resource | Changes |\n|---|---|---|\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("| ➕ create | `EcsService/web` | new, "),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("| ➕ create | `EcrRepository/web-app` | new, "),
+        "{shown}"
+    );
+    assert!(!shown.contains("drift"), "{shown}");
+
+    let out = ferry(&moto, dir.path(), &["apply"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    moto.push_image("web-app", "v1").await;
+    let out = ferry(&moto, dir.path(), &["apply"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = ferry(&moto, dir.path(), &["plan", "-o", "markdown"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "#### `test`: no changes\n\n"
+    );
+
+    // Someone scales `web` by hand (drift); the change under review scales `api` to 3. The
+    // baseline (the base branch's manifests) explains which is which.
+    moto.sdk(&moto.endpoint())
+        .await
+        .ecs_client()
+        .update_service()
+        .cluster(support::CLUSTER)
+        .service("web")
+        .desired_count(4)
+        .send()
+        .await
+        .expect("scale");
+    stack.write(base_dir.path());
+    stack.services[0].desired_count = 3;
+    stack.write(dir.path());
+    let out = ferry(
+        &moto,
+        dir.path(),
+        &[
+            "plan",
+            "-o",
+            "markdown",
+            "--baseline",
+            base_dir.path().to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        shown.starts_with("#### `test`: 0 to create, 2 to update, 0 to prune (1 with drift)\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("| 🔄 update | `EcsService/api` | `desiredCount`: 1 → 3 |"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("| 🔄 update | `EcsService/web` | `desiredCount`: 4 → 1 **⚠ drift** |"),
+        "{shown}"
+    );
+
+    // A manifest that does not load: the file:line errors, in the comment too.
+    std::fs::write(
+        dir.path().join("base/broken.yaml"),
+        "apiVersion: ferry.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: broken\nspec:\n  desiredCount: many\n",
+    )
+    .expect("write");
+    let out = ferry(&moto, dir.path(), &["plan", "-o", "markdown"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        shown.starts_with("#### `test`: ❌ invalid manifests\n\n```\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("broken.yaml:6"), "{shown}");
+}

@@ -27,6 +27,11 @@ override_resource {
       resource_record_name  = "_0123456789abcdef.dev.numbers.example.com."
       resource_record_type  = "CNAME"
       resource_record_value = "_fedcba9876543210.acm-validations.aws."
+      }, {
+      domain_name           = "ferry.dev.numbers.example.com"
+      resource_record_name  = "_1123456789abcdef.ferry.dev.numbers.example.com."
+      resource_record_type  = "CNAME"
+      resource_record_value = "_0edcba9876543210.acm-validations.aws."
     }]
   }
 }
@@ -377,7 +382,7 @@ run "outputs" {
 
   # The CI roles trust this repository's workflows only, for the STS audience.
   assert {
-    condition = length(module.numbers.ci_trust_policies) == 3 && alltrue([
+    condition = length(module.numbers.ci_trust_policies) == 4 && alltrue([
       for policy in values(module.numbers.ci_trust_policies) : alltrue([
         for statement in jsondecode(policy).Statement :
         statement.Action == "sts:AssumeRoleWithWebIdentity"
@@ -397,12 +402,14 @@ run "outputs" {
     error_message = "The apply role must trust only jobs in the dev GitHub environment."
   }
 
-  # Ferry's own service: no way in, HTTPS out, Ferry's role, private subnets.
+  # Ferry's own service: port 9000 from the ALB only, HTTPS out, Ferry's role, private subnets.
   assert {
-    condition = !anytrue([
-      for rule in module.numbers.ingress_rules : rule.security_group_id == module.numbers.security_group_ids.ferry
-    ])
-    error_message = "Ferry's security group must have no ingress rule."
+    condition = [
+      for rule in module.numbers.ingress_rules : {
+        protocol = rule.ip_protocol, from = rule.from_port, to = rule.to_port, source = rule.referenced_security_group_id, open = rule.cidr_ipv4 != null
+      } if rule.security_group_id == module.numbers.security_group_ids.ferry
+    ] == [{ protocol = "tcp", from = 9000, to = 9000, source = module.numbers.security_group_ids.alb, open = false }]
+    error_message = "Ferry's security group must accept port 9000 from the ALB's security group only."
   }
 
   assert {
@@ -512,5 +519,179 @@ run "outputs" {
       && contains(flatten([statement.Action]), "ecs:UpdateService") && contains(flatten([statement.Action]), "ecs:DeleteService")
     ])
     error_message = "Ferry's role must be denied changes to Ferry's own service."
+  }
+}
+
+# The committed manifests/dev/terraform-outputs.json (values.fromFile of the
+# dev Environment) against what Terraform derives from names alone: a file
+# that drifted from the configuration (e.g. a renamed target group) fails
+# here rather than on the first deploy. Account-specific parts (ids, account
+# number, random suffixes) are only checked for their shape.
+run "committed_outputs" {
+  command = apply
+
+  variables {
+    committed = jsondecode(file("../../manifests/dev/terraform-outputs.json"))
+  }
+
+  assert {
+    condition     = var.committed.cluster_name.value == output.cluster_name
+    error_message = "manifests/dev/terraform-outputs.json: cluster_name must be ${output.cluster_name}."
+  }
+
+  assert {
+    condition     = var.committed.log_group_name.value == output.log_group_name
+    error_message = "manifests/dev/terraform-outputs.json: log_group_name must be ${output.log_group_name}."
+  }
+
+  assert {
+    condition     = var.committed.region.value == output.region
+    error_message = "manifests/dev/terraform-outputs.json: region must be ${output.region}."
+  }
+
+  assert {
+    condition     = var.committed.db_name.value == output.db_name && var.committed.db_port.value == output.db_port
+    error_message = "manifests/dev/terraform-outputs.json: db_name and db_port must be ${output.db_name} and ${output.db_port}."
+  }
+
+  assert {
+    condition     = can(regex("^[0-9]{12}\\.dkr\\.ecr\\.${output.region}\\.amazonaws\\.com$", var.committed.ecr_registry.value))
+    error_message = "manifests/dev/terraform-outputs.json: ecr_registry must be <account>.dkr.ecr.${output.region}.amazonaws.com."
+  }
+
+  assert {
+    condition     = can(regex("^arn:aws:elasticloadbalancing:${output.region}:[0-9]{12}:targetgroup/${module.numbers.load_balancer.target_group_name}/[0-9a-f]+$", var.committed.target_group_arn.value))
+    error_message = "manifests/dev/terraform-outputs.json: target_group_arn must name the target group ${module.numbers.load_balancer.target_group_name}."
+  }
+
+  assert {
+    condition = [
+      for name in ["execution_role_arn", "task_role_arn", "ferry_role_arn"] :
+      regex("^arn:aws:iam::[0-9]{12}:role/(.+)$", var.committed[name].value)[0]
+    ] == slice(module.numbers.iam_role_names, 0, 3)
+    error_message = "manifests/dev/terraform-outputs.json: execution_role_arn, task_role_arn and ferry_role_arn must name the roles ${join(", ", slice(module.numbers.iam_role_names, 0, 3))}."
+  }
+
+  assert {
+    condition     = can(regex("^arn:aws:secretsmanager:${output.region}:[0-9]{12}:secret:rds!", var.committed.db_secret_arn.value))
+    error_message = "manifests/dev/terraform-outputs.json: db_secret_arn must be an RDS-managed secret in ${output.region}."
+  }
+
+  assert {
+    condition = (
+      length(var.committed.private_subnet_ids.value) == length(output.private_subnet_ids)
+      && alltrue([for id in var.committed.private_subnet_ids.value : can(regex("^subnet-[0-9a-f]+$", id))])
+      && can(regex("^sg-[0-9a-f]+$", var.committed.task_security_group_id.value))
+    )
+    error_message = "manifests/dev/terraform-outputs.json: private_subnet_ids must list ${length(output.private_subnet_ids)} subnet ids and task_security_group_id be a security group id."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, o in var.committed : o.sensitive == false && (o.type == "string" || o.type == "number" || o.type == ["list", "string"])
+    ])
+    error_message = "manifests/dev/terraform-outputs.json must be `terraform output -json` (no sensitive value)."
+  }
+}
+
+# Ferry through the load balancer (modules/ferry/ingress.tf), the same in every
+# environment: its own host name; only the webhook and the endpoints Ferry
+# guards with its bearer token pass without the ALB's OIDC sign-in; the rest
+# (status page, /status, /metrics) is closed until an OIDC provider is given.
+run "ferry_ingress_without_oidc" {
+  command = plan
+
+  assert {
+    condition = (
+      module.numbers.ferry.ingress.host_name == "ferry.dev.numbers.example.com"
+      && alltrue([for rule in module.numbers.ferry.ingress.rules : rule.hosts == ["ferry.dev.numbers.example.com"]])
+    )
+    error_message = "Every Ferry listener rule must match Ferry's own host name, ferry.dev.numbers.example.com."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for rule in module.numbers.ferry.ingress.rules : rule.paths
+      if !contains(rule.actions, "authenticate-oidc") && contains(rule.actions, "forward")
+    ])) == toset(["/webhook/github", "/sync", "/rollback", "/resume"])
+    error_message = "Without sign-in, only /webhook/github (HMAC) and /sync, /rollback, /resume (Ferry's bearer token) may be forwarded to Ferry."
+  }
+
+  assert {
+    condition = alltrue([
+      for rule in module.numbers.ferry.ingress.rules : length(rule.paths) > 0 || rule.actions == ["fixed-response"]
+    ])
+    error_message = "Without ferry_oidc, Ferry's status page, /status and /metrics must stay closed (a fixed 403)."
+  }
+
+  assert {
+    condition = alltrue([
+      for rule in module.numbers.ferry.ingress.rules : rule.priority < one([for r in module.numbers.ferry.ingress.rules : r.priority if r.name == "status"])
+      if rule.name != "status"
+    ])
+    error_message = "The path rules must come before Ferry's catch-all status rule."
+  }
+
+  assert {
+    condition     = toset(module.numbers.ferry.ingress.secrets) == toset(["FERRY_API_TOKEN", "FERRY_WEBHOOK_SECRET"])
+    error_message = "Ferry must get its bearer token and webhook secret (ECS task secrets), or /sync and the webhook would be off."
+  }
+
+  assert {
+    condition = (
+      module.numbers.ferry.ingress.target_group_port == 9000
+      && module.numbers.ferry.ingress.health_check_path == "/healthz"
+      && module.numbers.ferry.ingress.service_target_groups == [{ container = "ferry", port = 9000 }]
+    )
+    error_message = "Ferry's target group must reach its container on 9000, health-checked on /healthz."
+  }
+}
+
+run "ferry_ingress_with_oidc" {
+  command = plan
+
+  variables {
+    ferry_oidc = {
+      issuer                 = "https://id.example.com"
+      authorization_endpoint = "https://id.example.com/authorize"
+      token_endpoint         = "https://id.example.com/token"
+      user_info_endpoint     = "https://id.example.com/userinfo"
+      client_id              = "ferry-dev"
+    }
+    ferry_oidc_client_secret = "x"
+  }
+
+  assert {
+    condition = [
+      for rule in module.numbers.ferry.ingress.rules : { actions = rule.actions, issuer = rule.issuer } if rule.name == "status"
+    ] == [{ actions = ["authenticate-oidc", "forward"], issuer = "https://id.example.com" }]
+    error_message = "With ferry_oidc, Ferry's status must be forwarded only after OIDC sign-in with the configured issuer."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for rule in module.numbers.ferry.ingress.rules : rule.paths if !contains(rule.actions, "authenticate-oidc")
+    ])) == toset(["/webhook/github", "/sync", "/rollback", "/resume"])
+    error_message = "Only the webhook and the bearer-token endpoints may skip the OIDC sign-in."
+  }
+}
+
+# plan.yml's role: pull requests only, and only the reads `ferry plan` makes.
+run "ferry_plan_role" {
+  command = plan
+
+  assert {
+    condition     = jsondecode(module.numbers.ci_trust_policies.ferry_plan).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == "repo:example-org/ferry:pull_request"
+    error_message = "The ferry plan role must trust this repository's pull requests only."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for statement in jsondecode(module.numbers.ferry_plan_policy).Statement : [
+        for action in flatten([statement.Action]) :
+        statement.Effect == "Allow" && can(regex("^(ecs|ecr|application-autoscaling):(Describe|List|Get)", action))
+      ]
+    ]))
+    error_message = "The ferry plan role may only describe, list and get (no write, no secret)."
   }
 }

@@ -57,7 +57,7 @@ resource "aws_instance" "this" {
   vpc_security_group_ids      = [var.security_group_id]
   iam_instance_profile        = aws_iam_instance_profile.this.name
   associate_public_ip_address = false
-  monitoring                  = true
+  monitoring                  = var.detailed_monitoring
   ebs_optimized               = true
 
   metadata_options {

@@ -31,3 +31,11 @@ variable "partition" {
   description = "AWS partition, e.g. \"aws\" (for AWS-managed policy ARNs)."
   type        = string
 }
+
+# Off only where the EC2 API cannot do it (moto answers NotImplemented to
+# MonitorInstances and the provider retries until it times out).
+variable "detailed_monitoring" {
+  description = "EC2 detailed (1-minute) monitoring of the bastion."
+  type        = bool
+  default     = true
+}

@@ -22,6 +22,7 @@ locals {
 
   ecr_registry       = "${local.account_id}.dkr.ecr.${var.region}.amazonaws.com"
   ferry_service_name = "${local.name}-ferry"
+  ferry_host_name    = "ferry.${var.domain_name}"
   # Ferry's image repository; also in ecr_repository_names (image pulls, pushes).
   ferry_repository_name = "ferry"
 
@@ -59,11 +60,12 @@ module "security_groups" {
 module "bastion" {
   source = "../bastion"
 
-  name              = local.name
-  subnet_id         = module.network.private_subnet_ids[0]
-  security_group_id = module.security_groups.bastion_security_group_id
-  instance_type     = var.bastion_instance_type
-  partition         = local.partition
+  name                = local.name
+  subnet_id           = module.network.private_subnet_ids[0]
+  security_group_id   = module.security_groups.bastion_security_group_id
+  instance_type       = var.bastion_instance_type
+  partition           = local.partition
+  detailed_monitoring = var.bastion_detailed_monitoring
 }
 
 module "database" {
@@ -121,6 +123,7 @@ module "load_balancer" {
   security_group_id      = module.security_groups.alb_security_group_id
   hosted_zone_name       = var.hosted_zone_name
   domain_name            = var.domain_name
+  ferry_host_name        = local.ferry_host_name
   deletion_protection    = var.deletion_protection
   waf_log_retention_days = var.log_retention_days
   logs_kms_key_arn       = module.kms.logs_key_arn
@@ -159,4 +162,11 @@ module "ferry" {
   create_repository        = var.create_ferry_repository
   image_tag                = var.ferry_image_tag
   manifests_repository_url = local.manifests_repository_url
+
+  vpc_id              = module.network.vpc_id
+  listener_arn        = module.load_balancer.https_listener_arn
+  host_name           = local.ferry_host_name
+  oidc                = var.ferry_oidc
+  oidc_client_secret  = var.ferry_oidc_client_secret
+  secrets_kms_key_arn = module.kms.data_key_arn
 }

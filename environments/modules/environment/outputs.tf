@@ -157,6 +157,7 @@ output "ci_role_arns" {
     images          = module.github_ci.images_role_arn
     terraform_plan  = module.github_ci.terraform_plan_role_arn
     terraform_apply = module.github_ci.terraform_apply_role_arn
+    ferry_plan      = module.github_ci.ferry_plan_role_arn
   }
 }
 
@@ -172,10 +173,16 @@ output "ferry" {
     container  = module.ferry.container
     image      = module.ferry.image
     repository = module.ferry.repository
+    ingress    = module.ferry.ingress
   }
 }
 
 output "ferry_policy" {
   description = "Ferry's permissions policy (JSON)."
   value       = module.iam.ferry_policy
+}
+
+output "ferry_plan_policy" {
+  description = "Permissions policy (JSON) of the CI role that runs ferry plan on pull requests."
+  value       = module.github_ci.ferry_plan_policy
 }

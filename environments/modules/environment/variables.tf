@@ -174,3 +174,30 @@ variable "terraform_state_key" {
   description = "Object key of this environment's Terraform state."
   type        = string
 }
+
+variable "bastion_detailed_monitoring" {
+  description = "EC2 detailed monitoring of the bastion (off only for API emulators that lack it)."
+  type        = bool
+  default     = true
+}
+
+variable "ferry_oidc" {
+  description = "OIDC identity provider (issuer, endpoints, client id) of the ALB sign-in in front of Ferry's status page; null keeps it closed."
+  type = object({
+    issuer                 = string
+    authorization_endpoint = string
+    token_endpoint         = string
+    user_info_endpoint     = string
+    client_id              = string
+    scope                  = optional(string, "openid")
+    session_timeout        = optional(number, 3600)
+  })
+  default = null
+}
+
+variable "ferry_oidc_client_secret" {
+  description = "Client secret of ferry_oidc's client."
+  type        = string
+  default     = null
+  sensitive   = true
+}

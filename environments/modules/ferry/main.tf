@@ -10,17 +10,14 @@
 #
 #   git push --> GitHub <--443-- ferry task --443--> ECS / ECR APIs
 #
-# - Trigger: polling only (`--interval`, 60s by default). The GitHub webhook
-#   (`--webhook-secret-file`) is not wired: it needs an inbound path from the
-#   internet (an ALB listener rule) and the secret as a file, and Ferry has no
-#   inbound rule at all. The `/sync` endpoint (`--api-token-file`) is off for
-#   the same reason.
-# - Status page (port 9000: status JSON/HTML, metrics): not reachable from
-#   outside the task. Ferry's security group has no ingress (so the bastion
-#   cannot forward to it either), and ECS Exec is off because it does not
-#   work with a read-only root file system. Ferry's conditions and history are
-#   in its logs (stream prefix "ferry"); the container health check probes
-#   /healthz from inside the task.
+# - Trigger: polling (`--interval`, 60s by default) and the GitHub webhook
+#   (FERRY_WEBHOOK_SECRET) at https://ferry.<domain>/webhook/github; `/sync`,
+#   `/rollback`, `/resume` take the bearer token FERRY_API_TOKEN (ingress.tf).
+# - Status page (port 9000: status JSON/HTML, metrics): through the load
+#   balancer's HTTPS listener on Ferry's own host name, behind ALB OIDC
+#   sign-in (ingress.tf). Ferry's security group accepts port 9000 from the
+#   ALB's group only. ECS Exec is off because it does not work with a
+#   read-only root file system.
 # - One task at a time: two controllers must never reconcile the same
 #   environment concurrently, so a deployment stops the old task before it
 #   starts the new one (minimum healthy 0 %, maximum 100 %); a new revision
@@ -79,6 +76,10 @@ locals {
     user                   = "65532:65532"
     readonlyRootFilesystem = true
     privileged             = false
+    secrets = [
+      for key, secret in aws_secretsmanager_secret.ferry :
+      { name = "FERRY_${upper(replace(key, "-", "_"))}", valueFrom = secret.arn }
+    ]
     environment = [
       { name = "AWS_REGION", value = var.region },
       # git's and SQLite's scratch files go to the writable state volume.
@@ -227,9 +228,25 @@ resource "aws_ecs_service" "ferry" {
   }
 
   # Off: ECS Exec needs a writable root file system.
+  load_balancer {
+    target_group_arn = aws_lb_target_group.ferry.arn
+    container_name   = local.container_name
+    container_port   = local.status_port
+  }
+
+  health_check_grace_period_seconds = 60
+
   enable_execute_command  = false
   enable_ecs_managed_tags = true
   propagate_tags          = "SERVICE"
+
+  # The target group must be behind a listener, and the secrets readable,
+  # before a task starts.
+  depends_on = [
+    aws_lb_listener_rule.ferry_open,
+    aws_iam_role_policy.ferry_secrets,
+    aws_secretsmanager_secret_version.ferry,
+  ]
 
   tags = { Name = local.service_name, Component = "ferry" }
 }

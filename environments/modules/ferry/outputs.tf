@@ -52,3 +52,37 @@ output "repository" {
     encryption_type      = aws_ecr_repository.ferry[0].encryption_configuration[0].encryption_type
   } : null
 }
+
+output "ingress" {
+  description = "How Ferry is reached through the load balancer: host name, target group, and every listener rule (paths, action types, OIDC issuer)."
+  value = {
+    host_name         = var.host_name
+    target_group_name = aws_lb_target_group.ferry.name
+    target_group_port = aws_lb_target_group.ferry.port
+    health_check_path = aws_lb_target_group.ferry.health_check[0].path
+    service_target_groups = [
+      for lb in aws_ecs_service.ferry.load_balancer : { container = lb.container_name, port = lb.container_port }
+    ]
+    rules = concat(
+      [
+        for key, rule in aws_lb_listener_rule.ferry_open : {
+          name     = key
+          priority = rule.priority
+          hosts    = flatten([for c in rule.condition : try(c.host_header[0].values, [])])
+          paths    = flatten([for c in rule.condition : try(c.path_pattern[0].values, [])])
+          actions  = [for a in rule.action : a.type]
+          issuer   = null
+        }
+      ],
+      [{
+        name     = "status"
+        priority = aws_lb_listener_rule.ferry_status.priority
+        hosts    = flatten([for c in aws_lb_listener_rule.ferry_status.condition : try(c.host_header[0].values, [])])
+        paths    = []
+        actions  = [for a in aws_lb_listener_rule.ferry_status.action : a.type]
+        issuer   = try([for a in aws_lb_listener_rule.ferry_status.action : a.authenticate_oidc[0].issuer if a.type == "authenticate-oidc"][0], null)
+      }],
+    )
+    secrets = [for s in local.container.secrets : s.name]
+  }
+}

@@ -100,3 +100,52 @@ variable "memory" {
   type        = number
   default     = 512
 }
+
+# --- Ingress through the environment's load balancer (ingress.tf) --------------
+
+variable "vpc_id" {
+  description = "VPC of Ferry's target group."
+  type        = string
+}
+
+variable "listener_arn" {
+  description = "HTTPS listener of the environment's load balancer that gets Ferry's rules."
+  type        = string
+}
+
+variable "host_name" {
+  description = "Ferry's own host name on the load balancer (e.g. ferry.dev.numbers.example.com)."
+  type        = string
+}
+
+variable "listener_rule_priority" {
+  description = "Priority of Ferry's first listener rule (it uses three in a row)."
+  type        = number
+  default     = 100
+}
+
+variable "oidc" {
+  description = "OIDC identity provider of the ALB sign-in in front of Ferry's status page, /status and /metrics; null keeps them closed (403)."
+  type = object({
+    issuer                 = string
+    authorization_endpoint = string
+    token_endpoint         = string
+    user_info_endpoint     = string
+    client_id              = string
+    scope                  = optional(string, "openid")
+    session_timeout        = optional(number, 3600)
+  })
+  default = null
+}
+
+variable "oidc_client_secret" {
+  description = "Client secret of the OIDC client (when oidc is set)."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "secrets_kms_key_arn" {
+  description = "KMS key of Ferry's secrets (the environment's data key)."
+  type        = string
+}

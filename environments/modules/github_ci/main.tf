@@ -5,6 +5,7 @@
 #   <name>-ci-images          images.yml on main                          push images to the ECR repositories
 #   <name>-ci-terraform-plan  infra.yml on pull requests and on main      read everything, lock and read the state
 #   <name>-ci-terraform-apply infra.yml jobs in GitHub environment <env>  change the environment's infrastructure
+#   <name>-ci-ferry-plan      plan.yml on pull requests                   describe ECS, ECR and scaling (ferry plan)
 #
 # Every trust policy pins the audience to STS and the subject to this one
 # repository; the apply role additionally requires the GitHub environment,
@@ -89,6 +90,22 @@ locals {
               "repo:${var.github_repository}:pull_request",
               "repo:${var.github_repository}:ref:refs/heads/main",
             ]
+          }
+        }
+      }]
+    })
+
+    # plan.yml: `ferry plan` of pull requests that change manifests/.
+    ferry_plan = jsonencode({
+      Version = "2012-10-17"
+      Statement = [{
+        Effect    = "Allow"
+        Principal = { Federated = local.oidc_provider_arn }
+        Action    = "sts:AssumeRoleWithWebIdentity"
+        Condition = {
+          StringEquals = {
+            "${local.oidc_host}:aud" = "sts.amazonaws.com"
+            "${local.oidc_host}:sub" = "repo:${var.github_repository}:pull_request"
           }
         }
       }]
@@ -193,6 +210,53 @@ resource "aws_iam_role_policy" "terraform_plan_state" {
   policy = jsonencode({
     Version   = "2012-10-17"
     Statement = local.state_access_statements
+  })
+}
+
+# --- Ferry plan (plan.yml, pull requests) ----------------------------------------
+
+resource "aws_iam_role" "ferry_plan" {
+  name                 = "${var.name}-ci-ferry-plan"
+  description          = "GitHub Actions (plan.yml of ${var.github_repository}): ferry plan of ${var.environment}, read-only."
+  max_session_duration = 3600
+
+  assume_role_policy = local.trust_policies.ferry_plan
+}
+
+# Exactly what `ferry plan` reads: no write, no secret value. ECS and ECR reads
+# are limited to this account and region; DescribeTaskDefinition,
+# ListTaskDefinitions and Application Auto Scaling's describes have no
+# resource-level permissions.
+resource "aws_iam_role_policy" "ferry_plan" {
+  name = "ferry-plan"
+  role = aws_iam_role.ferry_plan.id
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "DescribeEcs"
+        Effect   = "Allow"
+        Action   = ["ecs:DescribeClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:ListTagsForResource"]
+        Resource = "arn:${var.partition}:ecs:${var.region}:${var.account_id}:*"
+      },
+      {
+        Sid      = "DescribeEcr"
+        Effect   = "Allow"
+        Action   = ["ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:GetLifecyclePolicy", "ecr:ListTagsForResource"]
+        Resource = "arn:${var.partition}:ecr:${var.region}:${var.account_id}:repository/*"
+      },
+      {
+        Sid    = "DescribeWithoutResourceLevelPermissions"
+        Effect = "Allow"
+        Action = [
+          "ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions",
+          "application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies",
+          "application-autoscaling:DescribeScheduledActions",
+        ]
+        Resource = "*"
+      },
+    ]
   })
 }
 

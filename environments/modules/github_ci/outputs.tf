@@ -19,10 +19,20 @@ output "terraform_apply_role_arn" {
 
 output "role_names" {
   description = "Names of the CI roles, for name-length checks."
-  value       = [aws_iam_role.images.name, aws_iam_role.terraform_plan.name, aws_iam_role.terraform_apply.name]
+  value       = [aws_iam_role.images.name, aws_iam_role.terraform_plan.name, aws_iam_role.terraform_apply.name, aws_iam_role.ferry_plan.name]
 }
 
 output "trust_policies" {
   description = "Trust policies (JSON) of the CI roles, by role; the environment tests check their subjects."
   value       = local.trust_policies
+}
+
+output "ferry_plan_role_arn" {
+  description = "Role plan.yml assumes to run ferry plan (read-only)."
+  value       = aws_iam_role.ferry_plan.arn
+}
+
+output "ferry_plan_policy" {
+  description = "The ferry plan role's permissions policy (JSON)."
+  value       = aws_iam_role_policy.ferry_plan.policy
 }

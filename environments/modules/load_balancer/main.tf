@@ -27,8 +27,9 @@ data "aws_route53_zone" "this" {
 }
 
 resource "aws_acm_certificate" "this" {
-  domain_name       = var.domain_name
-  validation_method = "DNS"
+  domain_name               = var.domain_name
+  subject_alternative_names = [var.ferry_host_name]
+  validation_method         = "DNS"
 
   options {
     certificate_transparency_logging_preference = "ENABLED"
@@ -43,7 +44,7 @@ resource "aws_acm_certificate" "this" {
 # certificate's computed validation options, so that plans work before the
 # certificate exists.
 resource "aws_route53_record" "validation" {
-  for_each = toset([var.domain_name])
+  for_each = toset([var.domain_name, var.ferry_host_name])
 
   zone_id         = data.aws_route53_zone.this.zone_id
   name            = local.validation_options[each.key].resource_record_name
@@ -61,6 +62,19 @@ resource "aws_acm_certificate_validation" "this" {
 resource "aws_route53_record" "app" {
   zone_id = data.aws_route53_zone.this.zone_id
   name    = var.domain_name
+  type    = "A"
+
+  alias {
+    name                   = aws_lb.this.dns_name
+    zone_id                = aws_lb.this.zone_id
+    evaluate_target_health = true
+  }
+}
+
+# Ferry's own host name (modules/ferry adds its listener rules).
+resource "aws_route53_record" "ferry" {
+  zone_id = data.aws_route53_zone.this.zone_id
+  name    = var.ferry_host_name
   type    = "A"
 
   alias {

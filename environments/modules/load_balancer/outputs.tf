@@ -48,3 +48,8 @@ output "deletion_protection" {
   description = "Whether deletion protection is on."
   value       = aws_lb.this.enable_deletion_protection
 }
+
+output "https_listener_arn" {
+  description = "ARN of the HTTPS listener (Ferry's rules are added to it)."
+  value       = aws_lb_listener.https.arn
+}

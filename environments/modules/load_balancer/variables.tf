@@ -79,3 +79,8 @@ variable "account_id" {
   description = "AWS account id (names the access-log bucket, scopes its policy)."
   type        = string
 }
+
+variable "ferry_host_name" {
+  description = "Ferry's host name on this load balancer (a name in the certificate and a DNS alias)."
+  type        = string
+}

@@ -144,7 +144,25 @@ resource "aws_vpc_security_group_egress_rule" "bastion_to_database" {
   referenced_security_group_id = aws_security_group.database.id
 }
 
-# --- Ferry (no ingress rules on purpose) ---------------------------------------
+# --- Ferry: its status server and webhook from the ALB only ---------------------
+
+resource "aws_vpc_security_group_egress_rule" "alb_to_ferry" {
+  security_group_id            = aws_security_group.alb.id
+  description                  = "Ferry's status server and webhook (9000), behind the HTTPS listener's rules"
+  ip_protocol                  = "tcp"
+  from_port                    = 9000
+  to_port                      = 9000
+  referenced_security_group_id = aws_security_group.ferry.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "ferry_from_alb" {
+  security_group_id            = aws_security_group.ferry.id
+  description                  = "Ferry's status server and webhook (9000) from the ALB only"
+  ip_protocol                  = "tcp"
+  from_port                    = 9000
+  to_port                      = 9000
+  referenced_security_group_id = aws_security_group.alb.id
+}
 
 resource "aws_vpc_security_group_egress_rule" "ferry_to_https" {
   security_group_id = aws_security_group.ferry.id

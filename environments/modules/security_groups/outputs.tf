@@ -34,6 +34,7 @@ output "ingress_rules" {
       alb_https             = aws_vpc_security_group_ingress_rule.alb_https
       alb_http              = aws_vpc_security_group_ingress_rule.alb_http
       tasks_from_alb        = aws_vpc_security_group_ingress_rule.tasks_from_alb
+      ferry_from_alb        = aws_vpc_security_group_ingress_rule.ferry_from_alb
       database_from_tasks   = aws_vpc_security_group_ingress_rule.database_from_tasks
       database_from_bastion = aws_vpc_security_group_ingress_rule.database_from_bastion
     } :
@@ -55,6 +56,7 @@ output "egress_rules" {
   value = {
     for name, rule in {
       alb_to_tasks        = aws_vpc_security_group_egress_rule.alb_to_tasks
+      alb_to_ferry        = aws_vpc_security_group_egress_rule.alb_to_ferry
       tasks_to_https      = aws_vpc_security_group_egress_rule.tasks_to_https
       tasks_to_database   = aws_vpc_security_group_egress_rule.tasks_to_database
       bastion_to_https    = aws_vpc_security_group_egress_rule.bastion_to_https

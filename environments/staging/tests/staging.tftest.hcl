@@ -27,6 +27,11 @@ override_resource {
       resource_record_name  = "_0123456789abcdef.staging.numbers.example.com."
       resource_record_type  = "CNAME"
       resource_record_value = "_fedcba9876543210.acm-validations.aws."
+      }, {
+      domain_name           = "ferry.staging.numbers.example.com"
+      resource_record_name  = "_1123456789abcdef.ferry.staging.numbers.example.com."
+      resource_record_type  = "CNAME"
+      resource_record_value = "_0edcba9876543210.acm-validations.aws."
     }]
   }
 }
@@ -372,7 +377,7 @@ run "outputs" {
 
   # The CI roles trust this repository's workflows only, for the STS audience.
   assert {
-    condition = length(module.numbers.ci_trust_policies) == 3 && alltrue([
+    condition = length(module.numbers.ci_trust_policies) == 4 && alltrue([
       for policy in values(module.numbers.ci_trust_policies) : alltrue([
         for statement in jsondecode(policy).Statement :
         statement.Action == "sts:AssumeRoleWithWebIdentity"
@@ -392,12 +397,14 @@ run "outputs" {
     error_message = "The apply role must trust only jobs in the staging GitHub environment."
   }
 
-  # Ferry's own service: no way in, HTTPS out, Ferry's role, private subnets.
+  # Ferry's own service: port 9000 from the ALB only, HTTPS out, Ferry's role, private subnets.
   assert {
-    condition = !anytrue([
-      for rule in module.numbers.ingress_rules : rule.security_group_id == module.numbers.security_group_ids.ferry
-    ])
-    error_message = "Ferry's security group must have no ingress rule."
+    condition = [
+      for rule in module.numbers.ingress_rules : {
+        protocol = rule.ip_protocol, from = rule.from_port, to = rule.to_port, source = rule.referenced_security_group_id, open = rule.cidr_ipv4 != null
+      } if rule.security_group_id == module.numbers.security_group_ids.ferry
+    ] == [{ protocol = "tcp", from = 9000, to = 9000, source = module.numbers.security_group_ids.alb, open = false }]
+    error_message = "Ferry's security group must accept port 9000 from the ALB's security group only."
   }
 
   assert {
@@ -507,5 +514,77 @@ run "outputs" {
       && contains(flatten([statement.Action]), "ecs:UpdateService") && contains(flatten([statement.Action]), "ecs:DeleteService")
     ])
     error_message = "Ferry's role must be denied changes to Ferry's own service."
+  }
+}
+
+# The committed manifests/staging/terraform-outputs.json (values.fromFile of the
+# staging Environment) against what Terraform derives from names alone: a file
+# that drifted from the configuration (e.g. a renamed target group) fails
+# here rather than on the first deploy. Account-specific parts (ids, account
+# number, random suffixes) are only checked for their shape.
+run "committed_outputs" {
+  command = apply
+
+  variables {
+    committed = jsondecode(file("../../manifests/staging/terraform-outputs.json"))
+  }
+
+  assert {
+    condition     = var.committed.cluster_name.value == output.cluster_name
+    error_message = "manifests/staging/terraform-outputs.json: cluster_name must be ${output.cluster_name}."
+  }
+
+  assert {
+    condition     = var.committed.log_group_name.value == output.log_group_name
+    error_message = "manifests/staging/terraform-outputs.json: log_group_name must be ${output.log_group_name}."
+  }
+
+  assert {
+    condition     = var.committed.region.value == output.region
+    error_message = "manifests/staging/terraform-outputs.json: region must be ${output.region}."
+  }
+
+  assert {
+    condition     = var.committed.db_name.value == output.db_name && var.committed.db_port.value == output.db_port
+    error_message = "manifests/staging/terraform-outputs.json: db_name and db_port must be ${output.db_name} and ${output.db_port}."
+  }
+
+  assert {
+    condition     = can(regex("^[0-9]{12}\\.dkr\\.ecr\\.${output.region}\\.amazonaws\\.com$", var.committed.ecr_registry.value))
+    error_message = "manifests/staging/terraform-outputs.json: ecr_registry must be <account>.dkr.ecr.${output.region}.amazonaws.com."
+  }
+
+  assert {
+    condition     = can(regex("^arn:aws:elasticloadbalancing:${output.region}:[0-9]{12}:targetgroup/${module.numbers.load_balancer.target_group_name}/[0-9a-f]+$", var.committed.target_group_arn.value))
+    error_message = "manifests/staging/terraform-outputs.json: target_group_arn must name the target group ${module.numbers.load_balancer.target_group_name}."
+  }
+
+  assert {
+    condition = [
+      for name in ["execution_role_arn", "task_role_arn", "ferry_role_arn"] :
+      regex("^arn:aws:iam::[0-9]{12}:role/(.+)$", var.committed[name].value)[0]
+    ] == slice(module.numbers.iam_role_names, 0, 3)
+    error_message = "manifests/staging/terraform-outputs.json: execution_role_arn, task_role_arn and ferry_role_arn must name the roles ${join(", ", slice(module.numbers.iam_role_names, 0, 3))}."
+  }
+
+  assert {
+    condition     = can(regex("^arn:aws:secretsmanager:${output.region}:[0-9]{12}:secret:rds!", var.committed.db_secret_arn.value))
+    error_message = "manifests/staging/terraform-outputs.json: db_secret_arn must be an RDS-managed secret in ${output.region}."
+  }
+
+  assert {
+    condition = (
+      length(var.committed.private_subnet_ids.value) == length(output.private_subnet_ids)
+      && alltrue([for id in var.committed.private_subnet_ids.value : can(regex("^subnet-[0-9a-f]+$", id))])
+      && can(regex("^sg-[0-9a-f]+$", var.committed.task_security_group_id.value))
+    )
+    error_message = "manifests/staging/terraform-outputs.json: private_subnet_ids must list ${length(output.private_subnet_ids)} subnet ids and task_security_group_id be a security group id."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, o in var.committed : o.sensitive == false && (o.type == "string" || o.type == "number" || o.type == ["list", "string"])
+    ])
+    error_message = "manifests/staging/terraform-outputs.json must be `terraform output -json` (no sensitive value)."
   }
 }

@@ -114,3 +114,11 @@ mock_resource "aws_wafv2_web_acl" {
     arn = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/mock/00000000-0000-0000-0000-000000000000"
   }
 }
+
+# Listener rules check that they name a listener by ARN.
+mock_resource "aws_lb_listener" {
+  defaults = {
+    arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/numbers-alb/0123456789abcdef/0123456789abcdef"
+  }
+}
+

@@ -50,12 +50,19 @@ pub fn moto_binary() -> Result<PathBuf, HarnessError> {
 impl MotoServer {
     /// Start `moto_server` on a free loopback port and wait until it answers.
     pub fn start() -> Result<Self, HarnessError> {
+        Self::start_with_env(&[])
+    }
+
+    /// [`MotoServer::start`] with extra environment variables for moto (e.g.
+    /// `MOTO_IAM_LOAD_MANAGED_POLICIES=true`, which Terraform's IAM attachments need).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Result<Self, HarnessError> {
         let bin = moto_binary()?;
         let mut last = String::new();
         for _ in 0..3 {
             let port = free_port()?;
             let child = Command::new(&bin)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

@@ -26,6 +26,8 @@ pub(crate) enum Output {
     Text,
     /// For tools.
     Json,
+    /// For pull request comments (`plan` only): a compact table, drift marked.
+    Markdown,
 }
 
 /// Where the manifests are and which environment.
@@ -47,6 +49,11 @@ pub(crate) struct PlanArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value = "text")]
     output: Output,
+    /// The manifests the change is compared with (e.g. the pull request's base branch): a
+    /// change that this folder's plan has too is drift (live differs from git already), not
+    /// something the change under review does. Marked in `-o markdown`.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
 }
 
 /// `ferry apply`.
@@ -132,17 +139,44 @@ fn color() -> bool {
 
 /// `ferry plan`: exit 0 = no changes, 2 = changes, 1 = error.
 pub(crate) fn plan(args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    let desired = match load(&args.target) {
-        Ok(d) => d,
-        Err(code) => return Ok(code),
+    let desired = if args.output == Output::Markdown {
+        match load_environment(&args.target.manifests, &args.target.env) {
+            Ok(d) => d,
+            Err(diags) => {
+                print!(
+                    "{}",
+                    show::invalid_markdown(&args.target.env, &diags.to_string())
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    } else {
+        match load(&args.target) {
+            Ok(d) => d,
+            Err(code) => return Ok(code),
+        }
     };
-    let o = runtime()?.block_on(async {
+    // The baseline's environment, when it loads (a new environment has none).
+    let baseline = args
+        .baseline
+        .as_deref()
+        .and_then(|dir| load_environment(dir, &args.target.env).ok());
+    let (o, drift) = runtime()?.block_on(async {
         let platform = connect(&desired, EcsOptions::default()).await;
-        observe(&platform, desired).await
+        let o = observe(&platform, desired).await?;
+        let drift = match baseline {
+            Some(base) => {
+                let rendered = render(&base, &o.observed.digests);
+                show::same_changes(&o.plan, &diff(&base, &rendered, &o.observed.actual))
+            }
+            None => Default::default(),
+        };
+        anyhow::Ok((o, drift))
     })?;
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&o.plan)?),
         Output::Text => print!("{}", show::plan(&o.plan, color())),
+        Output::Markdown => print!("{}", show::plan_markdown(&o.plan, &drift)),
     }
     Ok(if o.plan.is_empty() {
         ExitCode::SUCCESS
@@ -220,7 +254,9 @@ pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let rows = show::status_rows(&o.desired, &o.observed, &o.rendered, &o.plan);
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Output::Text => print!("{}", show::status(&o.desired.env, &rows, color())),
+        Output::Text | Output::Markdown => {
+            print!("{}", show::status(&o.desired.env, &rows, color()))
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

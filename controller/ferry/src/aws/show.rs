@@ -3,12 +3,12 @@
 //! value from the manifests or from AWS is printed through `e` (control characters escaped), so
 //! no input can write terminal escapes or forge a line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use ferry_core::health::short_revision;
 use ferry_core::load::DesiredState;
-use ferry_core::plan::{Op, Plan, ResourceKind};
+use ferry_core::plan::{Op, Plan, ResourceKey, ResourceKind};
 use ferry_core::platform::{Observed, ResourceResult, ResultCode, SyncStatus};
 use ferry_core::printable::escape;
 use ferry_core::render::Rendered;
@@ -56,6 +56,170 @@ fn value(v: Option<&Value>) -> String {
             }
         }
     }
+}
+
+/// A field change identified by resource and path.
+pub(crate) type FieldChange = (ResourceKey, String);
+
+/// The field changes of `plan` that `baseline` (the same environment's plan from the base
+/// manifests, against the same live state) has too, with the same live and desired values:
+/// drift that exists whatever the change under review does.
+pub(crate) fn same_changes(plan: &Plan, baseline: &Plan) -> BTreeSet<FieldChange> {
+    let base: BTreeSet<(&ResourceKey, &str, String, String)> = baseline
+        .changes
+        .iter()
+        .flat_map(|c| {
+            c.fields.iter().map(move |f| {
+                (
+                    &c.key,
+                    f.path.as_str(),
+                    format!("{:?}", f.live),
+                    format!("{:?}", f.desired),
+                )
+            })
+        })
+        .collect();
+    let mut out = BTreeSet::new();
+    for c in &plan.changes {
+        for f in &c.fields {
+            let probe = (
+                &c.key,
+                f.path.as_str(),
+                format!("{:?}", f.live),
+                format!("{:?}", f.desired),
+            );
+            if base.contains(&probe) {
+                out.insert((c.key.clone(), f.path.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Text for one Markdown table cell: one line, no cell break, no code span break, no HTML.
+fn cell(text: &str) -> String {
+    e(text)
+        .replace('|', "\\|")
+        .replace('`', "'")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Fields listed per resource in the Markdown table before "and N more".
+const MARKDOWN_FIELDS: usize = 8;
+
+/// The plan as a compact Markdown table for a pull request comment: one row per resource;
+/// an update lists its changed fields (`live → desired`, drift marked), a create or prune
+/// says so in a word.
+pub(crate) fn plan_markdown(plan: &Plan, drift: &BTreeSet<FieldChange>) -> String {
+    let mut out = String::new();
+    let env = cell(&plan.env);
+    if plan.changes.is_empty() {
+        let _ = writeln!(out, "#### `{env}`: no changes\n");
+    } else {
+        let n = |op: Op| plan.changes.iter().filter(|c| c.op == op).count();
+        let drifted = plan
+            .changes
+            .iter()
+            .filter(|c| drift.iter().any(|(k, _)| *k == c.key))
+            .count();
+        let _ = write!(
+            out,
+            "#### `{env}`: {} to create, {} to update, {} to prune",
+            n(Op::Create),
+            n(Op::Update),
+            n(Op::Prune)
+        );
+        if drifted > 0 {
+            let _ = write!(out, " ({drifted} with drift)");
+        }
+        let _ = writeln!(out, "\n\n| | Resource | Changes |\n|---|---|---|");
+        for c in &plan.changes {
+            let sign = match c.op {
+                Op::Create => "➕ create",
+                Op::Update => "🔄 update",
+                Op::Prune => "➖ prune",
+            };
+            if c.op != Op::Update {
+                let what = match c.op {
+                    Op::Create => format!("new, {} field(s)", c.fields.len()),
+                    _ => "deleted".to_owned(),
+                };
+                let _ = writeln!(
+                    out,
+                    "| {sign} | `{}/{}` | {what} |",
+                    c.key.kind,
+                    cell(&c.key.name)
+                );
+                continue;
+            }
+            let mut fields: Vec<String> = c
+                .fields
+                .iter()
+                .take(MARKDOWN_FIELDS)
+                .map(|f| {
+                    let what = match (c.op, &f.live, &f.desired) {
+                        (Op::Create, _, _) | (_, None, _) => value(f.desired.as_ref()),
+                        (_, Some(_), None) => format!("{} → (none)", value(f.live.as_ref())),
+                        _ => format!("{} → {}", value(f.live.as_ref()), value(f.desired.as_ref())),
+                    };
+                    let mark = if drift.contains(&(c.key.clone(), f.path.clone())) {
+                        " **⚠ drift**"
+                    } else {
+                        ""
+                    };
+                    format!("`{}`: {}{mark}", cell(&f.path), cell(&what))
+                })
+                .collect();
+            if c.fields.len() > MARKDOWN_FIELDS {
+                fields.push(format!("and {} more", c.fields.len() - MARKDOWN_FIELDS));
+            }
+            let _ = writeln!(
+                out,
+                "| {sign} | `{}/{}` | {} |",
+                c.key.kind,
+                cell(&c.key.name),
+                fields.join("<br>")
+            );
+        }
+        let _ = writeln!(out);
+    }
+    for c in &plan.conflicts {
+        let _ = writeln!(
+            out,
+            "- ⛔ `{}/{}` left alone: {}",
+            c.key.kind,
+            cell(&c.key.name),
+            cell(&c.reason)
+        );
+    }
+    if !plan.prune_skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "- not pruned (prune is off or the desired set is empty): {}",
+            cell(&plan.prune_skipped.join(", "))
+        );
+    }
+    if drift.is_empty() {
+        out
+    } else {
+        out + "\n⚠ drift: live differs from the base branch already; applying this change also reverts it.\n"
+    }
+}
+
+/// Manifests that do not load, as Markdown: the file:line errors in a code block.
+pub(crate) fn invalid_markdown(env: &str, diagnostics: &str) -> String {
+    let text = e_lines(diagnostics).replace("```", "'''");
+    format!(
+        "#### `{}`: ❌ invalid manifests\n\n```\n{}\n```\n",
+        cell(env),
+        text.trim_end()
+    )
+}
+
+/// Multi-line text with control characters escaped line by line.
+fn e_lines(text: &str) -> String {
+    text.lines().map(e).collect::<Vec<_>>().join("\n")
 }
 
 /// The plan, resource by resource and field by field.

@@ -76,10 +76,18 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     base_dir: Option<PathBuf>,
     /// File holding the bearer token for `POST /sync`, `/rollback` and `/resume` (they are off
-    /// without it).
+    /// without it). Without the file, the environment variable `FERRY_API_TOKEN` (e.g. an ECS
+    /// task secret) gives it.
     #[arg(long)]
     api_token_file: Option<PathBuf>,
-    /// File holding the GitHub webhook secret (the webhook is off without it).
+    /// File holding a token that the status page, `/status` and `/metrics` require (bearer, or
+    /// the password of HTTP Basic authentication); they are open without it. For a Ferry
+    /// reachable without an authenticating load balancer in front of it. Without the file,
+    /// `FERRY_AUTH_TOKEN` gives it.
+    #[arg(long)]
+    auth_token_file: Option<PathBuf>,
+    /// File holding the GitHub webhook secret (the webhook is off without it). Without the file,
+    /// `FERRY_WEBHOOK_SECRET` gives it.
     #[arg(long)]
     webhook_secret_file: Option<PathBuf>,
     /// Where sync history is kept (default: a SQLite file in the state folder).
@@ -261,6 +269,18 @@ fn read_secret(path: &Path) -> anyhow::Result<String> {
     Ok(secret)
 }
 
+/// A secret from its file when one is given, else from the environment variable `var` (unset
+/// or blank: none). The value is never logged.
+fn secret_from(file: Option<&Path>, var: &str) -> anyhow::Result<Option<String>> {
+    if let Some(file) = file {
+        return read_secret(file).map(Some);
+    }
+    Ok(std::env::var(var)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty()))
+}
+
 /// Run the controller until SIGTERM/SIGINT.
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     run_with(args, sdk_connector(), shutdown_signal()).await
@@ -278,16 +298,9 @@ pub(crate) async fn run_with<A: EcsApi>(
     let state_dir = args.state_dir.canonicalize()?;
     let snapshots = state_dir.join("revisions");
     std::fs::create_dir_all(&snapshots)?;
-    let api_token = args
-        .api_token_file
-        .as_deref()
-        .map(read_secret)
-        .transpose()?;
-    let webhook_secret = args
-        .webhook_secret_file
-        .as_deref()
-        .map(read_secret)
-        .transpose()?
+    let api_token = secret_from(args.api_token_file.as_deref(), "FERRY_API_TOKEN")?;
+    let read_token = secret_from(args.auth_token_file.as_deref(), "FERRY_AUTH_TOKEN")?;
+    let webhook_secret = secret_from(args.webhook_secret_file.as_deref(), "FERRY_WEBHOOK_SECRET")?
         .map(String::into_bytes);
 
     let history_url = args.database_url.clone().unwrap_or_else(|| {
@@ -445,6 +458,7 @@ pub(crate) async fn run_with<A: EcsApi>(
         commands,
         history: history.clone(),
         api_token,
+        read_token,
         webhook_secret,
         fetch_now: args.repo.is_some().then(|| fetch_now.clone()),
         ecs_calls: {

@@ -1,6 +1,9 @@
 //! The status server: `/healthz`, `/readyz`, `/status` (JSON), `/` (HTML page that refreshes
 //! itself), `/metrics`, `POST /sync`, `POST /rollback`, `POST /resume` (bearer token) and
-//! `POST /webhook/github` (HMAC-SHA256 signature, constant-time). Handlers only read the
+//! `POST /webhook/github` (HMAC-SHA256 signature, constant-time). With a read token
+//! (`--auth-token-file`) the page, `/status` and `/metrics` need it too, as a bearer token or as
+//! the password of HTTP Basic authentication (so a browser can ask for it); `/healthz` and
+//! `/readyz` stay open for load balancer and container health checks. Handlers only read the
 //! published snapshot (and history, to find a rollback's target); loops do the work.
 
 use std::collections::BTreeMap;
@@ -35,6 +38,8 @@ pub(crate) struct ServerState {
     pub(crate) commands: BTreeMap<String, mpsc::UnboundedSender<Command>>,
     pub(crate) history: History,
     pub(crate) api_token: Option<String>,
+    /// Token the read endpoints (`/`, `/status`, `/metrics`) require; open without one.
+    pub(crate) read_token: Option<String>,
     pub(crate) webhook_secret: Option<Vec<u8>>,
     pub(crate) fetch_now: Option<Arc<Notify>>,
     /// Cumulative AWS calls per (region, API).
@@ -43,15 +48,21 @@ pub(crate) struct ServerState {
 
 /// The router.
 pub(crate) fn router(state: ServerState) -> Router {
-    Router::new()
+    let read = Router::new()
         .route("/", get(page))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_read_token,
+        ));
+    Router::new()
+        .merge(read)
         .route(
             "/healthz",
             get(|| async { axum::Json(json!({"status": "ok"})) }),
         )
         .route("/readyz", get(readyz))
-        .route("/status", get(status))
-        .route("/metrics", get(metrics))
         .route("/sync", post(sync))
         .route("/rollback", post(rollback))
         .route("/resume", post(resume))
@@ -105,6 +116,61 @@ async fn metrics(State(state): State<ServerState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// The read endpoints' guard: without a read token everything passes; with one, a request
+/// passes when it carries it as `Authorization: Bearer <token>` or as the password of
+/// `Authorization: Basic` (any user name). Otherwise 401 with a Basic challenge.
+async fn require_read_token(
+    State(state): State<ServerState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(token) = &state.read_token else {
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(credential_of);
+    match given {
+        Some(given) if bool::from(given.as_bytes().ct_eq(token.as_bytes())) => {
+            next.run(request).await
+        }
+        _ => {
+            let mut response = error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this endpoint needs the read token: Authorization: Bearer <token>, or Basic with the token as password",
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"ferry\", charset=\"UTF-8\""),
+            );
+            response
+        }
+    }
+}
+
+/// The secret an `Authorization` header carries: a bearer token, or a Basic password.
+fn credential_of(value: &str) -> Option<String> {
+    use base64::Engine as _;
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        return decoded
+            .split_once(':')
+            .map(|(_, password)| password.to_owned());
+    }
+    None
 }
 
 #[derive(serde::Deserialize)]

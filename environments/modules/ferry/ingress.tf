@@ -1,0 +1,181 @@
+# Ferry reachable through the environment's load balancer, on a host name of
+# its own (ferry.<domain>), with authentication at the door:
+#
+#   https://ferry.<domain>/webhook/github        -> Ferry (the HMAC signature authenticates GitHub)
+#   https://ferry.<domain>/sync|rollback|resume  -> Ferry (the bearer token, checked by Ferry)
+#   https://ferry.<domain>/*                     -> ALB OIDC sign-in (configurable issuer) -> Ferry
+#                                                   (403 while no OIDC provider is configured)
+#
+# The bearer token and the webhook secret are Secrets Manager secrets whose
+# first values Secrets Manager generates, and ECS hands to Ferry as
+# FERRY_API_TOKEN / FERRY_WEBHOOK_SECRET. Read them with
+# `aws secretsmanager get-secret-value` to configure the GitHub webhook and
+# API callers; rotate by putting a new value and redeploying Ferry.
+
+locals {
+  # The paths Ferry authenticates itself (no ALB sign-in in front of them).
+  webhook_paths = ["/webhook/github"]
+  api_paths     = ["/sync", "/rollback", "/resume"]
+  secret_prefix = "${var.name}/ferry"
+
+  rules = {
+    webhook = { priority = var.listener_rule_priority, paths = local.webhook_paths }
+    api     = { priority = var.listener_rule_priority + 1, paths = local.api_paths }
+  }
+}
+
+resource "aws_lb_target_group" "ferry" {
+  #checkov:skip=CKV_AWS_378:TLS terminates at the ALB; the hop to Ferry stays inside the VPC, restricted to the ALB's security group.
+  name                 = local.service_name
+  vpc_id               = var.vpc_id
+  target_type          = "ip"
+  protocol             = "HTTP"
+  port                 = local.status_port
+  deregistration_delay = 15
+
+  health_check {
+    enabled             = true
+    protocol            = "HTTP"
+    path                = "/healthz"
+    port                = "traffic-port"
+    matcher             = "200"
+    interval            = 15
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+
+  tags = { Name = local.service_name, Component = "ferry" }
+}
+
+# The webhook and the bearer-token endpoints: forwarded as they are.
+resource "aws_lb_listener_rule" "ferry_open" {
+  for_each = local.rules
+
+  listener_arn = var.listener_arn
+  priority     = each.value.priority
+
+  condition {
+    host_header {
+      values = [var.host_name]
+    }
+  }
+
+  condition {
+    path_pattern {
+      values = each.value.paths
+    }
+  }
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.ferry.arn
+  }
+
+  tags = { Name = "${local.service_name}-${each.key}", Component = "ferry" }
+}
+
+# Everything else on Ferry's host name: the status page, /status, /metrics.
+resource "aws_lb_listener_rule" "ferry_status" {
+  listener_arn = var.listener_arn
+  priority     = var.listener_rule_priority + 2
+
+  condition {
+    host_header {
+      values = [var.host_name]
+    }
+  }
+
+  dynamic "action" {
+    for_each = var.oidc == null ? [] : [var.oidc]
+    content {
+      type = "authenticate-oidc"
+
+      authenticate_oidc {
+        issuer                     = action.value.issuer
+        authorization_endpoint     = action.value.authorization_endpoint
+        token_endpoint             = action.value.token_endpoint
+        user_info_endpoint         = action.value.user_info_endpoint
+        client_id                  = action.value.client_id
+        client_secret              = var.oidc_client_secret
+        scope                      = action.value.scope
+        on_unauthenticated_request = "authenticate"
+        session_timeout            = action.value.session_timeout
+      }
+    }
+  }
+
+  dynamic "action" {
+    for_each = var.oidc == null ? [] : [1]
+    content {
+      type             = "forward"
+      target_group_arn = aws_lb_target_group.ferry.arn
+    }
+  }
+
+  # No identity provider configured: the status stays closed.
+  dynamic "action" {
+    for_each = var.oidc == null ? [1] : []
+    content {
+      type = "fixed-response"
+
+      fixed_response {
+        content_type = "text/plain"
+        message_body = "Ferry's status needs an OIDC provider (ferry_oidc)."
+        status_code  = "403"
+      }
+    }
+  }
+
+  tags = { Name = "${local.service_name}-status", Component = "ferry" }
+}
+
+# --- Ferry's own secrets --------------------------------------------------------
+
+resource "aws_secretsmanager_secret" "ferry" {
+  #checkov:skip=CKV2_AWS_57:Generated once; rotation is putting a new value and redeploying Ferry (the GitHub webhook must be updated by hand at the same time), which no rotation Lambda can do.
+  for_each = toset(["api-token", "webhook-secret"])
+
+  name        = "${local.secret_prefix}/${each.key}"
+  description = "Ferry's ${each.key} for ${var.name} (FERRY_${upper(replace(each.key, "-", "_"))})."
+  kms_key_id  = var.secrets_kms_key_arn
+
+  tags = { Name = "${local.secret_prefix}/${each.key}", Component = "ferry" }
+}
+
+# A first value generated by Secrets Manager (GetRandomPassword); it is kept in
+# the (encrypted, access-restricted) Terraform state. Later values are put by
+# hand and never overwritten by Terraform.
+data "aws_secretsmanager_random_password" "ferry" {
+  for_each = aws_secretsmanager_secret.ferry
+
+  password_length     = 48
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret_version" "ferry" {
+  for_each = aws_secretsmanager_secret.ferry
+
+  secret_id     = each.value.id
+  secret_string = data.aws_secretsmanager_random_password.ferry[each.key].random_password
+
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}
+
+# The task execution role hands them to Ferry's container at start.
+resource "aws_iam_role_policy" "ferry_secrets" {
+  name = "${local.service_name}-secrets"
+  role = regex("[^/]+$", var.execution_role_arn)
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "ReadFerrySecrets"
+      Effect   = "Allow"
+      Action   = "secretsmanager:GetSecretValue"
+      Resource = [for secret in aws_secretsmanager_secret.ferry : secret.arn]
+    }]
+  })
+}
