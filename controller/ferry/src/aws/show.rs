@@ -130,6 +130,9 @@ pub(crate) fn plan_markdown(plan: &Plan, drift: &BTreeSet<FieldChange>) -> Strin
             n(Op::Update),
             n(Op::Prune)
         );
+        if n(Op::Run) > 0 {
+            let _ = write!(out, ", {} task(s) to run first", n(Op::Run));
+        }
         if drifted > 0 {
             let _ = write!(out, " ({drifted} with drift)");
         }
@@ -139,10 +142,18 @@ pub(crate) fn plan_markdown(plan: &Plan, drift: &BTreeSet<FieldChange>) -> Strin
                 Op::Create => "➕ create",
                 Op::Update => "🔄 update",
                 Op::Prune => "➖ prune",
+                Op::Run => "▶️ run",
             };
             if c.op != Op::Update {
                 let what = match c.op {
                     Op::Create => format!("new, {} field(s)", c.fields.len()),
+                    Op::Run => c
+                        .fields
+                        .iter()
+                        .find(|f| f.path == "trigger")
+                        .and_then(|f| f.desired.as_ref())
+                        .and_then(|v| v.as_str())
+                        .map_or_else(|| "runs to completion".to_owned(), cell),
                     _ => "deleted".to_owned(),
                 };
                 let _ = writeln!(
