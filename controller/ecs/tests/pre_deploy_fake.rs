@@ -1,5 +1,5 @@
-//! Pre-deploy tasks and health-gated `dependsOn` waves on the in-process fake (moto starts
-//! tasks but never stops them, so it cannot give exit codes): a task runs before its service
+//! Pre-deploy tasks and health-gated `dependsOn` waves on the in-process fake (moto cannot
+//! run an awsvpc task: its `RunTask` answers 500): a task runs before its service
 //! is created or gets a new task definition, and only then; a non-zero exit or a timeout fails
 //! the sync and leaves the service untouched; a dependency that does not roll out leaves its
 //! dependents untouched.
