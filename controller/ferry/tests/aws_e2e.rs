@@ -197,7 +197,7 @@ async fn terraform_dev_on_moto_then_ferry_deploys_the_numbers_service_onto_it() 
     let applied = text(&out);
     assert!(out.status.success(), "terraform apply: {applied}");
     assert!(
-        applied.contains("Apply complete! Resources: 109 added, 0 changed, 0 destroyed."),
+        applied.contains("Apply complete! Resources: 110 added, 0 changed, 0 destroyed."),
         "{applied}"
     );
 
@@ -237,16 +237,16 @@ async fn terraform_dev_on_moto_then_ferry_deploys_the_numbers_service_onto_it() 
     // the numbers service's pre-deploy migration is left out here; pre-deploy tasks are tested
     // on the in-process fake and the local platform.
     let numbers = manifests.join("base/numbers.yaml");
-    let text = std::fs::read_to_string(&numbers).expect("read numbers.yaml");
-    let start = text
+    let yaml = std::fs::read_to_string(&numbers).expect("read numbers.yaml");
+    let start = yaml
         .find("\n  preDeploy:\n")
         .expect("numbers.yaml declares preDeploy");
     let end = start
         + 1
-        + text[start + 1..]
+        + yaml[start + 1..]
             .find("\n  loadBalancers:")
             .expect("loadBalancers follows preDeploy");
-    std::fs::write(&numbers, format!("{}{}", &text[..start], &text[end..])).expect("write");
+    std::fs::write(&numbers, format!("{}{}", &yaml[..start], &yaml[end..])).expect("write");
     copy_tree(&repo().join("manifests/dev"), &manifests.join("dev"));
     std::fs::write(manifests.join("dev/terraform-outputs.json"), &out.stdout)
         .expect("write outputs");
