@@ -394,3 +394,160 @@ fn a_private_repository_syncs_with_the_right_token_and_never_shows_it() {
         ferry.logs()
     );
 }
+
+fn keygen(path: &Path) -> String {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "ferry-test", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen (openssh-client) is installed");
+    assert!(status.success());
+    std::fs::read_to_string(path.with_extension("pub")).expect("public key")
+}
+
+/// An OpenSSH server on a free port letting the current user in with `client_key` only;
+/// killed on drop.
+struct Sshd {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sshd(dir: &Path, client_public_key: &str) -> (Sshd, String) {
+    let sshd = Path::new("/usr/sbin/sshd");
+    assert!(
+        sshd.is_file(),
+        "/usr/sbin/sshd is missing: `cargo xtask test` installs openssh-server"
+    );
+    let host_key = dir.join("host_key");
+    let host_public = keygen(&host_key);
+    let authorized = dir.join("authorized_keys");
+    std::fs::write(&authorized, client_public_key).expect("authorized_keys");
+    // sshd's privilege separation folder (created by the service scripts, not by the package).
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let port = ferry_testkit::free_port().expect("free port");
+    let config = dir.join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
+             PidFile none\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n",
+            host_key.display(),
+            authorized.display()
+        ),
+    )
+    .expect("sshd_config");
+    let log = std::fs::File::create(dir.join("sshd.log")).expect("log");
+    let child = Command::new(sshd)
+        .args(["-D", "-e", "-f"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("sshd starts");
+    assert!(
+        ferry_testkit::wait_until(Duration::from_secs(10), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "sshd did not listen: {}",
+        std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+    );
+    let known = format!("[127.0.0.1]:{port} {host_public}");
+    (Sshd { child, port }, known)
+}
+
+#[test]
+fn an_ssh_repository_syncs_with_the_key_and_refuses_an_unknown_host() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let head = private_repo(dir.path());
+    let client_key = dir.path().join("client_key");
+    let client_public = keygen(&client_key);
+    let (server, known_line) = sshd(dir.path(), &client_public);
+    let user = String::from_utf8(Command::new("id").arg("-un").output().expect("id").stdout)
+        .expect("utf-8");
+    let url = format!(
+        "ssh://{}@127.0.0.1:{}{}",
+        user.trim(),
+        server.port,
+        dir.path().join("srv/origin.git").display()
+    );
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(&known_hosts, format!("{known_line}\n")).expect("known_hosts");
+    let key = client_key.to_str().expect("utf-8");
+
+    // A host whose key is not the one known: refused, the key is never offered blindly.
+    let other_hosts = dir.path().join("other_known_hosts");
+    let other_public = keygen(&dir.path().join("other_host_key"));
+    std::fs::write(
+        &other_hosts,
+        format!("[127.0.0.1]:{} {other_public}", server.port),
+    )
+    .expect("write");
+    let ferry = Ferry::start(
+        dir.path(),
+        "unknown-host",
+        &url,
+        &[
+            "--git-ssh-key-file",
+            key,
+            "--git-known-hosts-file",
+            other_hosts.to_str().expect("utf-8"),
+        ],
+    );
+    let (_, status) = ferry.wait("a sourceError", |s| s["sourceError"].is_string());
+    let error = status["sourceError"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("Host key verification failed") || error.contains("HOST IDENTIFICATION"),
+        "{error}"
+    );
+    drop(ferry);
+
+    // A key the server does not know: permission denied.
+    let stranger = dir.path().join("stranger_key");
+    keygen(&stranger);
+    let ferry = Ferry::start(
+        dir.path(),
+        "wrong-key",
+        &url,
+        &[
+            "--git-ssh-key-file",
+            stranger.to_str().expect("utf-8"),
+            "--git-known-hosts-file",
+            known_hosts.to_str().expect("utf-8"),
+        ],
+    );
+    let (_, status) = ferry.wait("a sourceError", |s| s["sourceError"].is_string());
+    let error = status["sourceError"].as_str().unwrap_or_default();
+    assert!(error.contains("Permission denied"), "{error}");
+    drop(ferry);
+
+    // The right key and host: the commit syncs.
+    let ferry = Ferry::start(
+        dir.path(),
+        "right",
+        &url,
+        &[
+            "--git-ssh-key-file",
+            key,
+            "--git-known-hosts-file",
+            known_hosts.to_str().expect("utf-8"),
+        ],
+    );
+    let (_, status) = ferry.wait("the commit applied", |s| {
+        s["environments"]["dev"]["lastAppliedRevision"].as_str() == Some(head.as_str())
+    });
+    assert!(status["sourceError"].is_null(), "{status:#}");
+    let private = std::fs::read_to_string(&client_key).expect("key");
+    let secret_line = private.lines().nth(1).expect("key body");
+    assert!(!ferry.logs().contains(secret_line), "{}", ferry.logs());
+}
