@@ -4,6 +4,7 @@
 
 pub(crate) mod history;
 mod metrics;
+mod notify;
 mod reconcile;
 mod server;
 mod source;
@@ -95,6 +96,10 @@ pub(crate) struct RunArgs {
     /// File holding the GitHub webhook secret (the webhook is off without it).
     #[arg(long)]
     webhook_secret_file: Option<PathBuf>,
+    /// Notification settings (YAML): webhooks told about failed syncs, rollbacks, stalled or
+    /// degraded environments, drift and recoveries (see the README).
+    #[arg(long)]
+    notify_config: Option<PathBuf>,
     /// Where sync history is kept (default: a SQLite file in the state folder).
     #[arg(long, env = "FERRY_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
@@ -324,6 +329,13 @@ pub(crate) async fn run_with<A: EcsApi>(
         .transpose()?
         .map(String::into_bytes);
 
+    let webhooks = args
+        .notify_config
+        .as_deref()
+        .map(notify::load)
+        .transpose()?
+        .unwrap_or_default();
+
     let history_url = args.database_url.clone().unwrap_or_else(|| {
         format!(
             "sqlite://{}?mode=rwc",
@@ -407,6 +419,15 @@ pub(crate) async fn run_with<A: EcsApi>(
     let metrics = Arc::new(metrics::Metrics::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let commands = server::Loops::default();
+    if !webhooks.is_empty() {
+        notify::spawn(
+            webhooks,
+            status_rx.clone(),
+            status_tx.clone(),
+            metrics.clone(),
+            history_tx.clone(),
+        );
+    }
 
     // The status server answers from the start: a source that cannot be read (wrong
     // credentials...) shows as `sourceError` before any revision exists.
