@@ -149,7 +149,7 @@ fn standing(e: &EnvStatus) -> Option<Standing> {
     if let Some(c) = condition("Stalled") {
         let mut message = c.message.clone();
         for error in e.errors.iter().take(5) {
-            message.push_str("\n");
+            message.push('\n');
             message.push_str(error);
         }
         return Some(Standing::Bad(
@@ -542,7 +542,7 @@ mod tests {
             "webhooks:\n  - name: ops\n    url: https://a.example/secret2\n    urlFile: url\n",
         )
         .expect("w");
-        let error = load(&file).err().expect("refused").to_string();
+        let error = load(&file).expect_err("refused").to_string();
         assert!(error.contains("exactly one"), "{error}");
         assert!(!error.contains("secret"), "{error}");
         std::fs::write(
@@ -553,7 +553,7 @@ mod tests {
         let hooks = load(&file).expect("loads");
         assert_eq!(hooks[0].1, "https://hooks.example/T/secret");
         std::fs::write(&file, "webhooks:\n  - name: ops\n    urll: x\n").expect("w");
-        let error = load(&file).err().expect("refused").to_string();
+        let error = load(&file).expect_err("refused").to_string();
         assert!(
             error.contains("notify.yaml") && error.contains("urll"),
             "{error}"
