@@ -34,6 +34,11 @@ pub(crate) fn run(args: &TestArgs) -> anyhow::Result<()> {
     ])?;
     tools::ensure_nextest()?;
     crate::browser::ensure_browser_tools()?;
+    // The SSH server that private-repository tests fetch from.
+    tools::apt(&[
+        ("/usr/sbin/sshd", "openssh-server"),
+        ("ssh-keygen", "openssh-client"),
+    ])?;
     let moto = tools::venv("moto-venv", &[ferry_testkit::moto::MOTO_PACKAGE])?.join("moto_server");
     if !args.no_lint {
         lint(&root)?;

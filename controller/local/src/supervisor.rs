@@ -207,6 +207,41 @@ fn status_signal(status: &std::process::ExitStatus) -> i32 {
     status.signal().unwrap_or(0)
 }
 
+/// `setpriv` (util-linux), which starts a program with a parent-death signal; looked up once.
+fn parent_death_wrapper() -> Option<&'static std::path::Path> {
+    static SETPRIV: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    SETPRIV
+        .get_or_init(|| {
+            let found = ["/usr/bin/setpriv", "/bin/setpriv"]
+                .into_iter()
+                .map(PathBuf::from)
+                .find(|p| p.is_file());
+            if found.is_none() {
+                tracing::warn!("setpriv (util-linux) not found: local processes will not die with ferry if it is killed");
+            }
+            found
+        })
+        .as_deref()
+}
+
+/// The file `program` names, as the process would find it (relative to its working folder, or
+/// on its PATH); `None` when there is none, so that spawning it directly reports the error.
+fn resolve(program: &str, spec: &ProcessSpec) -> Option<PathBuf> {
+    if program.contains('/') {
+        let path = spec.working_dir.join(program);
+        return path.is_file().then_some(path);
+    }
+    let path = spec
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| std::ffi::OsString::from(v))
+        .or_else(|| std::env::var_os("PATH"))?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
 async fn spawn(spec: &ProcessSpec) -> Result<tokio::process::Child, String> {
     let (program, args) = spec.command.split_first().ok_or("empty command")?;
     tokio::fs::create_dir_all(&spec.working_dir)
@@ -225,7 +260,16 @@ async fn spawn(spec: &ProcessSpec) -> Result<tokio::process::Child, String> {
     let log_err = log
         .try_clone()
         .map_err(|e| format!("cannot open log: {e}"))?;
-    let mut cmd = tokio::process::Command::new(program);
+    let mut cmd = match (parent_death_wrapper(), resolve(program, spec)) {
+        // The process dies with Ferry (even on kill -9): `setpriv --pdeathsig KILL` sets
+        // PR_SET_PDEATHSIG and then execs the program itself, so Ferry stays its parent.
+        (Some(setpriv), Some(resolved)) => {
+            let mut c = tokio::process::Command::new(setpriv);
+            c.args(["--pdeathsig", "KILL", "--"]).arg(resolved);
+            c
+        }
+        _ => tokio::process::Command::new(program),
+    };
     cmd.args(args)
         .current_dir(&spec.working_dir)
         .env_clear()

@@ -171,6 +171,33 @@ impl MigrationTrait for AddRolloutColumns {
     }
 }
 
+/// Key of the PostgreSQL advisory lock that serializes Ferry's migrations across replicas
+/// ("ferry" in ASCII; numbers-api uses its own key).
+const MIGRATION_LOCK_KEY: i64 = 0x0066_6572_7279;
+
+/// Run pending migrations. On PostgreSQL a session advisory lock, held on a connection of its
+/// own for the whole run, makes replicas starting at once take turns: one creates the tables,
+/// the others find them there (without it they race on `seaql_migrations` and crash).
+async fn migrate(url: &str, db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .sqlx_logging(false);
+    let lock = Database::connect(options).await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+        .await?;
+    let result = Migrator::up(db, None).await;
+    let unlocked = lock
+        .execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+        .await;
+    let _ = lock.close().await;
+    result.and(unlocked.map(|_| ()))
+}
+
 /// Results that end a sync attempt (what the remembered state is read from).
 const OUTCOMES: [&str; 5] = ["Succeeded", "Failed", "NoChanges", "Superseded", "Resumed"];
 
@@ -209,7 +236,7 @@ impl History {
         let mut options = ConnectOptions::new(url.to_owned());
         options.max_connections(4).sqlx_logging(false);
         let db = Database::connect(options).await?;
-        Migrator::up(&db, None).await?;
+        migrate(url, &db).await?;
         let interrupted = attempt::Entity::update_many()
             .col_expr(attempt::Column::Result, Expr::value(INTERRUPTED))
             .col_expr(
@@ -374,5 +401,28 @@ impl History {
             .one(&self.db)
             .await?;
         Ok(row.map(|r| r.revision))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn three_replicas_opening_an_empty_postgresql_database_at_once_all_start() {
+        let url = ferry_testkit::shared_pg_database();
+        let opens: Vec<_> = (0..3)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { History::open(&url).await.map(|_| ()) })
+            })
+            .collect();
+        for open in opens {
+            let result = open.await.expect("task");
+            assert!(result.is_ok(), "a replica failed to start: {result:?}");
+        }
+        let tables =
+            ferry_testkit::psql(&url, "SELECT count(*) FROM seaql_migrations").expect("psql");
+        assert_eq!(tables, "2", "each migration applied once");
     }
 }

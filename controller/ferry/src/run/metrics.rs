@@ -35,6 +35,13 @@ struct RevisionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    webhook: String,
+    env: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
     region: String,
     api: String,
@@ -51,6 +58,8 @@ pub(crate) struct Metrics {
     ecs_calls: Family<CallLabels, Gauge>,
     rollouts: Family<RolloutLabels, Counter>,
     paused: Family<EnvLabels, Gauge>,
+    notifications: Family<NotificationLabels, Counter>,
+    notification_failures: Family<NotificationLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -106,7 +115,21 @@ impl Default for Metrics {
             "1 while automatic sync of the environment is paused after a rollback",
             paused.clone(),
         );
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "ferry_notifications",
+            "Notifications by webhook, environment and outcome (delivered, failed: gave up)",
+            notifications.clone(),
+        );
+        let notification_failures = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "ferry_notification_delivery_failures",
+            "Failed delivery attempts (each retry counts), by webhook and environment",
+            notification_failures.clone(),
+        );
         Self {
+            notifications,
+            notification_failures,
             registry: Mutex::new(registry),
             rollouts,
             paused,
@@ -137,6 +160,28 @@ impl Metrics {
             .get_or_create(&RolloutLabels {
                 env: env.into(),
                 outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    /// Count a notification by how its delivery ended.
+    pub(crate) fn notification(&self, webhook: &str, env: &str, outcome: &str) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                webhook: webhook.into(),
+                env: env.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    /// Count one failed delivery attempt.
+    pub(crate) fn notification_failed(&self, webhook: &str, env: &str) {
+        self.notification_failures
+            .get_or_create(&NotificationLabels {
+                webhook: webhook.into(),
+                env: env.into(),
+                outcome: "failed".into(),
             })
             .inc();
     }

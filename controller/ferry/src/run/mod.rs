@@ -4,6 +4,7 @@
 
 pub(crate) mod history;
 mod metrics;
+mod notify;
 mod reconcile;
 mod server;
 mod source;
@@ -53,6 +54,19 @@ pub(crate) struct RunArgs {
     /// Fetch interval.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     interval: Duration,
+    /// File holding an HTTPS token for a private repository (e.g. a GitHub token); git gets
+    /// it through a credential helper, never in an argument or URL.
+    #[arg(long, requires = "repo")]
+    git_token_file: Option<PathBuf>,
+    /// The user name sent with `--git-token-file` (GitHub accepts any).
+    #[arg(long, default_value = "x-access-token", requires = "git_token_file")]
+    git_username: String,
+    /// Private key for an SSH repository URL (`git@host:o/r.git`, `ssh://...`).
+    #[arg(long, requires = "repo")]
+    git_ssh_key_file: Option<PathBuf>,
+    /// Known hosts for SSH (host keys are always checked: an unknown host is an error).
+    #[arg(long, requires = "repo")]
+    git_known_hosts_file: Option<PathBuf>,
     /// Environments to run, comma separated (default: every environment found).
     #[arg(long, value_delimiter = ',')]
     env: Vec<String>,
@@ -90,6 +104,10 @@ pub(crate) struct RunArgs {
     /// `FERRY_WEBHOOK_SECRET` gives it.
     #[arg(long)]
     webhook_secret_file: Option<PathBuf>,
+    /// Notification settings (YAML): webhooks told about failed syncs, rollbacks, stalled or
+    /// degraded environments, drift and recoveries (see the README).
+    #[arg(long)]
+    notify_config: Option<PathBuf>,
     /// Where sync history is kept (default: a SQLite file in the state folder).
     #[arg(long, env = "FERRY_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
@@ -281,6 +299,27 @@ fn secret_from(file: Option<&Path>, var: &str) -> anyhow::Result<Option<String>>
         .filter(|v| !v.is_empty()))
 }
 
+/// The credentials of a private repository, checked before anything starts (each file must be
+/// readable; the token file must not be empty).
+fn git_auth(args: &RunArgs) -> anyhow::Result<source::GitAuth> {
+    if let Some(file) = &args.git_token_file {
+        read_secret(file)?;
+    }
+    for file in [&args.git_ssh_key_file, &args.git_known_hosts_file]
+        .into_iter()
+        .flatten()
+    {
+        std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
+    }
+    let absolute = |p: &Option<PathBuf>| p.as_deref().map(std::path::absolute).transpose();
+    Ok(source::GitAuth {
+        token_file: absolute(&args.git_token_file)?,
+        username: args.git_username.clone(),
+        ssh_key_file: absolute(&args.git_ssh_key_file)?,
+        known_hosts_file: absolute(&args.git_known_hosts_file)?,
+    })
+}
+
 /// Run the controller until SIGTERM/SIGINT.
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     run_with(args, sdk_connector(), shutdown_signal()).await
@@ -302,6 +341,13 @@ pub(crate) async fn run_with<A: EcsApi>(
     let read_token = secret_from(args.auth_token_file.as_deref(), "FERRY_AUTH_TOKEN")?;
     let webhook_secret = secret_from(args.webhook_secret_file.as_deref(), "FERRY_WEBHOOK_SECRET")?
         .map(String::into_bytes);
+
+    let webhooks = args
+        .notify_config
+        .as_deref()
+        .map(notify::load)
+        .transpose()?
+        .unwrap_or_default();
 
     let history_url = args.database_url.clone().unwrap_or_else(|| {
         format!(
@@ -361,6 +407,7 @@ pub(crate) async fn run_with<A: EcsApi>(
                 branch: args.branch.clone(),
                 path: args.path.clone(),
                 interval: args.interval,
+                auth: git_auth(&args)?,
             };
             tokio::spawn(source::follow_git(
                 git,
@@ -374,6 +421,56 @@ pub(crate) async fn run_with<A: EcsApi>(
         (None, None) => anyhow::bail!("give --manifests DIR or --repo URL"),
     };
 
+    let platforms = Arc::new(Platforms {
+        local: LocalPlatform::new(LocalOptions {
+            base_dir,
+            state_dir: state_dir.join("local"),
+        }),
+        ecs: tokio::sync::Mutex::new(BTreeMap::new()),
+        connect,
+    });
+    let metrics = Arc::new(metrics::Metrics::default());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let commands = server::Loops::default();
+    if !webhooks.is_empty() {
+        notify::spawn(
+            webhooks,
+            status_rx.clone(),
+            status_tx.clone(),
+            metrics.clone(),
+            history_tx.clone(),
+        );
+    }
+
+    // The status server answers from the start: a source that cannot be read (wrong
+    // credentials...) shows as `sourceError` before any revision exists.
+    let server_state = server::ServerState {
+        status: status_rx,
+        metrics: metrics.clone(),
+        commands: commands.clone(),
+        history: history.clone(),
+        api_token,
+        read_token,
+        webhook_secret,
+        fetch_now: args.repo.is_some().then(|| fetch_now.clone()),
+        ecs_calls: {
+            let platforms = platforms.clone();
+            Arc::new(move || platforms.ecs_calls())
+        },
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!("status server on http://{}", listener.local_addr()?);
+    let mut server_shutdown = shutdown_tx.subscribe();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, server::router(server_state))
+            .with_graceful_shutdown(async move {
+                let _ = server_shutdown.changed().await;
+            })
+            .await;
+    });
+
     // The environments: as asked, or every one in the first revision.
     let first = loop {
         if let Some(rev) = revisions_rx.borrow_and_update().clone() {
@@ -381,7 +478,12 @@ pub(crate) async fn run_with<A: EcsApi>(
         }
         tokio::select! {
             changed = revisions_rx.changed() => changed.context("the source stopped before producing a revision")?,
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => {
+                let _ = shutdown_tx.send(true);
+                source_task.abort();
+                let _ = server.await;
+                return Ok(());
+            }
         }
     };
     let envs = if args.env.is_empty() {
@@ -409,21 +511,12 @@ pub(crate) async fn run_with<A: EcsApi>(
     };
     tracing::info!(?envs, revision = %first.id, "starting reconcile loops");
 
-    let platforms = Arc::new(Platforms {
-        local: LocalPlatform::new(LocalOptions {
-            base_dir,
-            state_dir: state_dir.join("local"),
-        }),
-        ecs: tokio::sync::Mutex::new(BTreeMap::new()),
-        connect,
-    });
-    let metrics = Arc::new(metrics::Metrics::default());
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mut commands = BTreeMap::new();
     let mut loops = Vec::new();
     for env in &envs {
         let (commands_tx, commands_rx) = mpsc::unbounded_channel::<Command>();
-        commands.insert(env.clone(), commands_tx);
+        if let Ok(mut c) = commands.write() {
+            c.insert(env.clone(), commands_tx);
+        }
         // What ran before a restart.
         let past = history.recent(env, 50).await.unwrap_or_default();
         let remembered = history.remembered(env).await.unwrap_or_default();
@@ -451,33 +544,6 @@ pub(crate) async fn run_with<A: EcsApi>(
         };
         loops.push(tokio::spawn(env_loop.run()));
     }
-
-    let server_state = server::ServerState {
-        status: status_rx,
-        metrics,
-        commands,
-        history: history.clone(),
-        api_token,
-        read_token,
-        webhook_secret,
-        fetch_now: args.repo.is_some().then(|| fetch_now.clone()),
-        ecs_calls: {
-            let platforms = platforms.clone();
-            Arc::new(move || platforms.ecs_calls())
-        },
-    };
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!("status server on http://{}", listener.local_addr()?);
-    let mut server_shutdown = shutdown_tx.subscribe();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, server::router(server_state))
-            .with_graceful_shutdown(async move {
-                let _ = server_shutdown.changed().await;
-            })
-            .await;
-    });
 
     shutdown.await;
     tracing::info!("shutting down: stopping loops and local processes");

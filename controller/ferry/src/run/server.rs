@@ -29,13 +29,21 @@ use super::status::StatusSnapshot;
 /// Largest webhook body accepted.
 const WEBHOOK_LIMIT: usize = 1024 * 1024;
 
+/// The reconcile loops running in this process, by environment.
+pub(crate) type Loops = Arc<std::sync::RwLock<BTreeMap<String, mpsc::UnboundedSender<Command>>>>;
+
+/// The loop of `env`, if it runs here.
+fn loop_of(state: &ServerState, env: &str) -> Option<mpsc::UnboundedSender<Command>> {
+    state.commands.read().ok()?.get(env).cloned()
+}
+
 /// What the handlers read.
 #[derive(Clone)]
 pub(crate) struct ServerState {
     pub(crate) status: watch::Receiver<StatusSnapshot>,
     pub(crate) metrics: Arc<Metrics>,
-    /// Each environment's loop.
-    pub(crate) commands: BTreeMap<String, mpsc::UnboundedSender<Command>>,
+    /// Each environment's loop (empty until the first revision names the environments).
+    pub(crate) commands: Loops,
     pub(crate) history: History,
     pub(crate) api_token: Option<String>,
     /// Token the read endpoints (`/`, `/status`, `/metrics`) require; open without one.
@@ -74,6 +82,13 @@ pub(crate) fn router(state: ServerState) -> Router {
 }
 
 async fn readyz(State(state): State<ServerState>) -> Response {
+    if state.status.borrow().source_revision.is_none() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "starting", "waitingFor": "the first revision"})),
+        )
+            .into_response();
+    }
     let waiting: Vec<String> = state
         .status
         .borrow()
@@ -211,9 +226,24 @@ async fn sync(
     if let Some(refused) = refuse_without_token(&state, &headers, "sync") {
         return refused;
     }
-    let targets: Vec<&String> = match &q.env {
-        Some(env) => state.commands.keys().filter(|k| *k == env).collect(),
-        None => state.commands.keys().collect(),
+    let targets: Vec<String> = {
+        let Ok(loops) = state.commands.read() else {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stopping",
+                "ferry is stopping",
+            );
+        };
+        let targets: Vec<String> = match &q.env {
+            Some(env) => loops.keys().filter(|k| *k == env).cloned().collect(),
+            None => loops.keys().cloned().collect(),
+        };
+        for env in &targets {
+            if let Some(loop_) = loops.get(env) {
+                let _ = loop_.send(Command::Sync);
+            }
+        }
+        targets
     };
     if targets.is_empty() {
         return error(
@@ -221,11 +251,6 @@ async fn sync(
             "unknown_environment",
             "no such environment",
         );
-    }
-    for env in &targets {
-        if let Some(loop_) = state.commands.get(*env) {
-            let _ = loop_.send(Command::Sync);
-        }
     }
     (
         StatusCode::ACCEPTED,
@@ -257,7 +282,7 @@ async fn rollback(
             "name the environment: POST /rollback?env=NAME[&to=REVISION]",
         );
     };
-    let Some(loop_) = state.commands.get(env) else {
+    let Some(loop_) = loop_of(&state, env) else {
         return error(
             StatusCode::NOT_FOUND,
             "unknown_environment",
@@ -328,7 +353,7 @@ async fn resume(
             "name the environment: POST /resume?env=NAME",
         );
     };
-    let Some(loop_) = state.commands.get(env) else {
+    let Some(loop_) = loop_of(&state, env) else {
         return error(
             StatusCode::NOT_FOUND,
             "unknown_environment",

@@ -211,6 +211,83 @@ pub(crate) struct GitSource {
     pub(crate) path: String,
     /// Poll interval.
     pub(crate) interval: Duration,
+    /// Credentials for a private repository.
+    pub(crate) auth: GitAuth,
+}
+
+/// Credentials of a private repository, as files: git reads them through a credential
+/// helper (HTTPS) or `ssh -i` (SSH) configured in the child's environment, so no secret is ever
+/// in an argument, a URL, a log line or the status.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct GitAuth {
+    /// File holding an HTTPS token (e.g. a GitHub token), read at every fetch.
+    pub(crate) token_file: Option<PathBuf>,
+    /// The user name sent with the token.
+    pub(crate) username: String,
+    /// Private key for SSH URLs.
+    pub(crate) ssh_key_file: Option<PathBuf>,
+    /// Known hosts for SSH URLs (host keys are always checked).
+    pub(crate) known_hosts_file: Option<PathBuf>,
+}
+
+/// The credential helper git runs for HTTPS: answers `get` from the token file named in its
+/// environment (shell builtins only, so the token is never in a process's arguments) and ignores
+/// `store` / `erase` (nothing is ever written anywhere).
+const CREDENTIAL_HELPER: &str = "!ferry_credential() { test \"$1\" = get || exit 0; \
+     read -r token < \"$FERRY_GIT_TOKEN_FILE\" || test -n \"$token\"; \
+     printf 'username=%s\\npassword=%s\\n' \"$FERRY_GIT_USERNAME\" \"$token\"; }; ferry_credential";
+
+/// A path quoted for the shell that runs `GIT_SSH_COMMAND`.
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
+}
+
+impl GitAuth {
+    /// Configure `cmd` (a git command) with these credentials, through its environment only.
+    fn configure(&self, cmd: &mut tokio::process::Command) {
+        // Credentials never come from a prompt or a helper of the user's configuration (which
+        // might store them on disk).
+        cmd.env_remove("GIT_ASKPASS").env_remove("SSH_ASKPASS");
+        let mut config = vec![("credential.helper", String::new())];
+        if let Some(token_file) = &self.token_file {
+            config.push(("credential.helper", CREDENTIAL_HELPER.to_owned()));
+            cmd.env("FERRY_GIT_TOKEN_FILE", token_file)
+                .env("FERRY_GIT_USERNAME", &self.username);
+        }
+        cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
+        for (i, (key, value)) in config.iter().enumerate() {
+            cmd.env(format!("GIT_CONFIG_KEY_{i}"), key)
+                .env(format!("GIT_CONFIG_VALUE_{i}"), value);
+        }
+        if self.ssh_key_file.is_some() || self.known_hosts_file.is_some() {
+            let mut ssh = String::from(
+                "ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes -o PasswordAuthentication=no",
+            );
+            if let Some(key) = &self.ssh_key_file {
+                ssh.push_str(" -o IdentitiesOnly=yes -o IdentityAgent=none -i ");
+                ssh.push_str(&shell_quote(key));
+            }
+            if let Some(known) = &self.known_hosts_file {
+                ssh.push_str(" -o UserKnownHostsFile=");
+                ssh.push_str(&shell_quote(known));
+            }
+            cmd.env("GIT_SSH_COMMAND", ssh);
+        }
+    }
+
+    /// `text` with the token (if it somehow appears) replaced by `***`.
+    fn scrub(&self, text: &str) -> String {
+        let token = self
+            .token_file
+            .as_deref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .map(|t| t.trim().to_owned())
+            .filter(|t| t.len() >= 4);
+        match token {
+            Some(token) => text.replace(&token, "***"),
+            None => text.to_owned(),
+        }
+    }
 }
 
 /// The URL without credentials, safe to show.
@@ -229,14 +306,16 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
-async fn git(args: &[&str], dir: Option<&Path>) -> Result<String, String> {
+async fn git(auth: &GitAuth, args: &[&str], dir: Option<&Path>) -> Result<String, String> {
     let mut cmd = tokio::process::Command::new("git");
     if let Some(dir) = dir {
         cmd.arg("--git-dir").arg(dir);
     }
     cmd.args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(std::process::Stdio::null());
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    auth.configure(&mut cmd);
     let out = cmd
         .output()
         .await
@@ -244,11 +323,25 @@ async fn git(args: &[&str], dir: Option<&Path>) -> Result<String, String> {
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     } else {
-        Err(format!(
+        // git names the URL in its errors: without credentials, and never the token.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = stderr
+            .split_whitespace()
+            .map(|w| {
+                let bare = w.trim_matches(|c| c == '\'' || c == '"');
+                if bare.contains("://") {
+                    w.replace(bare, &redact_url(bare))
+                } else {
+                    w.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        Err(auth.scrub(&format!(
             "git {} failed: {}",
             args.first().unwrap_or(&""),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+            stderr.trim()
+        )))
     }
 }
 
@@ -262,6 +355,7 @@ async fn fetch_once(
     if !cache.join("HEAD").exists() {
         let _ = tokio::fs::remove_dir_all(cache).await;
         git(
+            &source.auth,
             &[
                 "clone",
                 "--bare",
@@ -274,6 +368,7 @@ async fn fetch_once(
         .await?;
     } else {
         git(
+            &source.auth,
             &[
                 "fetch",
                 "--quiet",
@@ -286,6 +381,7 @@ async fn fetch_once(
         .await?;
     }
     let sha = git(
+        &source.auth,
         &[
             "rev-parse",
             "--verify",
@@ -306,6 +402,7 @@ async fn fetch_once(
             .map_err(|e| e.to_string())?;
         let work_tree = format!("--work-tree={}", partial.display());
         git(
+            &source.auth,
             &[
                 &work_tree, "checkout", "--quiet", "--force", &sha, "--", ".",
             ],
@@ -316,11 +413,15 @@ async fn fetch_once(
             .await
             .map_err(|e| e.to_string())?;
     }
-    let created = git(&["log", "-1", "--format=%ct", &sha], Some(cache))
-        .await
-        .ok()
-        .and_then(|t| t.parse::<u64>().ok())
-        .map(|secs| std::time::UNIX_EPOCH + Duration::from_secs(secs));
+    let created = git(
+        &source.auth,
+        &["log", "-1", "--format=%ct", &sha],
+        Some(cache),
+    )
+    .await
+    .ok()
+    .and_then(|t| t.parse::<u64>().ok())
+    .map(|secs| std::time::UNIX_EPOCH + Duration::from_secs(secs));
     Ok(Some(Revision {
         id: sha,
         root: checkout.join(&source.path),
