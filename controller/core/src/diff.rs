@@ -112,8 +112,15 @@ pub fn diff(state: &DesiredState, rendered: &Rendered, actual: &ActualState) -> 
                     task_definitions.push(Change { key: key(ResourceKind::TaskDefinition, family), op: Op::Update, fields: td_fields });
                 }
                 diff_values(&normalize_service_desired(svc), &normalize_service_live(live, svc), "", &mut fields);
-                let tasks_changed = live.tag(crate::render::PRE_DEPLOY_TAG)
-                    != Some(crate::render::pre_deploy_hash(&svc.pre_deploy).as_str());
+                // Render already tagged the service with its tasks' hash: compare, never rehash.
+                let tasks_changed = !svc.pre_deploy.is_empty()
+                    && live.tag(crate::render::PRE_DEPLOY_TAG)
+                        != svc
+                            .create_service
+                            .tags
+                            .iter()
+                            .find(|t| t.key == crate::render::PRE_DEPLOY_TAG)
+                            .map(|t| t.value.as_str());
                 if new_revision {
                     pre_deploy.extend(runs(env, svc, "the service gets a new task definition"));
                 } else if tasks_changed {

@@ -598,7 +598,7 @@ fn with_pre_deploy(
 }
 
 /// A short hash of rendered pre-deploy tasks (what the service's [`PRE_DEPLOY_TAG`] records).
-pub fn pre_deploy_hash(tasks: &[RenderedTask]) -> String {
+fn pre_deploy_hash(tasks: &[RenderedTask]) -> String {
     use sha2::Digest;
     let text = serde_json::to_string(tasks).unwrap_or_default();
     let digest = sha2::Sha256::digest(text.as_bytes());
