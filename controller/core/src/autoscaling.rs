@@ -999,6 +999,7 @@ mod tests {
                         .into(),
                 container_name: "proxy".into(),
                 container_port: 8000,
+                ..crate::kinds::LoadBalancerSpec::default()
             }],
             ..EcsServiceSpec::default()
         };

@@ -370,14 +370,26 @@ fn normalize_network(n: Option<&NetworkConfiguration>) -> Value {
     })
 }
 
-fn normalize_deployment(d: Option<&DeploymentConfiguration>) -> Value {
+fn normalize_deployment(
+    d: Option<&DeploymentConfiguration>,
+    desired: &crate::progressive::StrategyConfiguration,
+) -> Value {
     let d = d.cloned().unwrap_or_default();
     let cb = d.deployment_circuit_breaker.unwrap_or_default();
-    json!({
-        "minimumHealthyPercent": d.minimum_healthy_percent.unwrap_or(100),
-        "maximumPercent": d.maximum_percent.unwrap_or(200),
-        "circuitBreaker": {"enable": cb.enable, "rollback": cb.rollback},
-    })
+    let mut m = crate::progressive::normalize(&d.strategy, desired);
+    m.insert(
+        "minimumHealthyPercent".into(),
+        json!(d.minimum_healthy_percent.unwrap_or(100)),
+    );
+    m.insert(
+        "maximumPercent".into(),
+        json!(d.maximum_percent.unwrap_or(200)),
+    );
+    m.insert(
+        "circuitBreaker".into(),
+        json!({"enable": cb.enable, "rollback": cb.rollback}),
+    );
+    Value::Object(m)
 }
 
 fn normalize_service_desired(svc: &RenderedService) -> Value {
@@ -406,7 +418,10 @@ fn normalize_service_desired(svc: &RenderedService) -> Value {
     put(&mut m, "loadBalancers", json!(lbs));
     m.insert(
         "deploymentConfiguration".into(),
-        normalize_deployment(Some(&c.deployment_configuration)),
+        normalize_deployment(
+            Some(&c.deployment_configuration),
+            &c.deployment_configuration.strategy,
+        ),
     );
     m.insert(
         "healthCheckGracePeriodSeconds".into(),
@@ -459,7 +474,10 @@ fn normalize_service_live(live: &LiveService, desired: &RenderedService) -> Valu
     put(&mut m, "loadBalancers", json!(lbs));
     m.insert(
         "deploymentConfiguration".into(),
-        normalize_deployment(live.deployment_configuration.as_ref()),
+        normalize_deployment(
+            live.deployment_configuration.as_ref(),
+            &desired.create_service.deployment_configuration.strategy,
+        ),
     );
     m.insert(
         "healthCheckGracePeriodSeconds".into(),

@@ -524,9 +524,21 @@ pub struct LoadBalancerSpec {
     pub container_name: String,
     /// Its port.
     pub container_port: u16,
+    /// Second target group for blue/green, canary and linear deployments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternate_target_group_arn: Option<String>,
+    /// Listener rule whose weights ECS moves for production traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_listener_rule: Option<String>,
+    /// Listener rule of test traffic (the new version only, before production traffic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_listener_rule: Option<String>,
+    /// Role ECS assumes to move traffic (the infrastructure role for load balancers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
 }
 
-/// Rolling deployment settings.
+/// Deployment settings: the rolling bounds, and the progressive strategies.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeploymentSpec {
@@ -539,6 +551,27 @@ pub struct DeploymentSpec {
     /// Deployment circuit breaker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<CircuitBreaker>,
+    /// `rolling` (default), `blueGreen`, `canary` or `linear` (ECS's native strategies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<crate::progressive::Strategy>,
+    /// Canary settings (strategy canary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<crate::progressive::CanarySpec>,
+    /// Linear settings (strategy linear).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear: Option<crate::progressive::LinearSpec>,
+    /// Time both versions stay up after all traffic moved (whole minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake_time: Option<String>,
+    /// CloudWatch alarms ECS watches, rolling back when one fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<crate::progressive::AlarmsSpec>,
+    /// Hold the deployment at this stage until `ferry promote` (or `ferry abort`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<crate::progressive::Pause>,
+    /// Metric checks Ferry runs while traffic moves; a failure stops and rolls back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<crate::progressive::AnalysisSpec>,
 }
 
 /// ECS deployment circuit breaker.

@@ -14,6 +14,7 @@ pub mod load;
 pub mod plan;
 pub mod platform;
 pub mod printable;
+pub mod progressive;
 pub mod render;
 pub mod validate;
 pub mod yaml;

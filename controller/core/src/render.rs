@@ -241,6 +241,9 @@ pub struct LoadBalancer {
     pub container_name: String,
     /// Port.
     pub container_port: u16,
+    /// Blue/green settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advanced_configuration: Option<crate::progressive::AdvancedConfiguration>,
 }
 
 /// `deploymentCircuitBreaker`.
@@ -266,6 +269,9 @@ pub struct DeploymentConfiguration {
     /// Circuit breaker.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment_circuit_breaker: Option<DeploymentCircuitBreaker>,
+    /// Strategy, bake, alarms, hooks.
+    #[serde(flatten)]
+    pub strategy: crate::progressive::StrategyConfiguration,
 }
 
 /// `capacityProviderStrategy` entry.
@@ -749,6 +755,14 @@ fn render_service(
             target_group_arn: lb.target_group_arn.clone(),
             container_name: lb.container_name.clone(),
             container_port: lb.container_port,
+            advanced_configuration: lb.alternate_target_group_arn.as_ref().map(|alt| {
+                crate::progressive::AdvancedConfiguration {
+                    alternate_target_group_arn: alt.clone(),
+                    production_listener_rule: lb.production_listener_rule.clone().unwrap_or_default(),
+                    test_listener_rule: lb.test_listener_rule.clone(),
+                    role_arn: lb.role_arn.clone().unwrap_or_default(),
+                }
+            }),
         })
         .collect();
     let deployment = spec.deployment.clone().unwrap_or_default();
@@ -765,6 +779,7 @@ fn render_service(
                 rollback: c.rollback,
             },
         )),
+        strategy: crate::progressive::render_strategy(spec.deployment.as_ref()),
     };
     let strategy: Vec<CapacityProviderStrategyItem> = spec
         .capacity_provider_strategy

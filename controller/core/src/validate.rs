@@ -31,6 +31,7 @@ pub fn validate_with(state: &DesiredState, broken: &Broken) -> Vec<Diagnostic> {
     }
     out.extend(crate::autoscaling::validate(state));
     out.extend(crate::ecs_features::validate(state));
+    out.extend(crate::progressive::validate(state));
     out
 }
 
