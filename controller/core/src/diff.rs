@@ -370,6 +370,23 @@ fn normalize_network(n: Option<&NetworkConfiguration>) -> Value {
     })
 }
 
+/// Load balancers sorted; of a blue/green pair, the target group that is primary is no drift
+/// (ECS swaps the two roles after each deployment).
+fn normalize_load_balancers(
+    lbs: &[crate::render::LoadBalancer],
+) -> Vec<crate::render::LoadBalancer> {
+    let mut lbs = lbs.to_vec();
+    for lb in &mut lbs {
+        if let Some(a) = lb.advanced_configuration.as_mut()
+            && a.alternate_target_group_arn < lb.target_group_arn
+        {
+            std::mem::swap(&mut a.alternate_target_group_arn, &mut lb.target_group_arn);
+        }
+    }
+    lbs.sort();
+    lbs
+}
+
 fn normalize_deployment(
     d: Option<&DeploymentConfiguration>,
     desired: &crate::progressive::StrategyConfiguration,
@@ -394,8 +411,7 @@ fn normalize_deployment(
 
 fn normalize_service_desired(svc: &RenderedService) -> Value {
     let c = &svc.create_service;
-    let mut lbs = c.load_balancers.clone();
-    lbs.sort();
+    let lbs = normalize_load_balancers(&c.load_balancers);
     let mut strategy = c.capacity_provider_strategy.clone();
     strategy.sort();
     let tags: Map<String, Value> = c
@@ -445,8 +461,7 @@ fn normalize_service_desired(svc: &RenderedService) -> Value {
 /// The live service in the desired shape. Only tags the manifests set are compared: others
 /// (added by people or AWS) are not Ferry's business.
 fn normalize_service_live(live: &LiveService, desired: &RenderedService) -> Value {
-    let mut lbs = live.load_balancers.clone();
-    lbs.sort();
+    let lbs = normalize_load_balancers(&live.load_balancers);
     let mut strategy = live.capacity_provider_strategy.clone();
     strategy.sort();
     let tags: Map<String, Value> = desired

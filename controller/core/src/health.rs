@@ -20,6 +20,7 @@ pub fn service_health(live: &LiveService, expected: Option<&str>) -> ResourceHea
         images: Default::default(),
         running: live.running_count,
         desired: live.desired_count,
+        ..ResourceHealth::default()
     }
 }
 

@@ -59,6 +59,48 @@ pub struct ResourceHealth {
     pub running: u32,
     /// Wanted.
     pub desired: u32,
+    /// A blue/green, canary or linear deployment in progress (or just ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<DeploymentProgress>,
+    /// Why it failed when Ferry itself stopped it (`AnalysisFailed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Where a blue/green, canary or linear deployment stands (ECS's service deployment).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentProgress {
+    /// `BLUE_GREEN`, `CANARY` or `LINEAR`.
+    pub strategy: String,
+    /// ECS's status of the service deployment (`IN_PROGRESS`, `SUCCESSFUL`, `ROLLBACK_*`...).
+    pub status: String,
+    /// The lifecycle stage (`PRODUCTION_TRAFFIC_SHIFT`, `BAKE_TIME`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// Production traffic on the new version, percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_percent: Option<f64>,
+    /// Seconds left of the current bake, when baking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake_left_seconds: Option<u64>,
+    /// Held by a pause until promoted (or aborted).
+    #[serde(default)]
+    pub awaiting_promote: bool,
+    /// The last analysis measurement, one line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<String>,
+    /// The service deployment's ARN.
+    pub deployment: String,
+}
+
+/// What `ferry promote` / `ferry abort` do to a deployment in progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeploymentAction {
+    /// Let a paused deployment go on.
+    Promote,
+    /// Stop it and roll back to what ran before.
+    Abort,
 }
 
 /// What a platform observed of one environment.
@@ -124,6 +166,8 @@ pub enum RolloutOutcome {
     RolloutFailed,
     /// Still in progress when the rollout timeout passed.
     RolloutTimedOut,
+    /// Ferry's metric analysis failed; it stopped the deployment with a rollback.
+    AnalysisFailed,
 }
 
 impl RolloutOutcome {
@@ -134,6 +178,7 @@ impl RolloutOutcome {
             Self::RolledBack => "RolledBack",
             Self::RolloutFailed => "RolloutFailed",
             Self::RolloutTimedOut => "RolloutTimedOut",
+            Self::AnalysisFailed => "AnalysisFailed",
         }
     }
 
@@ -141,6 +186,9 @@ impl RolloutOutcome {
     pub fn judge(rollout: &Rollout, health: &ResourceHealth) -> Option<Self> {
         match health.code {
             HealthCode::Healthy => Some(Self::Completed),
+            HealthCode::Degraded if health.reason.as_deref() == Some("AnalysisFailed") => {
+                Some(Self::AnalysisFailed)
+            }
             HealthCode::Degraded => {
                 let moved = match (&rollout.expected_revision, &health.live_revision) {
                     (Some(want), Some(live)) => want != live,
@@ -222,4 +270,21 @@ pub trait Platform: Send + Sync {
         desired: &DesiredState,
         revisions: &BTreeMap<String, String>,
     ) -> impl Future<Output = Vec<ResourceResult>> + Send;
+
+    /// Promote or abort the deployment in progress of `service`: what was done, in a sentence.
+    /// Platforms without progressive deployments refuse.
+    fn deployment_action(
+        &self,
+        desired: &DesiredState,
+        service: &str,
+        action: DeploymentAction,
+    ) -> impl Future<Output = Result<String, PlatformError>> + Send {
+        let _ = (desired, service, action);
+        async {
+            Err(PlatformError {
+                transient: false,
+                message: "this platform has no blue/green, canary or linear deployments to promote or abort".into(),
+            })
+        }
+    }
 }

@@ -450,22 +450,24 @@ fn validate_service(svc: &Loaded<EcsServiceSpec>, ecs: bool, out: &mut Vec<Diagn
     let d = |path: &str, msg: String| svc.origins.diagnostic(path, msg);
     let arn = |path: &str, value: &str, out: &mut Vec<Diagnostic>| {
         if !value.starts_with("arn:") {
-            out.push(d(path, format!("{} is not an ARN", shown(svc, path, value))));
+            out.push(d(
+                path,
+                format!("{} is not an ARN", shown(svc, path, value)),
+            ));
         }
     };
-    let whole_minutes = |path: &str, text: &str, max: i32, out: &mut Vec<Diagnostic>| match minutes(
-        text,
-    ) {
-        Some(m) if (0..=max).contains(&m) => {}
-        Some(m) => out.push(d(path, format!("{m} minutes is outside ECS's 0-{max}"))),
-        None => out.push(d(
-            path,
-            format!(
-                "{} is not a whole number of minutes (e.g. `5m`): ECS bakes in minutes",
-                shown(svc, path, text)
-            ),
-        )),
-    };
+    let whole_minutes =
+        |path: &str, text: &str, max: i32, out: &mut Vec<Diagnostic>| match minutes(text) {
+            Some(m) if (0..=max).contains(&m) => {}
+            Some(m) => out.push(d(path, format!("{m} minutes is outside ECS's 0-{max}"))),
+            None => out.push(d(
+                path,
+                format!(
+                    "{} is not a whole number of minutes (e.g. `5m`): ECS bakes in minutes",
+                    shown(svc, path, text)
+                ),
+            )),
+        };
     for (i, lb) in spec.load_balancers.iter().enumerate() {
         let path = format!("spec.loadBalancers[{i}]");
         for (field, value) in [
@@ -654,7 +656,10 @@ fn validate_analysis(
             Ok(d2) if d2 >= Duration::from_secs(1) && d2 <= Duration::from_secs(3600) => {}
             Ok(_) => out.push(d(
                 &format!("{at}.interval"),
-                format!("{} is outside 1s-1h", shown(svc, &format!("{at}.interval"), i)),
+                format!(
+                    "{} is outside 1s-1h",
+                    shown(svc, &format!("{at}.interval"), i)
+                ),
             )),
             Err(e) => out.push(d(
                 &format!("{at}.interval"),
@@ -688,7 +693,12 @@ fn validate_analysis(
             (Some(m), None) => metric(svc, m, &format!("{path}.metric"), out),
             (None, Some(r)) => {
                 metric(svc, &r.numerator, &format!("{path}.ratio.numerator"), out);
-                metric(svc, &r.denominator, &format!("{path}.ratio.denominator"), out);
+                metric(
+                    svc,
+                    &r.denominator,
+                    &format!("{path}.ratio.denominator"),
+                    out,
+                );
             }
         }
         match (c.min, c.max) {

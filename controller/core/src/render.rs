@@ -758,7 +758,10 @@ fn render_service(
             advanced_configuration: lb.alternate_target_group_arn.as_ref().map(|alt| {
                 crate::progressive::AdvancedConfiguration {
                     alternate_target_group_arn: alt.clone(),
-                    production_listener_rule: lb.production_listener_rule.clone().unwrap_or_default(),
+                    production_listener_rule: lb
+                        .production_listener_rule
+                        .clone()
+                        .unwrap_or_default(),
                     test_listener_rule: lb.test_listener_rule.clone(),
                     role_arn: lb.role_arn.clone().unwrap_or_default(),
                 }

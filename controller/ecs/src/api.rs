@@ -71,6 +71,64 @@ pub struct LiveContainer {
     pub reason: Option<String>,
 }
 
+/// One ECS service deployment (`DescribeServiceDeployments`), as Ferry follows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveServiceDeployment {
+    /// Its ARN.
+    pub arn: String,
+    /// `PENDING`, `IN_PROGRESS`, `SUCCESSFUL`, `STOPPED`, `STOP_REQUESTED`,
+    /// `ROLLBACK_REQUESTED`, `ROLLBACK_IN_PROGRESS`, `ROLLBACK_SUCCESSFUL`, `ROLLBACK_FAILED`.
+    pub status: String,
+    /// Why, when ECS says.
+    pub status_reason: Option<String>,
+    /// `SCALE_UP`, `PRODUCTION_TRAFFIC_SHIFT`, `BAKE_TIME`...
+    pub lifecycle_stage: Option<String>,
+    /// `ROLLING`, `BLUE_GREEN`, `CANARY` or `LINEAR`.
+    pub strategy: Option<String>,
+    /// The service revision deployed.
+    pub target_revision: Option<String>,
+    /// Production traffic asked of the target revision, percent.
+    pub production_traffic: Option<f64>,
+    /// Test traffic asked of the target revision, percent.
+    pub test_traffic: Option<f64>,
+    /// Tasks of the target revision running / wanted.
+    pub running_tasks: u32,
+    /// Wanted.
+    pub requested_tasks: u32,
+    /// Lifecycle hooks, with their status (`AWAITING_ACTION` for a pause waiting on promote).
+    pub hooks: Vec<LiveHook>,
+    /// When the deployment started.
+    pub started_at: Option<std::time::SystemTime>,
+    /// When the current stage was last updated.
+    pub updated_at: Option<std::time::SystemTime>,
+    /// Why it is being rolled back, when it is.
+    pub rollback_reason: Option<String>,
+}
+
+/// A lifecycle hook of a [`LiveServiceDeployment`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveHook {
+    /// The id `ContinueServiceDeployment` takes.
+    pub id: String,
+    /// `PAUSE` or `AWS_LAMBDA`.
+    pub target_type: String,
+    /// `AWAITING_ACTION`, `IN_PROGRESS`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`.
+    pub status: String,
+}
+
+impl LiveServiceDeployment {
+    /// Still moving (not ended, not rolled back).
+    pub fn in_progress(&self) -> bool {
+        matches!(self.status.as_str(), "PENDING" | "IN_PROGRESS")
+    }
+    /// The pause hook waiting for a promote, if any.
+    pub fn awaiting(&self) -> Option<&LiveHook> {
+        self.hooks
+            .iter()
+            .find(|h| h.status == "AWAITING_ACTION" && h.target_type == "PAUSE")
+    }
+}
+
 /// Every ECS and ECR call Ferry makes (and, through the supertrait, every Application Auto
 /// Scaling one). Reads return ferry-core's live shapes; writes take its rendered inputs.
 pub trait EcsApi: crate::autoscaling::AutoscalingApi + Send + Sync + 'static {
@@ -193,6 +251,22 @@ pub trait EcsApi: crate::autoscaling::AutoscalingApi + Send + Sync + 'static {
         arn: &str,
         reason: &str,
     ) -> impl Future<Output = ApiResult<()>> + Send;
+    /// The newest service deployment of a service (`ListServiceDeployments` then
+    /// `DescribeServiceDeployments`), `None` when it has none.
+    fn latest_service_deployment(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> impl Future<Output = ApiResult<Option<LiveServiceDeployment>>> + Send;
+    /// `ContinueServiceDeployment` of a paused hook: go on (`rollback` false) or roll back.
+    fn continue_service_deployment(
+        &self,
+        arn: &str,
+        hook_id: &str,
+        rollback: bool,
+    ) -> impl Future<Output = ApiResult<()>> + Send;
+    /// `StopServiceDeployment` with stop type `ROLLBACK`.
+    fn rollback_service_deployment(&self, arn: &str) -> impl Future<Output = ApiResult<()>> + Send;
 }
 
 /// APIs that change something: the no-op reconcile must call none of them.
@@ -217,6 +291,8 @@ pub const WRITE_APIS: &[&str] = &[
     "DeleteScheduledAction",
     "RunTask",
     "StopTask",
+    "ContinueServiceDeployment",
+    "StopServiceDeployment",
 ];
 
 /// Calls per API (logical calls: the SDK's own retries are not counted), shared and cheap to clone.
@@ -465,5 +541,36 @@ impl<A: EcsApi> EcsApi for Metered<A> {
     async fn stop_task(&self, cluster: &str, arn: &str, reason: &str) -> ApiResult<()> {
         self.call("StopTask", self.inner.stop_task(cluster, arn, reason))
             .await
+    }
+    async fn latest_service_deployment(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> ApiResult<Option<LiveServiceDeployment>> {
+        self.call(
+            "DescribeServiceDeployments",
+            self.inner.latest_service_deployment(cluster, service),
+        )
+        .await
+    }
+    async fn continue_service_deployment(
+        &self,
+        arn: &str,
+        hook_id: &str,
+        rollback: bool,
+    ) -> ApiResult<()> {
+        self.call(
+            "ContinueServiceDeployment",
+            self.inner
+                .continue_service_deployment(arn, hook_id, rollback),
+        )
+        .await
+    }
+    async fn rollback_service_deployment(&self, arn: &str) -> ApiResult<()> {
+        self.call(
+            "StopServiceDeployment",
+            self.inner.rollback_service_deployment(arn),
+        )
+        .await
     }
 }

@@ -475,7 +475,7 @@ impl<A: EcsApi> EcsPlatform<A> {
                 if !gates.is_empty() {
                     let gate_deadline = Instant::now() + options.timeout;
                     for (t, code, message) in self
-                        .follow_rollouts(cluster, &gates, gate_deadline, options.timeout)
+                        .follow_rollouts(desired, cluster, &gates, gate_deadline, options.timeout)
                         .await
                     {
                         if code != ResultCode::Synced {
@@ -494,7 +494,7 @@ impl<A: EcsApi> EcsPlatform<A> {
                 }
             } else if !touched.is_empty() {
                 for (t, code, message) in self
-                    .follow_rollouts(cluster, &touched, deadline, options.timeout)
+                    .follow_rollouts(desired, cluster, &touched, deadline, options.timeout)
                     .await
                 {
                     service_code.insert(t.name.clone(), code);
@@ -693,6 +693,7 @@ impl<A: EcsApi> EcsPlatform<A> {
                 let mut input = service.update_service.clone();
                 input.task_definition = registered.clone().unwrap_or_default();
                 crate::settings::clear_removed(&mut input, change);
+                self.keep_blue_green_roles(&mut input);
                 let live = self.api.update_service(&input).await?;
                 used.push(live.task_definition.clone());
                 used.extend(live.deployments.iter().map(|d| d.task_definition.clone()));
@@ -795,6 +796,7 @@ impl<A: EcsApi> EcsPlatform<A> {
     /// Poll the touched services until each rollout settles or the deadline passes.
     async fn follow_rollouts(
         &self,
+        desired: &DesiredState,
         cluster: &str,
         touched: &[Touched],
         deadline: Instant,
@@ -811,7 +813,7 @@ impl<A: EcsApi> EcsPlatform<A> {
                     expected_revision: t.expected.clone(),
                 })
                 .collect();
-            let seen = match self.poll_rollouts(cluster, &rollouts).await {
+            let seen = match self.poll_rollouts(cluster, &rollouts, Some(desired)).await {
                 Ok(seen) => seen,
                 Err(e) => {
                     tracing::warn!("following rollouts: {e}");
@@ -969,5 +971,31 @@ mod tests {
         reversed.reverse();
         assert_eq!(revisions_beyond("dev-web", reversed, 2), gone);
         assert!(revisions_beyond("dev-web", vec![arn("dev-web", 4)], 5).is_empty());
+    }
+}
+
+impl<A: EcsApi> EcsPlatform<A> {
+    /// ECS swaps a blue/green pair's target groups after each deployment: send them the way
+    /// they are live (as last observed), so an update does not move production traffic.
+    fn keep_blue_green_roles(&self, input: &mut ferry_core::render::UpdateService) {
+        let Ok(seen) = self.last_services.lock() else {
+            return;
+        };
+        let Some(live) = seen.get(&input.service) else {
+            return;
+        };
+        for lb in &mut input.load_balancers {
+            let Some(a) = lb.advanced_configuration.as_mut() else {
+                continue;
+            };
+            let swapped = live.load_balancers.iter().any(|l| {
+                l.container_name == lb.container_name
+                    && l.container_port == lb.container_port
+                    && l.target_group_arn == a.alternate_target_group_arn
+            });
+            if swapped {
+                std::mem::swap(&mut lb.target_group_arn, &mut a.alternate_target_group_arn);
+            }
+        }
     }
 }

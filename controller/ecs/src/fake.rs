@@ -15,7 +15,9 @@ use ferry_core::render::{
     TaskDefinition, UpdateService,
 };
 
-use crate::api::{ApiError, ApiResult, EcsApi, LiveContainer, LiveTask};
+use crate::api::{
+    ApiError, ApiResult, EcsApi, LiveContainer, LiveHook, LiveServiceDeployment, LiveTask,
+};
 use crate::autoscaling::{AutoscalingApi, Page};
 
 const ACCOUNT: &str = "arn:aws:ecs:us-east-1:000000000000";
@@ -71,6 +73,27 @@ struct State {
     scrambled: bool,
     /// Application Auto Scaling targets (with policies and actions) by resource id.
     scalable_targets: BTreeMap<String, LiveScalableTarget>,
+    /// Service deployments of services with a blue/green, canary or linear strategy.
+    progressive: BTreeMap<String, Progressive>,
+    /// `DescribeServices` polls a bake minute lasts (at least 1).
+    polls_per_minute: u32,
+}
+
+/// A blue/green, canary or linear service deployment in the fake: a list of lifecycle stages
+/// (with the production traffic of the new revision and the polls each lasts), walked one
+/// `DescribeServices` poll at a time.
+#[derive(Clone, Debug, Default)]
+struct Progressive {
+    deployment: LiveServiceDeployment,
+    stages: Vec<(&'static str, f64, u32)>,
+    index: usize,
+    polls_left: u32,
+    /// Stages with a `PAUSE` hook.
+    pauses: Vec<String>,
+    /// The revision to roll back to.
+    previous: String,
+    /// The scripted outcome of this deployment.
+    outcome: Rollout,
 }
 
 /// The fake. Cluster names are checked; everything else lives in one account and region.
@@ -168,7 +191,226 @@ impl FakeEcs {
         }
     }
 
+    /// From now on, a bake minute of a blue/green, canary or linear deployment lasts `polls`
+    /// `DescribeServices` polls (default 1).
+    pub fn set_polls_per_minute(&self, polls: u32) {
+        if let Ok(mut s) = self.state.lock() {
+            s.polls_per_minute = polls.max(1);
+        }
+    }
+
     fn start_deployment(&self, s: &mut State, name: &str) {
+        let previous = s
+            .services
+            .get(name)
+            .and_then(|svc| svc.deployments.first())
+            .map(|d| d.task_definition.clone())
+            .unwrap_or_default();
+        self.start_rolling(s, name);
+        Self::start_progressive(s, name, previous);
+    }
+
+    fn start_progressive(s: &mut State, name: &str, previous: String) {
+        let ppm = s.polls_per_minute.max(1);
+        let outcome = s.outcomes.get(name).cloned().unwrap_or_default();
+        let n = s.deployments;
+        let Some(svc) = s.services.get(name) else {
+            return;
+        };
+        let Some(conf) = svc.deployment_configuration.as_ref().map(|d| &d.strategy) else {
+            return;
+        };
+        let strategy = conf.strategy.clone().unwrap_or_else(|| "ROLLING".into());
+        if strategy == "ROLLING" {
+            s.progressive.remove(name);
+            return;
+        }
+        let minutes = |m: i32| u32::try_from(m).unwrap_or(0).saturating_mul(ppm).max(1);
+        let mut stages: Vec<(&'static str, f64, u32)> = vec![
+            ("PRE_SCALE_UP", 0.0, 1),
+            ("SCALE_UP", 0.0, 1),
+            ("POST_SCALE_UP", 0.0, 1),
+            ("TEST_TRAFFIC_SHIFT", 0.0, 1),
+            ("POST_TEST_TRAFFIC_SHIFT", 0.0, 1),
+        ];
+        match strategy.as_str() {
+            "CANARY" => {
+                let c = conf.canary_configuration.clone().unwrap_or_default();
+                stages.push((
+                    "PRODUCTION_TRAFFIC_SHIFT",
+                    c.canary_percent,
+                    minutes(c.canary_bake_time_in_minutes),
+                ));
+                stages.push(("PRODUCTION_TRAFFIC_SHIFT", 100.0, 1));
+            }
+            "LINEAR" => {
+                let l = conf.linear_configuration.clone().unwrap_or_default();
+                let step = l.step_percent.max(1.0);
+                let mut at = step;
+                while at < 100.0 {
+                    stages.push((
+                        "PRODUCTION_TRAFFIC_SHIFT",
+                        at,
+                        minutes(l.step_bake_time_in_minutes),
+                    ));
+                    at += step;
+                }
+                stages.push(("PRODUCTION_TRAFFIC_SHIFT", 100.0, 1));
+            }
+            _ => stages.push(("PRODUCTION_TRAFFIC_SHIFT", 100.0, 1)),
+        }
+        stages.push(("POST_PRODUCTION_TRAFFIC_SHIFT", 100.0, 1));
+        stages.push((
+            "BAKE_TIME",
+            100.0,
+            minutes(conf.bake_time_in_minutes.unwrap_or(0)),
+        ));
+        stages.push(("CLEAN_UP", 100.0, 1));
+        let pauses = conf
+            .lifecycle_hooks
+            .iter()
+            .filter(|h| h.target_type == "PAUSE")
+            .flat_map(|h| h.lifecycle_stages.clone())
+            .collect();
+        let deployment = LiveServiceDeployment {
+            arn: format!("{ACCOUNT}:service-deployment/{name}/{n}"),
+            status: "IN_PROGRESS".into(),
+            lifecycle_stage: Some(stages[0].0.into()),
+            strategy: Some(strategy),
+            target_revision: Some(format!("{ACCOUNT}:service-revision/{name}/{n}")),
+            production_traffic: Some(0.0),
+            test_traffic: Some(0.0),
+            requested_tasks: svc.desired_count,
+            started_at: Some(std::time::SystemTime::now()),
+            updated_at: Some(std::time::SystemTime::now()),
+            ..LiveServiceDeployment::default()
+        };
+        let polls_left = stages[0].2;
+        s.progressive.insert(
+            name.to_owned(),
+            Progressive {
+                deployment,
+                stages,
+                index: 0,
+                polls_left,
+                pauses,
+                previous,
+                outcome,
+            },
+        );
+        // The deployment's outcome is the stage machine's, not the rolling one's.
+        s.settling.remove(name);
+    }
+
+    /// One poll of a progressive deployment.
+    fn advance_progressive(s: &mut State, name: &str) {
+        let Some(p) = s.progressive.get_mut(name) else {
+            return;
+        };
+        let d = &mut p.deployment;
+        match d.status.as_str() {
+            "ROLLBACK_REQUESTED" => {
+                d.status = "ROLLBACK_IN_PROGRESS".into();
+                return;
+            }
+            "ROLLBACK_IN_PROGRESS" => {
+                d.status = "ROLLBACK_SUCCESSFUL".into();
+                d.production_traffic = Some(0.0);
+                d.lifecycle_stage = None;
+                let reason = d
+                    .rollback_reason
+                    .clone()
+                    .unwrap_or_else(|| "rolled back".into());
+                let previous = p.previous.clone();
+                if let Some(svc) = s.services.get_mut(name) {
+                    let mut old = svc.deployments.get(1).cloned().unwrap_or_default();
+                    old.status = "PRIMARY".into();
+                    old.rollout_state = Some("COMPLETED".into());
+                    old.rollout_state_reason = Some(format!("Rolled back: {reason}"));
+                    old.running_count = svc.desired_count;
+                    if old.task_definition.is_empty() {
+                        old.task_definition.clone_from(&previous);
+                    }
+                    svc.task_definition.clone_from(&old.task_definition);
+                    svc.deployments = vec![old];
+                    svc.running_count = svc.desired_count;
+                }
+                return;
+            }
+            "IN_PROGRESS" | "PENDING" => {}
+            _ => return,
+        }
+        if p.outcome == Rollout::Hang {
+            return;
+        }
+        if let Rollout::Rollback(reason) | Rollout::Fail(reason) = &p.outcome
+            && p.stages[p.index].0 == "POST_SCALE_UP"
+        {
+            d.status = "ROLLBACK_REQUESTED".into();
+            d.rollback_reason = Some(reason.clone());
+            return;
+        }
+        let stage = p.stages[p.index].0;
+        if p.pauses.iter().any(|x| x == stage) {
+            let hook_id = format!("hook-{stage}");
+            match d
+                .hooks
+                .iter()
+                .find(|h| h.id == hook_id)
+                .map(|h| h.status.clone())
+            {
+                None => {
+                    d.hooks.push(LiveHook {
+                        id: hook_id,
+                        target_type: "PAUSE".into(),
+                        status: "AWAITING_ACTION".into(),
+                    });
+                    return;
+                }
+                Some(status) if status == "AWAITING_ACTION" => return,
+                Some(_) => {}
+            }
+        }
+        if p.polls_left > 1 {
+            p.polls_left -= 1;
+            return;
+        }
+        p.index += 1;
+        d.updated_at = Some(std::time::SystemTime::now());
+        if p.index >= p.stages.len() {
+            d.status = "SUCCESSFUL".into();
+            d.lifecycle_stage = None;
+            d.running_tasks = d.requested_tasks;
+            if let Some(svc) = s.services.get_mut(name) {
+                svc.deployments.truncate(1);
+                if let Some(primary) = svc.deployments.first_mut() {
+                    primary.rollout_state = Some("COMPLETED".into());
+                    primary.rollout_state_reason = Some("ECS deployment completed.".into());
+                    primary.running_count = svc.desired_count;
+                }
+                svc.running_count = svc.desired_count;
+                // ECS swaps the roles of the two target groups once green is production.
+                for lb in &mut svc.load_balancers {
+                    if let Some(a) = lb.advanced_configuration.as_mut() {
+                        std::mem::swap(&mut lb.target_group_arn, &mut a.alternate_target_group_arn);
+                    }
+                }
+            }
+            return;
+        }
+        let (stage, traffic, polls) = p.stages[p.index];
+        d.lifecycle_stage = Some(stage.into());
+        d.production_traffic = Some(traffic);
+        if stage == "TEST_TRAFFIC_SHIFT" {
+            d.test_traffic = Some(100.0);
+        }
+        if stage == "SCALE_UP" || stage == "POST_SCALE_UP" {
+            d.running_tasks = d.requested_tasks;
+        }
+        p.polls_left = polls;
+    }
+
+    fn start_rolling(&self, s: &mut State, name: &str) {
         s.deployments += 1;
         let id = format!("ecs-svc/{}", s.deployments);
         let Some(svc) = s.services.get_mut(name) else {
@@ -194,6 +436,7 @@ impl FakeEcs {
     }
 
     fn advance(s: &mut State, name: &str) {
+        Self::advance_progressive(s, name);
         let Some(left) = s.settling.get_mut(name) else {
             return;
         };
@@ -705,6 +948,82 @@ impl EcsApi for FakeEcs {
                 c.exit_code = c.exit_code.or(Some(137));
             }
         }
+        Ok(())
+    }
+
+    async fn latest_service_deployment(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> ApiResult<Option<LiveServiceDeployment>> {
+        let s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("DescribeServiceDeployments"))?;
+        Self::check_cluster(&s, "ListServiceDeployments", cluster)?;
+        Ok(s.progressive.get(service).map(|p| p.deployment.clone()))
+    }
+
+    async fn continue_service_deployment(
+        &self,
+        arn: &str,
+        hook_id: &str,
+        rollback: bool,
+    ) -> ApiResult<()> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("ContinueServiceDeployment"))?;
+        let Some(p) = s.progressive.values_mut().find(|p| p.deployment.arn == arn) else {
+            return Err(ApiError::refused(
+                "ContinueServiceDeployment",
+                "ServiceDeploymentNotFoundException",
+                "no such service deployment",
+            ));
+        };
+        let Some(hook) = p
+            .deployment
+            .hooks
+            .iter_mut()
+            .find(|h| h.id == hook_id && h.status == "AWAITING_ACTION")
+        else {
+            return Err(ApiError::refused(
+                "ContinueServiceDeployment",
+                "InvalidParameterException",
+                "the hook is not awaiting an action",
+            ));
+        };
+        if rollback {
+            hook.status = "FAILED".into();
+            p.deployment.status = "ROLLBACK_REQUESTED".into();
+            p.deployment.rollback_reason = Some("the paused hook was rolled back".into());
+        } else {
+            hook.status = "SUCCEEDED".into();
+        }
+        Ok(())
+    }
+
+    async fn rollback_service_deployment(&self, arn: &str) -> ApiResult<()> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| poisoned("StopServiceDeployment"))?;
+        let Some(p) = s.progressive.values_mut().find(|p| p.deployment.arn == arn) else {
+            return Err(ApiError::refused(
+                "StopServiceDeployment",
+                "ServiceDeploymentNotFoundException",
+                "no such service deployment",
+            ));
+        };
+        if !p.deployment.in_progress() {
+            return Err(ApiError::refused(
+                "StopServiceDeployment",
+                "ConflictException",
+                "the service deployment is not in progress",
+            ));
+        }
+        p.deployment.status = "ROLLBACK_REQUESTED".into();
+        p.deployment.rollback_reason = Some("stopped by StopServiceDeployment".into());
         Ok(())
     }
 }

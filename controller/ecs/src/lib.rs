@@ -13,9 +13,11 @@ pub mod fake;
 mod observe;
 pub mod pace;
 pub mod platform;
+mod progress;
 mod rollout;
 pub mod sdk;
 mod sdk_features;
+mod sdk_progressive;
 mod settings;
 mod tasks;
 

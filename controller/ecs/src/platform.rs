@@ -10,7 +10,8 @@ use ferry_core::DesiredState;
 use ferry_core::live::LiveService;
 use ferry_core::plan::Plan;
 use ferry_core::platform::{
-    ApplyOptions, Observed, Platform, PlatformError, ResourceHealth, ResourceResult, Rollout,
+    ApplyOptions, DeploymentAction, Observed, Platform, PlatformError, ResourceHealth,
+    ResourceResult, Rollout,
 };
 use ferry_core::render::{Rendered, TaskDefinition};
 
@@ -69,6 +70,8 @@ pub struct EcsPlatform<A: EcsApi = SdkApi> {
     pub(crate) last_services: Mutex<BTreeMap<String, LiveService>>,
     pub(crate) last_gc: Mutex<GcReport>,
     pub(crate) progress: Option<ProgressFn>,
+    /// Analyses that failed, by service deployment ARN (the deployment is rolling back).
+    pub(crate) analysis_failures: Mutex<HashMap<String, String>>,
 }
 
 impl EcsPlatform<SdkApi> {
@@ -89,6 +92,7 @@ impl<A: EcsApi> EcsPlatform<A> {
             last_services: Mutex::new(BTreeMap::new()),
             last_gc: Mutex::new(GcReport::default()),
             progress: None,
+            analysis_failures: Mutex::new(HashMap::new()),
         }
     }
 
@@ -156,5 +160,14 @@ impl<A: EcsApi> Platform for EcsPlatform<A> {
         revisions: &BTreeMap<String, String>,
     ) -> Vec<ResourceResult> {
         self.redeploy_services(desired, revisions).await
+    }
+
+    async fn deployment_action(
+        &self,
+        desired: &DesiredState,
+        service: &str,
+        action: DeploymentAction,
+    ) -> Result<String, PlatformError> {
+        self.act_on_deployment(desired, service, action).await
     }
 }

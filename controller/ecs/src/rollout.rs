@@ -48,23 +48,29 @@ impl<A: EcsApi> EcsPlatform<A> {
         &self,
         cluster: &str,
         rollouts: &[Rollout],
+        desired: Option<&DesiredState>,
     ) -> Result<BTreeMap<String, ResourceHealth>, ApiError> {
         let names: Vec<String> = rollouts.iter().map(|r| r.service.clone()).collect();
         let seen = self.describe_active(cluster, &names).await?;
-        Ok(rollouts
-            .iter()
-            .map(|r| {
-                let health = seen.get(&r.service).map_or_else(
-                    || ResourceHealth {
-                        code: HealthCode::Missing,
-                        message: "the service no longer exists".into(),
-                        ..ResourceHealth::default()
-                    },
-                    |live| service_health(live, r.expected_revision.as_deref()),
-                );
-                (r.service.clone(), health)
-            })
-            .collect())
+        let mut out = BTreeMap::new();
+        for r in rollouts {
+            let health = match seen.get(&r.service) {
+                None => ResourceHealth {
+                    code: HealthCode::Missing,
+                    message: "the service no longer exists".into(),
+                    ..ResourceHealth::default()
+                },
+                Some(live) => {
+                    let health = service_health(live, r.expected_revision.as_deref());
+                    let spec = desired
+                        .and_then(|d| d.services.get(&r.service))
+                        .map(|s| &s.spec);
+                    self.with_deployment(cluster, live, health, spec).await
+                }
+            };
+            out.insert(r.service.clone(), health);
+        }
+        Ok(out)
     }
 
     pub(crate) async fn follow_environment(
@@ -73,7 +79,7 @@ impl<A: EcsApi> EcsPlatform<A> {
         rollouts: &[Rollout],
     ) -> Result<BTreeMap<String, ResourceHealth>, PlatformError> {
         let cluster = cluster(desired)?;
-        self.poll_rollouts(cluster, rollouts)
+        self.poll_rollouts(cluster, rollouts, Some(desired))
             .await
             .map_err(|e| platform_error(&e))
     }

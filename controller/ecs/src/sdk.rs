@@ -202,6 +202,9 @@ fn live_service(s: &ecs::Service) -> LiveService {
                     .container_port()
                     .and_then(|p| u16::try_from(p).ok())
                     .unwrap_or(0),
+                advanced_configuration: l
+                    .advanced_configuration()
+                    .map(crate::sdk_progressive::advanced_from),
             })
             .collect(),
         deployment_configuration: s
@@ -215,6 +218,7 @@ fn live_service(s: &ecs::Service) -> LiveService {
                         rollback: c.rollback(),
                     }
                 }),
+                strategy: crate::sdk_progressive::strategy_from(d),
             }),
         health_check_grace_period_seconds: opt_count(s.health_check_grace_period_seconds()),
         tags: s
@@ -481,6 +485,11 @@ fn load_balancers_to(lbs: &[LoadBalancer]) -> Vec<ecs::LoadBalancer> {
                 .target_group_arn(&l.target_group_arn)
                 .container_name(&l.container_name)
                 .container_port(i32::from(l.container_port))
+                .set_advanced_configuration(
+                    l.advanced_configuration
+                        .as_ref()
+                        .map(crate::sdk_progressive::advanced_to),
+                )
                 .build()
         })
         .collect()
@@ -504,7 +513,8 @@ fn strategy_to(
 }
 
 fn deployment_to(d: &DeploymentConfiguration) -> ecs::DeploymentConfiguration {
-    ecs::DeploymentConfiguration::builder()
+    let builder = ecs::DeploymentConfiguration::builder();
+    crate::sdk_progressive::strategy_to(builder, &d.strategy)
         .set_minimum_healthy_percent(d.minimum_healthy_percent.map(int))
         .set_maximum_percent(d.maximum_percent.map(int))
         .set_deployment_circuit_breaker(d.deployment_circuit_breaker.as_ref().map(|c| {
@@ -1110,5 +1120,26 @@ impl EcsApi for SdkApi {
             .await
             .map_err(|e| api_error("StopTask", e))?;
         Ok(())
+    }
+
+    async fn latest_service_deployment(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> ApiResult<Option<crate::api::LiveServiceDeployment>> {
+        crate::sdk_progressive::latest(&self.ecs, cluster, service).await
+    }
+
+    async fn continue_service_deployment(
+        &self,
+        arn: &str,
+        hook_id: &str,
+        rollback: bool,
+    ) -> ApiResult<()> {
+        crate::sdk_progressive::continue_deployment(&self.ecs, arn, hook_id, rollback).await
+    }
+
+    async fn rollback_service_deployment(&self, arn: &str) -> ApiResult<()> {
+        crate::sdk_progressive::rollback(&self.ecs, arn).await
     }
 }

@@ -419,6 +419,7 @@ fn service_health(running: &RunningService) -> ResourceHealth {
             .collect(),
         running: u32::from(statuses.iter().all(|(_, s)| s.pid.is_some()) && !statuses.is_empty()),
         desired: desired.min(1),
+        ..ResourceHealth::default()
     }
 }
 

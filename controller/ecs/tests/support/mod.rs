@@ -211,6 +211,8 @@ pub struct Svc {
     pub container_extra: String,
     /// A name for the container's port 8080 (Service Connect refers to it).
     pub port_name: Option<String>,
+    /// A YAML flow mapping for `spec.deployment` (default: the circuit breaker with rollback).
+    pub deployment: Option<String>,
 }
 
 impl Svc {
@@ -226,6 +228,7 @@ impl Svc {
             task_extra: String::new(),
             container_extra: String::new(),
             port_name: None,
+            deployment: None,
         }
     }
 }
@@ -317,12 +320,16 @@ impl Stack {
                     .map(|p| format!("  preDeploy: {p}\n"))
                     .unwrap_or_default();
             docs.push(format!(
-                "apiVersion: ferry.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: {name}\n{annotations}spec:\n  desiredCount: {count}\n  tags: {{ team: numbers }}\n{depends}{autoscaling}{spec_extra}  taskDefinition:\n    cpu: 256\n    memory: 512\n{task_extra}    containers:\n      - name: app\n        image: {image}\n        portMappings: [{{ containerPort: 8080{port_name} }}]\n        environment: {{ MODE: production }}\n{container_extra}  deployment: {{ circuitBreaker: {{ enable: true, rollback: true }} }}\n",
+                "apiVersion: ferry.dev/v1alpha1\nkind: EcsService\nmetadata:\n  name: {name}\n{annotations}spec:\n  desiredCount: {count}\n  tags: {{ team: numbers }}\n{depends}{autoscaling}{spec_extra}  taskDefinition:\n    cpu: 256\n    memory: 512\n{task_extra}    containers:\n      - name: app\n        image: {image}\n        portMappings: [{{ containerPort: 8080{port_name} }}]\n        environment: {{ MODE: production }}\n{container_extra}  deployment: {deployment}\n",
                 name = s.name,
                 count = s.desired_count,
                 spec_extra = s.spec_extra,
                 task_extra = s.task_extra,
                 container_extra = s.container_extra,
+                deployment = s
+                    .deployment
+                    .as_deref()
+                    .unwrap_or("{ circuitBreaker: { enable: true, rollback: true } }"),
                 port_name = s
                     .port_name
                     .as_ref()
