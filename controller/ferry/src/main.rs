@@ -58,6 +58,10 @@ enum Command {
     /// rollouts, and pause `ferry run`'s automatic sync of the environment until the next
     /// git revision.
     Rollback(aws::RollbackArgs),
+    /// Let a paused blue/green, canary or linear deployment go on (ECS ContinueServiceDeployment).
+    Promote(aws::DeploymentArgs),
+    /// Stop a blue/green, canary or linear deployment in progress and roll it back.
+    Abort(aws::DeploymentArgs),
     /// Run the GitOps controller: watch a folder or follow a git branch, reconcile every
     /// environment, serve status.
     Run(Box<run::RunArgs>),
@@ -108,6 +112,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => aws::apply(&args),
         Command::Status(args) => aws::status(&args),
         Command::Rollback(args) => aws::rollback(&args),
+        Command::Promote(args) => {
+            aws::deployment_action(&args, ferry_core::platform::DeploymentAction::Promote)
+        }
+        Command::Abort(args) => {
+            aws::deployment_action(&args, ferry_core::platform::DeploymentAction::Abort)
+        }
         Command::Validate { manifests, env } => validate(&manifests, env.as_deref()),
         Command::Render {
             manifests,

@@ -261,6 +261,51 @@ pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `ferry promote` / `ferry abort`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct DeploymentArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The service whose blue/green, canary or linear deployment is in progress.
+    service: String,
+}
+
+/// `ferry promote`: let a paused deployment go on; `ferry abort`: stop it and roll back.
+pub(crate) fn deployment_action(
+    args: &DeploymentArgs,
+    action: ferry_core::platform::DeploymentAction,
+) -> anyhow::Result<ExitCode> {
+    use ferry_core::platform::Platform;
+    let desired = match load(&args.target) {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
+    };
+    if !desired.services.contains_key(&args.service) {
+        eprintln!(
+            "no EcsService `{}` in environment `{}`",
+            ferry_core::printable::escape(&args.service),
+            desired.env
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    runtime()?.block_on(async {
+        let platform = connect(&desired, EcsOptions::default()).await;
+        match platform
+            .deployment_action(&desired, &args.service, action)
+            .await
+        {
+            Ok(said) => {
+                println!("{said}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{}", e.message);
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    })
+}
+
 /// `ferry rollback`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct RollbackArgs {

@@ -42,6 +42,12 @@ struct NotificationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabels {
+    env: String,
+    service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
     region: String,
     api: String,
@@ -60,6 +66,9 @@ pub(crate) struct Metrics {
     paused: Family<EnvLabels, Gauge>,
     notifications: Family<NotificationLabels, Counter>,
     notification_failures: Family<NotificationLabels, Counter>,
+    traffic: Family<ServiceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    bake_left: Family<ServiceLabels, Gauge>,
+    awaiting: Family<ServiceLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -127,7 +136,28 @@ impl Default for Metrics {
             "Failed delivery attempts (each retry counts), by webhook and environment",
             notification_failures.clone(),
         );
+        let traffic = Family::<ServiceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "ferry_deployment_traffic_percent",
+            "Production traffic on the new version of a blue/green, canary or linear deployment being followed",
+            traffic.clone(),
+        );
+        let bake_left = Family::<ServiceLabels, Gauge>::default();
+        registry.register(
+            "ferry_deployment_bake_left_seconds",
+            "Seconds left of the bake a followed deployment is in (0 when not baking)",
+            bake_left.clone(),
+        );
+        let awaiting = Family::<ServiceLabels, Gauge>::default();
+        registry.register(
+            "ferry_deployment_awaiting_promote",
+            "1 while a followed deployment is paused until `ferry promote`",
+            awaiting.clone(),
+        );
         Self {
+            traffic,
+            bake_left,
+            awaiting,
             notifications,
             notification_failures,
             registry: Mutex::new(registry),
@@ -162,6 +192,32 @@ impl Metrics {
                 outcome: outcome.into(),
             })
             .inc();
+    }
+
+    /// Where a followed blue/green, canary or linear deployment of `service` stands.
+    pub(crate) fn deployment(
+        &self,
+        env: &str,
+        service: &str,
+        progress: Option<&ferry_core::platform::DeploymentProgress>,
+    ) {
+        let Some(p) = progress else {
+            return;
+        };
+        let labels = ServiceLabels {
+            env: env.into(),
+            service: service.into(),
+        };
+        self.traffic
+            .get_or_create(&labels)
+            .set(p.traffic_percent.unwrap_or(0.0));
+        self.bake_left.get_or_create(&labels).set(
+            p.bake_left_seconds
+                .map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX)),
+        );
+        self.awaiting
+            .get_or_create(&labels)
+            .set(i64::from(p.awaiting_promote));
     }
 
     /// Count a notification by how its delivery ended.

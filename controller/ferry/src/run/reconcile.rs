@@ -46,9 +46,18 @@ pub(crate) enum Trigger {
     Retry,
 }
 
-/// What `POST /sync`, `/rollback` and `/resume` ask of a loop.
-#[derive(Clone, Debug)]
+/// What `POST /sync`, `/rollback`, `/resume`, `/promote` and `/abort` ask of a loop.
+#[derive(Debug)]
 pub(crate) enum Command {
+    /// Promote or abort the deployment in progress of a service; the answer goes to `reply`.
+    Deployment {
+        /// The service.
+        service: String,
+        /// What to do.
+        action: ferry_core::platform::DeploymentAction,
+        /// What was done (or why not).
+        reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+    },
     /// Reconcile now (also retries a held-back revision and ends a pause).
     Sync,
     /// Deploy a good revision again and pause automatic sync.
@@ -198,6 +207,11 @@ impl<P: Platform> EnvLoop<P> {
                             Some(Command::Sync) => Work::Reconcile(Trigger::Sync),
                             Some(Command::Rollback(target)) => Work::Rollback(target),
                             Some(Command::Resume) => Work::Resume,
+                            Some(Command::Deployment { service, action, reply }) => {
+                                let state = memory.last_good.as_ref().map(|(_, s)| s.clone());
+                                self.deployment_action(state.as_deref(), &service, action, reply).await;
+                                continue;
+                            }
                             None => return,
                         },
                         () = tokio::time::sleep_until(next_drift.into()) => Work::Reconcile(Trigger::Drift),
@@ -632,7 +646,7 @@ impl<P: Platform> EnvLoop<P> {
         &mut self,
         state: &DesiredState,
         rollouts: &[Rollout],
-        deadline: Instant,
+        mut deadline: Instant,
         revision: &str,
     ) -> Result<BTreeMap<String, (RolloutOutcome, ResourceHealth)>, Interrupt> {
         let mut done: BTreeMap<String, (RolloutOutcome, ResourceHealth)> = BTreeMap::new();
@@ -640,7 +654,9 @@ impl<P: Platform> EnvLoop<P> {
         let mut last: BTreeMap<String, ResourceHealth> = BTreeMap::new();
         // The first poll comes one interval after the apply, past DescribeServices' lag.
         if !pending.is_empty()
-            && let Some(interrupt) = self.wait_poll(self.options.rollout_poll, revision).await
+            && let Some(interrupt) = self
+                .wait_poll(self.options.rollout_poll, revision, state)
+                .await
         {
             return Err(interrupt);
         }
@@ -668,8 +684,21 @@ impl<P: Platform> EnvLoop<P> {
                             row.health = h.code;
                             row.message.clone_from(&h.message);
                             row.live_revision.clone_from(&h.live_revision);
+                            row.deployment.clone_from(&h.progress);
                         }
                     });
+                    for (name, h) in &healths {
+                        self.metrics
+                            .deployment(&self.env, name, h.progress.as_ref());
+                    }
+                    // A deployment paused for a person is not late: the timeout counts the
+                    // rollout's own time, not the wait for `ferry promote`.
+                    if healths
+                        .values()
+                        .any(|h| h.progress.as_ref().is_some_and(|p| p.awaiting_promote))
+                    {
+                        deadline = deadline.max(Instant::now() + self.options.rollout_poll * 2);
+                    }
                     pending.retain(|r| {
                         let Some(h) = healths.get(&r.service) else {
                             return true;
@@ -736,7 +765,7 @@ impl<P: Platform> EnvLoop<P> {
                 )];
             });
             if let Some(interrupt) = self
-                .wait_poll(self.options.rollout_poll.min(left), revision)
+                .wait_poll(self.options.rollout_poll.min(left), revision, state)
                 .await
             {
                 return Err(interrupt);
@@ -747,7 +776,12 @@ impl<P: Platform> EnvLoop<P> {
 
     /// Sleep `wait` between two polls of a rollout of `revision`, unless a newer revision, a
     /// rollback or shutdown cuts it short. A sync asked for meanwhile is the work in hand.
-    async fn wait_poll(&mut self, wait: Duration, revision: &str) -> Option<Interrupt> {
+    async fn wait_poll(
+        &mut self,
+        wait: Duration,
+        revision: &str,
+        state: &DesiredState,
+    ) -> Option<Interrupt> {
         let sleep = tokio::time::sleep(wait);
         tokio::pin!(sleep);
         loop {
@@ -764,6 +798,9 @@ impl<P: Platform> EnvLoop<P> {
                 command = self.commands.recv() => match command {
                     Some(Command::Rollback(target)) => return Some(Interrupt::Rollback(target)),
                     Some(Command::Sync | Command::Resume) => {}
+                    Some(Command::Deployment { service, action, reply }) => {
+                        self.deployment_action(Some(state), &service, action, reply).await;
+                    }
                     None => return Some(Interrupt::Shutdown),
                 },
                 _ = self.shutdown.changed() => return Some(Interrupt::Shutdown),
@@ -846,6 +883,7 @@ impl<P: Platform> EnvLoop<P> {
 
         // The worst outcome names the failure.
         let worst = [
+            RolloutOutcome::AnalysisFailed,
             RolloutOutcome::RolledBack,
             RolloutOutcome::RolloutFailed,
             RolloutOutcome::RolloutTimedOut,
@@ -895,10 +933,41 @@ impl<P: Platform> EnvLoop<P> {
         self.finish(attempt, started, "failed");
     }
 
+    /// `POST /promote` / `POST /abort`: act on the deployment in progress of `service`.
+    async fn deployment_action(
+        &self,
+        state: Option<&DesiredState>,
+        service: &str,
+        action: ferry_core::platform::DeploymentAction,
+        reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+    ) {
+        let answer = match state {
+            None => Err("nothing loaded yet for this environment".to_owned()),
+            Some(state) if !state.services.contains_key(service) => Err(format!(
+                "no EcsService `{}` in environment `{}`",
+                ferry_core::printable::escape(service),
+                self.env
+            )),
+            Some(state) => self
+                .platform
+                .deployment_action(state, service, action)
+                .await
+                .map_err(|e| e.message),
+        };
+        match &answer {
+            Ok(said) => tracing::info!(env = %self.env, service, "{said}"),
+            Err(e) => tracing::warn!(env = %self.env, service, "{action:?} refused: {e}"),
+        }
+        let _ = reply.send(answer);
+    }
+
     /// Status of an environment whose newest revision is held back.
     fn publish_held(&self, held: &Held) {
         let what = match held.reason.as_str() {
             "RolledBack" => "was rolled back by ECS (deployment circuit breaker)",
+            "AnalysisFailed" => {
+                "failed its metric analysis: Ferry stopped the deployment and ECS rolled it back, the old version keeps production traffic"
+            }
             "RolloutTimedOut" => "did not finish rolling out within the rollout timeout",
             _ => "failed to roll out",
         };
@@ -909,6 +978,7 @@ impl<P: Platform> EnvLoop<P> {
         );
         let reason: &'static str = match held.reason.as_str() {
             "RolledBack" => "RolledBack",
+            "AnalysisFailed" => "AnalysisFailed",
             "RolloutTimedOut" => "RolloutTimedOut",
             _ => "RolloutFailed",
         };
@@ -1269,6 +1339,7 @@ fn resource_statuses(
             drift,
             last_result: last_result(results, ResourceKind::EcsService, name),
             desired_revision: None,
+            deployment: health.progress,
         });
     }
     for change in plan

@@ -74,6 +74,8 @@ pub(crate) fn router(state: ServerState) -> Router {
         .route("/sync", post(sync))
         .route("/rollback", post(rollback))
         .route("/resume", post(resume))
+        .route("/promote", post(promote))
+        .route("/abort", post(abort))
         .route(
             "/webhook/github",
             post(webhook).layer(DefaultBodyLimit::max(WEBHOOK_LIMIT)),
@@ -364,6 +366,101 @@ async fn resume(
     (StatusCode::ACCEPTED, axum::Json(json!({"resuming": env}))).into_response()
 }
 
+#[derive(serde::Deserialize)]
+struct DeploymentQuery {
+    env: Option<String>,
+    service: Option<String>,
+}
+
+/// `POST /promote?env=E&service=S`: let a paused blue/green, canary or linear deployment go on.
+async fn promote(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    Query(q): Query<DeploymentQuery>,
+) -> Response {
+    deployment_action(
+        state,
+        headers,
+        q,
+        ferry_core::platform::DeploymentAction::Promote,
+    )
+    .await
+}
+
+/// `POST /abort?env=E&service=S`: stop a deployment in progress and roll it back.
+async fn abort(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    Query(q): Query<DeploymentQuery>,
+) -> Response {
+    deployment_action(
+        state,
+        headers,
+        q,
+        ferry_core::platform::DeploymentAction::Abort,
+    )
+    .await
+}
+
+async fn deployment_action(
+    state: ServerState,
+    headers: HeaderMap,
+    q: DeploymentQuery,
+    action: ferry_core::platform::DeploymentAction,
+) -> Response {
+    let what = match action {
+        ferry_core::platform::DeploymentAction::Promote => "promote",
+        ferry_core::platform::DeploymentAction::Abort => "abort",
+    };
+    if let Some(refused) = refuse_without_token(&state, &headers, what) {
+        return refused;
+    }
+    let (Some(env), Some(service)) = (q.env.as_deref(), q.service.clone()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "missing_parameter",
+            &format!("name the environment and the service: POST /{what}?env=NAME&service=NAME"),
+        );
+    };
+    let Some(loop_) = loop_of(&state, env) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_environment",
+            "no such environment",
+        );
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if loop_
+        .send(Command::Deployment {
+            service,
+            action,
+            reply,
+        })
+        .is_err()
+    {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the environment's loop has stopped",
+        );
+    }
+    // The loop answers between two polls (or at once when idle); an apply in progress may
+    // hold it longer.
+    match tokio::time::timeout(std::time::Duration::from_secs(120), answer).await {
+        Ok(Ok(Ok(said))) => (
+            StatusCode::OK,
+            axum::Json(json!({"env": env, "action": what, "message": said})),
+        )
+            .into_response(),
+        Ok(Ok(Err(why))) => error(StatusCode::CONFLICT, &format!("{what}_refused"), &why),
+        _ => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "busy",
+            "the environment did not answer in time (an apply may be in progress); try again",
+        ),
+    }
+}
+
 async fn webhook(State(state): State<ServerState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(secret) = &state.webhook_secret else {
         return error(
@@ -423,6 +520,31 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// A followed blue/green, canary or linear deployment: strategy, stage, a traffic bar, bake left.
+fn deployment_cell(p: &ferry_core::platform::DeploymentProgress) -> String {
+    let traffic = p.traffic_percent.unwrap_or(0.0).clamp(0.0, 100.0);
+    let stage = p.stage.as_deref().unwrap_or(&p.status);
+    let bake = p
+        .bake_left_seconds
+        .map(|s| format!(", bake {}m{:02}s left", s / 60, s % 60))
+        .unwrap_or_default();
+    let paused = if p.awaiting_promote {
+        " <strong class=\"paused\">paused: waiting for promote</strong>"
+    } else {
+        ""
+    };
+    let analysis = p
+        .analysis
+        .as_deref()
+        .map(|a| format!("<br><small>analysis: {}</small>", esc(a)))
+        .unwrap_or_default();
+    format!(
+        "<div class=\"deployment\" data-strategy=\"{strategy}\" data-stage=\"{stage}\" data-traffic=\"{traffic}\"><small>{strategy} · {stage} · {traffic}% of production traffic{bake}</small>{paused}<div class=\"bar\"><span style=\"width:{traffic}%\"></span></div>{analysis}</div>",
+        strategy = esc(&p.strategy),
+        stage = esc(stage),
+    )
+}
+
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
@@ -449,7 +571,9 @@ async fn page(State(state): State<ServerState>) -> Html<String> {
          td,th{{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left;vertical-align:top}}th{{background:#f6f8fa}}\
          .Healthy,.Synced,.True{{color:#1a7f37}}.Degraded,.OutOfSync,.Missing,.False{{color:#cf222e}}.Progressing{{color:#9a6700}}\
          code{{font-size:.85em}}.banner{{padding:.5rem .8rem;border-radius:6px}}.paused{{background:#fff8c5;border:1px solid #d4a72c}}\
-         .held{{background:#ffebe9;border:1px solid #cf222e}}</style></head><body><h1>Ferry</h1><p>Source: <code>{}</code> at <code>{}</code>{}</p>",
+         .held{{background:#ffebe9;border:1px solid #cf222e}}\
+         .deployment .bar{{width:14rem;height:.5rem;background:#d0d7de;border-radius:3px;margin:.2rem 0}}\
+         .deployment .bar span{{display:block;height:100%;background:#1f6feb;border-radius:3px}}</style></head><body><h1>Ferry</h1><p>Source: <code>{}</code> at <code>{}</code>{}</p>",
         esc(&s.source),
         esc(s.source_revision.as_deref().unwrap_or("(none yet)")),
         s.source_error
@@ -532,7 +656,11 @@ async fn page(State(state): State<ServerState>) -> Html<String> {
                     .last_result
                     .as_deref()
                     .map(|l| format!("<br><small>{}</small>", esc(l)))
-                    .unwrap_or_default(),
+                    .unwrap_or_default()
+                    + &r.deployment
+                        .as_ref()
+                        .map(deployment_cell)
+                        .unwrap_or_default(),
             );
         }
         h.push_str("</table><h3>History</h3><table><tr><th>Started</th><th>Revision</th><th>Trigger</th><th>Result</th><th>ms</th><th>Changes / errors</th></tr>");

@@ -94,6 +94,9 @@ pub(crate) struct ResourceStatus {
     /// rollout or a rollback), with why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) desired_revision: Option<String>,
+    /// A blue/green, canary or linear deployment being followed: stage, traffic, bake left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) deployment: Option<ferry_core::platform::DeploymentProgress>,
 }
 
 /// One sync attempt.
