@@ -11,6 +11,8 @@ mod source;
 mod status;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_progressive;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -216,6 +218,23 @@ impl<A: EcsApi> Platform for Platforms<A> {
         match desired.environment.spec.platform {
             PlatformKind::Local => self.local.redeploy(desired, revisions).await,
             PlatformKind::Ecs => self.ecs(desired).await.redeploy(desired, revisions).await,
+        }
+    }
+
+    async fn deployment_action(
+        &self,
+        desired: &DesiredState,
+        service: &str,
+        action: ferry_core::platform::DeploymentAction,
+    ) -> Result<String, PlatformError> {
+        match desired.environment.spec.platform {
+            PlatformKind::Local => self.local.deployment_action(desired, service, action).await,
+            PlatformKind::Ecs => {
+                self.ecs(desired)
+                    .await
+                    .deployment_action(desired, service, action)
+                    .await
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{EcsConnector, RunArgs, run_with};
 
-const TOKEN: &str = "s3cret-token-for-tests";
+pub(super) const TOKEN: &str = "s3cret-token-for-tests";
 
 #[derive(Parser)]
 struct Cli {
@@ -55,14 +55,14 @@ fn write_manifests(root: &Path, tag: &str, worker_tag: &str, extra: &str) {
 }
 
 /// A running controller on the fake.
-struct Ferry {
-    port: u16,
+pub(super) struct Ferry {
+    pub(super) port: u16,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Ferry {
-    async fn start(dir: &Path, fake: &Arc<EcsPlatform<FakeEcs>>) -> Self {
+    pub(super) async fn start(dir: &Path, fake: &Arc<EcsPlatform<FakeEcs>>) -> Self {
         let port = ferry_testkit::free_port().expect("port");
         std::fs::write(dir.join("token"), TOKEN).expect("token");
         let args = Cli::parse_from([
@@ -119,7 +119,7 @@ impl Ferry {
         (ferry, v1)
     }
 
-    async fn stop(mut self) {
+    pub(super) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -129,7 +129,7 @@ impl Ferry {
         ended.expect("join").expect("ferry ran without error");
     }
 
-    async fn http(&self, method: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+    pub(super) async fn http(&self, method: &str, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
             .await
             .expect("connect");
@@ -151,12 +151,12 @@ impl Ferry {
         (code, serde_json::from_str(body).unwrap_or(Value::Null))
     }
 
-    async fn status(&self) -> Value {
+    pub(super) async fn status(&self) -> Value {
         self.http("GET", "/status", None).await.1
     }
 
     /// Poll `/status` until `done` holds (30 s at most); the status that held.
-    async fn wait_for(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    pub(super) async fn wait_for(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let s = match tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
@@ -175,16 +175,16 @@ impl Ferry {
     }
 }
 
-fn env(s: &Value) -> &Value {
+pub(super) fn env(s: &Value) -> &Value {
     &s["environments"]["dev"]
 }
 
 /// The newest history row.
-fn newest(s: &Value) -> &Value {
+pub(super) fn newest(s: &Value) -> &Value {
     &env(s)["history"][0]
 }
 
-fn newest_is(s: &Value, revision: &str, result: &str) -> bool {
+pub(super) fn newest_is(s: &Value, revision: &str, result: &str) -> bool {
     newest(s)["revision"] == revision && newest(s)["result"] == result
 }
 
@@ -300,7 +300,7 @@ async fn a_rollback_by_ecs_fails_the_sync_and_the_revision_is_not_applied_again_
     ferry.stop().await;
 }
 
-async fn ferry_metrics(ferry: &Ferry) -> String {
+pub(super) async fn ferry_metrics(ferry: &Ferry) -> String {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", ferry.port))
         .await
         .expect("connect");
@@ -549,7 +549,7 @@ async fn post_rollback_redeploys_the_last_good_revision_and_pauses_auto_sync_unt
 }
 
 /// Run the browser check `EXPECT` of services/frontend/e2e/ferry-rolled-back.mjs on the page.
-fn check_page_in_chromium(port: u16, expect: &str) {
+pub(super) fn check_page_in_chromium(port: u16, expect: &str) {
     let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../services/frontend/e2e");
     assert!(
         ferry_testkit::find_on_path("node").is_some(),
