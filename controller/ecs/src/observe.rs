@@ -88,7 +88,16 @@ impl<A: EcsApi> EcsPlatform<A> {
         let mut health = BTreeMap::new();
         for name in desired.services.keys() {
             let h = match services.get(name).filter(|s| s.is_active()) {
-                Some(live) => self.health_of(live, &task_definitions),
+                Some(live) => {
+                    let h = self.health_of(live, &task_definitions);
+                    // A blue/green, canary or linear deployment in progress: where it stands
+                    // (one call, only while one runs; analysis is for the follow, not here).
+                    if h.code == HealthCode::Progressing {
+                        self.with_deployment(cluster, live, h, None).await
+                    } else {
+                        h
+                    }
+                }
                 None => ResourceHealth {
                     code: HealthCode::Missing,
                     message: "the service does not exist".into(),

@@ -362,6 +362,8 @@ pub(crate) struct StatusRow {
     desired: u32,
     images: BTreeMap<String, String>,
     drift: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deployment: Option<ferry_core::platform::DeploymentProgress>,
 }
 
 pub(crate) fn status_rows(
@@ -427,6 +429,7 @@ pub(crate) fn status_rows(
                     .iter()
                     .flat_map(|c| c.fields.iter().map(|f| f.path.clone()))
                     .collect(),
+                deployment: health.progress.clone(),
             }
         })
         .collect()
