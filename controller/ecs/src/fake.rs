@@ -71,6 +71,8 @@ struct State {
     scrambled: bool,
     /// Application Auto Scaling targets (with policies and actions) by resource id.
     scalable_targets: BTreeMap<String, LiveScalableTarget>,
+    /// CloudWatch samples by (namespace, metric name, dimensions), see `FakeEcs::set_metric`.
+    metrics: BTreeMap<(String, String, BTreeMap<String, String>), Vec<f64>>,
 }
 
 /// The fake. Cluster names are checked; everything else lives in one account and region.
@@ -847,5 +849,58 @@ impl AutoscalingApi for FakeEcs {
                 .retain(|a| a.scheduled_action_name != action_name);
         }
         Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CloudWatch metrics for the analysis (crate::analysis)
+
+impl FakeEcs {
+    /// Script the samples of the metric `namespace`/`name` with exactly `dimensions`, replacing
+    /// earlier ones: every `GetMetricData` window sees them (the fake has no clock), until set
+    /// again. No samples: the metric has no data.
+    pub fn set_metric(
+        &self,
+        namespace: &str,
+        name: &str,
+        dimensions: &[(&str, &str)],
+        samples: &[f64],
+    ) {
+        let key = (
+            namespace.to_owned(),
+            name.to_owned(),
+            dimensions
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        if let Ok(mut s) = self.state.lock() {
+            s.metrics.insert(key, samples.to_vec());
+        }
+    }
+}
+
+impl crate::analysis::MetricsApi for FakeEcs {
+    async fn get_metric_data(
+        &self,
+        queries: &[crate::analysis::MetricQueryInput],
+        _start: std::time::SystemTime,
+        _end: std::time::SystemTime,
+    ) -> ApiResult<BTreeMap<String, Vec<f64>>> {
+        let s = self.state.lock().map_err(|_| poisoned("GetMetricData"))?;
+        let mut out = BTreeMap::new();
+        for q in queries {
+            let key = (
+                q.namespace.clone(),
+                q.metric_name.clone(),
+                q.dimensions.clone(),
+            );
+            let value = s
+                .metrics
+                .get(&key)
+                .and_then(|samples| crate::analysis::statistic(&q.stat, samples));
+            out.insert(q.id.clone(), value.into_iter().collect());
+        }
+        Ok(out)
     }
 }

@@ -61,6 +61,7 @@ pub struct SdkApi {
     ecs: aws_sdk_ecs::Client,
     ecr: aws_sdk_ecr::Client,
     pub(crate) autoscaling: aws_sdk_applicationautoscaling::Client,
+    pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl SdkApi {
@@ -95,6 +96,7 @@ impl SdkApi {
             ecs: aws_sdk_ecs::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
             autoscaling: aws_sdk_applicationautoscaling::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         }
     }
 
@@ -202,6 +204,7 @@ fn live_service(s: &ecs::Service) -> LiveService {
                     .container_port()
                     .and_then(|p| u16::try_from(p).ok())
                     .unwrap_or(0),
+                advanced_configuration: None,
             })
             .collect(),
         deployment_configuration: s
@@ -215,6 +218,7 @@ fn live_service(s: &ecs::Service) -> LiveService {
                         rollback: c.rollback(),
                     }
                 }),
+                strategy: Default::default(),
             }),
         health_check_grace_period_seconds: opt_count(s.health_check_grace_period_seconds()),
         tags: s
