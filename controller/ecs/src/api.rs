@@ -131,7 +131,9 @@ impl LiveServiceDeployment {
 
 /// Every ECS and ECR call Ferry makes (and, through the supertrait, every Application Auto
 /// Scaling one). Reads return ferry-core's live shapes; writes take its rendered inputs.
-pub trait EcsApi: crate::autoscaling::AutoscalingApi + Send + Sync + 'static {
+pub trait EcsApi:
+    crate::autoscaling::AutoscalingApi + crate::analysis::MetricsApi + Send + Sync + 'static
+{
     /// `ListServices` of `cluster`, every page: service names.
     fn list_services(&self, cluster: &str) -> impl Future<Output = ApiResult<Vec<String>>> + Send;
     /// `DescribeServices` (at most 10 names, `include: [TAGS]`); names ECS does not know are absent.

@@ -77,6 +77,8 @@ struct State {
     progressive: BTreeMap<String, Progressive>,
     /// `DescribeServices` polls a bake minute lasts (at least 1).
     polls_per_minute: u32,
+    /// CloudWatch samples by (namespace, metric name, dimensions), see `FakeEcs::set_metric`.
+    metrics: BTreeMap<(String, String, BTreeMap<String, String>), Vec<f64>>,
 }
 
 /// A blue/green, canary or linear service deployment in the fake: a list of lifecycle stages
@@ -1166,5 +1168,58 @@ impl AutoscalingApi for FakeEcs {
                 .retain(|a| a.scheduled_action_name != action_name);
         }
         Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CloudWatch metrics for the analysis (crate::analysis)
+
+impl FakeEcs {
+    /// Script the samples of the metric `namespace`/`name` with exactly `dimensions`, replacing
+    /// earlier ones: every `GetMetricData` window sees them (the fake has no clock), until set
+    /// again. No samples: the metric has no data.
+    pub fn set_metric(
+        &self,
+        namespace: &str,
+        name: &str,
+        dimensions: &[(&str, &str)],
+        samples: &[f64],
+    ) {
+        let key = (
+            namespace.to_owned(),
+            name.to_owned(),
+            dimensions
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        if let Ok(mut s) = self.state.lock() {
+            s.metrics.insert(key, samples.to_vec());
+        }
+    }
+}
+
+impl crate::analysis::MetricsApi for FakeEcs {
+    async fn get_metric_data(
+        &self,
+        queries: &[crate::analysis::MetricQueryInput],
+        _start: std::time::SystemTime,
+        _end: std::time::SystemTime,
+    ) -> ApiResult<BTreeMap<String, Vec<f64>>> {
+        let s = self.state.lock().map_err(|_| poisoned("GetMetricData"))?;
+        let mut out = BTreeMap::new();
+        for q in queries {
+            let key = (
+                q.namespace.clone(),
+                q.metric_name.clone(),
+                q.dimensions.clone(),
+            );
+            let value = s
+                .metrics
+                .get(&key)
+                .and_then(|samples| crate::analysis::statistic(&q.stat, samples));
+            out.insert(q.id.clone(), value.into_iter().collect());
+        }
+        Ok(out)
     }
 }

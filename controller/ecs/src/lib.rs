@@ -6,6 +6,7 @@
 //! within a call budget (batched describes, cached task definitions, bounded concurrency,
 //! standard SDK retries under Ferry's own request rate limit).
 
+pub mod analysis;
 pub mod api;
 mod apply;
 pub mod autoscaling;
@@ -21,6 +22,7 @@ mod sdk_progressive;
 mod settings;
 mod tasks;
 
+pub use analysis::MetricsApi;
 pub use api::{ApiError, CallCounts, EcsApi, Metered, WRITE_APIS};
 pub use apply::{DESIRED_HASH_TAG, TASK_DEFINITION_TAG, desired_hash, task_definition_hash};
 pub use autoscaling::AutoscalingApi;

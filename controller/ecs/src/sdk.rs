@@ -61,6 +61,7 @@ pub struct SdkApi {
     ecs: aws_sdk_ecs::Client,
     ecr: aws_sdk_ecr::Client,
     pub(crate) autoscaling: aws_sdk_applicationautoscaling::Client,
+    pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl SdkApi {
@@ -95,6 +96,7 @@ impl SdkApi {
             ecs: aws_sdk_ecs::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
             autoscaling: aws_sdk_applicationautoscaling::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         }
     }
 
