@@ -297,6 +297,8 @@ fn value_of(check: &AnalysisCheck, i: usize, data: &BTreeMap<String, Vec<f64>>) 
 /// Measure every check over `[end - interval, end]` with one `GetMetricData` call and judge each
 /// against its thresholds. A ratio is numerator / denominator of each side's statistic; no
 /// numerator datapoint with a denominator counts as 0, no (or a zero) denominator is no data.
+/// (CloudWatch has a minute's ALB datapoints about a minute later: callers may pass an `end`
+/// that lags `now` accordingly.)
 pub async fn measure<M: MetricsApi + ?Sized>(
     api: &M,
     spec: &AnalysisSpec,
@@ -317,6 +319,22 @@ pub async fn measure<M: MetricsApi + ?Sized>(
         .enumerate()
         .map(|(i, check)| judge(check, value_of(check, i, &data), interval))
         .collect())
+}
+
+/// One step of a deployment's analysis: when a measurement is due at `now`, measure over the
+/// interval ending at `now` and record it; `None` when not due yet.
+pub async fn analyze_if_due<M: MetricsApi + ?Sized>(
+    api: &M,
+    spec: &AnalysisSpec,
+    target: &AnalysisTarget,
+    run: &mut AnalysisRun,
+    now: SystemTime,
+) -> ApiResult<Option<Verdict>> {
+    if !run.due(now) {
+        return Ok(None);
+    }
+    let measurements = measure(api, spec, target, now).await?;
+    Ok(Some(run.record(spec, now, measurements)))
 }
 
 // ---------------------------------------------------------------------------------------------

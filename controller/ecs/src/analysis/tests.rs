@@ -366,3 +366,40 @@ fn thresholds_below_min_and_within_both() {
         "rps = 101, above max 100"
     );
 }
+
+#[tokio::test]
+async fn analyze_if_due_measures_once_per_interval_and_stops_on_a_spike() {
+    let fake = FakeEcs::new(&[], 0);
+    let api = crate::api::Metered::new(fake);
+    let s = prod(0, "fail");
+    let t0 = SystemTime::now();
+    let at = |secs: u64| t0 + Duration::from_secs(secs);
+    let mut run = AnalysisRun::new(&s, t0);
+    alb(api.inner(), "RequestCount", &[1000.0]);
+    alb(api.inner(), "TargetResponseTime", &[0.1]);
+
+    assert_eq!(
+        analyze_if_due(&api, &s, &target(), &mut run, at(30)).await,
+        Ok(None)
+    );
+    assert_eq!(
+        analyze_if_due(&api, &s, &target(), &mut run, at(60)).await,
+        Ok(Some(Verdict::Continue))
+    );
+    assert_eq!(
+        analyze_if_due(&api, &s, &target(), &mut run, at(90)).await,
+        Ok(None)
+    );
+    alb(api.inner(), "HTTPCode_Target_5XX_Count", &[50.0]);
+    assert_eq!(
+        analyze_if_due(&api, &s, &target(), &mut run, at(120)).await,
+        Ok(Some(Verdict::Failed {
+            message: "analysis failed: 5xx-ratio = 0.05, above max 0.01 (1 failed measurement, 0 allowed)".into()
+        }))
+    );
+    assert_eq!(
+        api.counts().get("GetMetricData"),
+        2,
+        "one call per measurement, none when not due"
+    );
+}
