@@ -174,7 +174,9 @@ fn swapped_target_groups_are_no_drift_but_a_strategy_change_is() {
         .flat_map(|c| c.fields.iter().map(|f| f.path.clone()))
         .collect();
     assert!(
-        !service_changes.iter().any(|p| p.starts_with("loadBalancers")),
+        !service_changes
+            .iter()
+            .any(|p| p.starts_with("loadBalancers")),
         "{service_changes:?}"
     );
     assert!(
@@ -184,12 +186,10 @@ fn swapped_target_groups_are_no_drift_but_a_strategy_change_is() {
         "{service_changes:?}"
     );
     // linear instead of canary: one field path under deploymentConfiguration changes.
-    let dir = write(
-        &CANARY.replace(
-            "    strategy: canary\n    canary: { percent: 10, bake: 5m }\n",
-            "    strategy: linear\n    linear: { stepPercent: 25, stepBake: 2m }\n",
-        ),
-    );
+    let dir = write(&CANARY.replace(
+        "    strategy: canary\n    canary: { percent: 10, bake: 5m }\n",
+        "    strategy: linear\n    linear: { stepPercent: 25, stepBake: 2m }\n",
+    ));
     let desired2 = load(dir.path());
     let rendered2 = render(&desired2, &Digests::new());
     let plan2 = diff(&desired2, &rendered2, &actual);

@@ -34,6 +34,9 @@ pub struct EcsOptions {
     pub register_attempts: u32,
     /// Pause between those attempts.
     pub register_backoff: Duration,
+    /// How late CloudWatch has a minute's load balancer datapoints: an analysis measures the
+    /// window that ended this long ago (and starts measuring this much later).
+    pub metrics_lag: Duration,
 }
 
 impl Default for EcsOptions {
@@ -45,6 +48,7 @@ impl Default for EcsOptions {
             poll_interval: Duration::from_secs(5),
             register_attempts: 6,
             register_backoff: Duration::from_millis(25),
+            metrics_lag: Duration::from_secs(60),
         }
     }
 }
@@ -72,6 +76,8 @@ pub struct EcsPlatform<A: EcsApi = SdkApi> {
     pub(crate) progress: Option<ProgressFn>,
     /// Analyses that failed, by service deployment ARN (the deployment is rolling back).
     pub(crate) analysis_failures: Mutex<HashMap<String, String>>,
+    /// Analyses in progress, by service deployment ARN.
+    pub(crate) analysis_runs: Mutex<HashMap<String, crate::analysis::AnalysisRun>>,
 }
 
 impl EcsPlatform<SdkApi> {
@@ -93,6 +99,7 @@ impl<A: EcsApi> EcsPlatform<A> {
             last_gc: Mutex::new(GcReport::default()),
             progress: None,
             analysis_failures: Mutex::new(HashMap::new()),
+            analysis_runs: Mutex::new(HashMap::new()),
         }
     }
 

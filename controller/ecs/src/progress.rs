@@ -12,12 +12,24 @@ use ferry_core::platform::{
     DeploymentAction, DeploymentProgress, HealthCode, PlatformError, ResourceHealth,
 };
 
+use crate::analysis::{AnalysisRun, AnalysisTarget, Measurement, Verdict};
 use crate::api::{EcsApi, LiveServiceDeployment};
 use crate::observe::{cluster, platform_error};
 use crate::platform::EcsPlatform;
 
+/// The last measurements, one line (`None` before the first).
+fn summary(measurements: &[Measurement]) -> Option<String> {
+    (!measurements.is_empty()).then(|| {
+        measurements
+            .iter()
+            .map(|m| m.message.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 /// The reason of a health Ferry judged failed by analysis.
-pub const ANALYSIS_FAILED: &str = "AnalysisFailed";
+pub(crate) const ANALYSIS_FAILED: &str = "AnalysisFailed";
 
 fn pct(p: f64) -> String {
     if (p - p.round()).abs() < 1e-9 {
@@ -135,13 +147,18 @@ impl<A: EcsApi> EcsPlatform<A> {
             health.progress = Some(progress);
             return health;
         }
+        if !d.in_progress()
+            && let Ok(mut runs) = self.analysis_runs.lock()
+        {
+            runs.remove(&d.arn);
+        }
         if d.in_progress() {
             if let Some(analysis) = spec
                 .and_then(|s| s.deployment.as_ref())
                 .and_then(|dep| dep.analysis.as_ref())
                 && d.production_traffic.unwrap_or(0.0) > 0.0
             {
-                match self.analyse(cluster, live, &d, analysis).await {
+                match self.analyse(live, &d, analysis).await {
                     Analysis::Pending(line) => progress.analysis = line,
                     Analysis::Failed(message) => {
                         let stopped = self.api.rollback_service_deployment(&d.arn).await;
@@ -247,15 +264,57 @@ impl<A: EcsApi> EcsPlatform<A> {
         }
     }
 
-    /// One poll of the analysis of deployment `d` (measures when an interval has passed).
+    /// One poll of the analysis of deployment `d`: measures when an interval has passed since
+    /// traffic first reached the new version (or since the last measurement), over the new
+    /// version's target group (the alternate one while a deployment is in progress: ECS swaps
+    /// the roles when it ends).
     async fn analyse(
         &self,
-        _cluster: &str,
-        _live: &LiveService,
-        _d: &LiveServiceDeployment,
-        _spec: &ferry_core::progressive::AnalysisSpec,
+        live: &LiveService,
+        d: &LiveServiceDeployment,
+        spec: &ferry_core::progressive::AnalysisSpec,
     ) -> Analysis {
-        Analysis::Pending(None)
+        let lag = self.options.metrics_lag;
+        let now = SystemTime::now();
+        let (due, last) = {
+            let Ok(mut runs) = self.analysis_runs.lock() else {
+                return Analysis::Pending(None);
+            };
+            // The first window starts when traffic first reached the new version; measured once
+            // CloudWatch has it (`metrics_lag` later).
+            let run = runs
+                .entry(d.arn.clone())
+                .or_insert_with(|| AnalysisRun::new(spec, now + lag));
+            (run.due(now), summary(run.last_measurements()))
+        };
+        if !due {
+            return Analysis::Pending(last);
+        }
+        let green = live
+            .load_balancers
+            .iter()
+            .find_map(|lb| lb.advanced_configuration.as_ref())
+            .map(|a| a.alternate_target_group_arn.clone());
+        let target = AnalysisTarget::from_arns(None, green.as_deref());
+        let end = now.checked_sub(lag).unwrap_or(now);
+        let measured = crate::analysis::measure(&self.api, spec, &target, end).await;
+        let measurements = match measured {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(service = %live.service_name, "analysis: {e}");
+                return Analysis::Pending(Some(format!("could not measure: {e}")));
+            }
+        };
+        let Ok(mut runs) = self.analysis_runs.lock() else {
+            return Analysis::Pending(None);
+        };
+        let Some(run) = runs.get_mut(&d.arn) else {
+            return Analysis::Pending(None);
+        };
+        match run.record(spec, now, measurements) {
+            Verdict::Continue => Analysis::Pending(summary(run.last_measurements())),
+            Verdict::Failed { message } => Analysis::Failed(message),
+        }
     }
 
     fn analysis_failure(&self, deployment: &str) -> Option<String> {
@@ -267,6 +326,10 @@ impl<A: EcsApi> EcsPlatform<A> {
 
     fn record_analysis_failure(&self, deployment: &str, message: &str) {
         if let Ok(mut m) = self.analysis_failures.lock() {
+            // Only the latest few matter (a follow concludes at the first failure).
+            if m.len() >= 256 {
+                m.clear();
+            }
             m.insert(deployment.to_owned(), message.to_owned());
         }
     }

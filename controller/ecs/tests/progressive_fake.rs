@@ -351,3 +351,130 @@ async fn strategy_settings_render_and_a_second_apply_writes_nothing() {
         back.changes
     );
 }
+
+const ANALYSIS: &str = "{ strategy: canary, canary: { percent: 10, bake: 5m }, analysis: { interval: 1s, loadBalancer: app/numbers/50dc6c495c0c9188, checks: [{ name: 5xx-ratio, ratio: { numerator: { metricName: HTTPCode_Target_5XX_Count }, denominator: { metricName: RequestCount } }, max: 0.01 }, { name: p99-latency, metric: { metricName: TargetResponseTime, stat: p99 }, max: 0.5 }] } }";
+
+/// The new version's metrics in the fake, on the green target group (the alternate one while
+/// a deployment is in progress; the two swap roles after each).
+fn green_metrics(platform: &EcsPlatform<FakeEcs>, errors: f64, requests: f64, p99: f64) {
+    let live = platform.api().service("web").expect("web");
+    let alternate = live.load_balancers[0]
+        .advanced_configuration
+        .as_ref()
+        .expect("advanced configuration")
+        .alternate_target_group_arn
+        .clone();
+    let green = alternate.split_once(":targetgroup/").map_or_else(
+        || panic!("{alternate}"),
+        |(_, rest)| format!("targetgroup/{rest}"),
+    );
+    let dims = [
+        ("LoadBalancer", "app/numbers/50dc6c495c0c9188"),
+        ("TargetGroup", green.as_str()),
+    ];
+    let fake = platform.api();
+    fake.set_metric(
+        "AWS/ApplicationELB",
+        "HTTPCode_Target_5XX_Count",
+        &dims,
+        &[errors],
+    );
+    fake.set_metric("AWS/ApplicationELB", "RequestCount", &dims, &[requests]);
+    fake.set_metric("AWS/ApplicationELB", "TargetResponseTime", &dims, &[p99]);
+}
+
+#[tokio::test]
+async fn a_failed_analysis_stops_the_canary_with_a_rollback() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (platform, mut stack, _) = deployed(
+        dir.path(),
+        "{ strategy: canary, canary: { percent: 10, bake: 1m } }",
+    )
+    .await;
+    let before = platform.api().service("web").expect("web").task_definition;
+    platform.api().set_polls_per_minute(1000);
+    green_metrics(&platform, 12.0, 100.0, 0.2);
+    stack.services = vec![web(ANALYSIS)];
+    let (desired, rollout) = start(&platform, &mut stack, dir.path(), "v2", 2).await;
+    let mut end = None;
+    for _ in 0..100 {
+        let h = platform
+            .follow(&desired, std::slice::from_ref(&rollout))
+            .await
+            .expect("follow")
+            .remove("web")
+            .expect("web");
+        if h.code != HealthCode::Progressing {
+            end = Some(h);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let end = end.expect("the analysis decided within 10 s");
+    assert_eq!(end.code, HealthCode::Degraded, "{end:?}");
+    assert_eq!(end.reason.as_deref(), Some("AnalysisFailed"));
+    assert_eq!(
+        ferry_core::platform::RolloutOutcome::judge(&rollout, &end),
+        Some(ferry_core::platform::RolloutOutcome::AnalysisFailed)
+    );
+    assert!(
+        end.message.contains("5xx-ratio = 0.12, above max 0.01"),
+        "the metric, its value and the threshold: {}",
+        end.message
+    );
+    assert_eq!(platform.calls().get("StopServiceDeployment"), 1);
+    // ECS rolls back: the old revision runs again, with all traffic.
+    let (back, _) = follow_until(&platform, &desired, &rollout, |h| {
+        h.progress
+            .as_ref()
+            .is_some_and(|p| p.status == "ROLLBACK_SUCCESSFUL")
+    })
+    .await;
+    assert_eq!(back.progress.and_then(|p| p.traffic_percent), Some(0.0));
+    assert_eq!(
+        platform.api().service("web").expect("web").task_definition,
+        before
+    );
+}
+
+#[tokio::test]
+async fn a_healthy_canary_passes_its_analysis_and_completes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (platform, mut stack, _) = deployed(
+        dir.path(),
+        "{ strategy: canary, canary: { percent: 10, bake: 1m } }",
+    )
+    .await;
+    platform.api().set_polls_per_minute(15);
+    green_metrics(&platform, 0.0, 1000.0, 0.12);
+    stack.services = vec![web(ANALYSIS)];
+    let (desired, rollout) = start(&platform, &mut stack, dir.path(), "v2", 2).await;
+    let mut seen = Vec::new();
+    let mut end = None;
+    for _ in 0..300 {
+        let h = platform
+            .follow(&desired, std::slice::from_ref(&rollout))
+            .await
+            .expect("follow")
+            .remove("web")
+            .expect("web");
+        seen.push(h.clone());
+        if h.code != HealthCode::Progressing {
+            end = Some(h);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let end = end.expect("the canary ended");
+    assert_eq!(end.code, HealthCode::Healthy, "{end:?}");
+    assert!(
+        seen.iter().any(|h| h
+            .progress
+            .as_ref()
+            .and_then(|p| p.analysis.as_deref())
+            .is_some_and(|a| a.contains("5xx-ratio = 0") && a.contains("p99-latency = 0.12"))),
+        "a measurement was taken and shown: {seen:#?}"
+    );
+    assert!(platform.calls().get("GetMetricData") >= 1);
+    assert_eq!(platform.calls().get("StopServiceDeployment"), 0);
+}

@@ -188,6 +188,7 @@ pub fn fast_options() -> EcsOptions {
     EcsOptions {
         poll_interval: Duration::from_millis(20),
         register_backoff: Duration::from_millis(20),
+        metrics_lag: Duration::ZERO,
         ..EcsOptions::default()
     }
 }

@@ -44,7 +44,13 @@ pub(super) fn write(dir: &Path, tag: &str, deployment: &str) -> String {
 pub(super) fn fake(polls_per_minute: u32) -> Arc<EcsPlatform<FakeEcs>> {
     let fake = FakeEcs::new(&["test"], 1);
     fake.set_polls_per_minute(polls_per_minute);
-    Arc::new(EcsPlatform::new(fake, EcsOptions::default()))
+    Arc::new(EcsPlatform::new(
+        fake,
+        EcsOptions {
+            metrics_lag: std::time::Duration::ZERO,
+            ..EcsOptions::default()
+        },
+    ))
 }
 
 pub(super) fn web(s: &Value) -> &Value {
@@ -217,5 +223,78 @@ async fn the_status_page_shows_a_canary_in_progress_in_a_real_browser() {
         .http("POST", "/abort?env=dev&service=web", Some(TOKEN))
         .await;
     assert_eq!(code, 200, "{body}");
+    ferry.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_whose_analysis_fails_is_rolled_back_and_held_back() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fake = fake(1);
+    let v1 = write(
+        dir.path(),
+        "v1",
+        "{ strategy: canary, canary: { percent: 10, bake: 1m } }",
+    );
+    let ferry = Ferry::start(dir.path(), &fake).await;
+    ferry
+        .wait_for("v1", |s| newest_is(s, &v1, "Succeeded"))
+        .await;
+    let before = live_revision(&fake);
+    // The new version answers 12% 5xx on the green (alternate) target group.
+    let live = fake.api().service("web").expect("web");
+    let green = live.load_balancers[0]
+        .advanced_configuration
+        .as_ref()
+        .expect("advanced")
+        .alternate_target_group_arn
+        .split_once(":targetgroup/")
+        .map(|(_, rest)| format!("targetgroup/{rest}"))
+        .expect("target group arn");
+    let dims = [
+        ("LoadBalancer", "app/numbers/50dc6c495c0c9188"),
+        ("TargetGroup", green.as_str()),
+    ];
+    fake.api().set_metric(
+        "AWS/ApplicationELB",
+        "HTTPCode_Target_5XX_Count",
+        &dims,
+        &[12.0],
+    );
+    fake.api()
+        .set_metric("AWS/ApplicationELB", "RequestCount", &dims, &[100.0]);
+    fake.api().set_polls_per_minute(1000);
+    let analysed = "{ strategy: canary, canary: { percent: 10, bake: 5m }, analysis: { interval: 1s, loadBalancer: app/numbers/50dc6c495c0c9188, checks: [{ name: 5xx-ratio, ratio: { numerator: { metricName: HTTPCode_Target_5XX_Count }, denominator: { metricName: RequestCount } }, max: 0.01 }] } }";
+    let v2 = write(dir.path(), "v2", analysed);
+    let s = ferry
+        .wait_for("v2 to fail its analysis", |s| newest_is(s, &v2, "Failed"))
+        .await;
+    let attempt = newest(&s);
+    assert_eq!(attempt["reason"], "AnalysisFailed", "{attempt:#}");
+    let errors = attempt["errors"].to_string();
+    assert!(
+        errors.contains("5xx-ratio = 0.12, above max 0.01"),
+        "the metric, its value and the threshold: {errors}"
+    );
+    let e = env(&s);
+    assert_eq!(e["conditions"][0]["reason"], "AnalysisFailed", "{e:#}");
+    let held = e["heldBack"].as_str().expect("held back");
+    assert!(held.contains("failed its metric analysis"), "{held}");
+    assert_eq!(fake.calls().get("StopServiceDeployment"), 1);
+    // ECS rolls back: the old version keeps (gets back) all production traffic.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while live_revision(&fake) != before {
+        assert!(std::time::Instant::now() < deadline, "never rolled back");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The failed revision is not applied again on its own.
+    let updates = fake.calls().get("UpdateService");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(fake.calls().get("UpdateService"), updates);
+    assert_eq!(live_revision(&fake), before);
+    let metrics = ferry_metrics(&ferry).await;
+    assert!(
+        metrics.contains(r#"ferry_rollouts_total{env="dev",outcome="AnalysisFailed"} 1"#),
+        "{metrics}"
+    );
     ferry.stop().await;
 }
