@@ -3,8 +3,10 @@
 #
 #   kms ─┬─ network ── security_groups ─┬─ bastion
 #        │                              ├─ database ──┐
-#        ├─ ecs_cluster ────────────────┼─────────────┴─ iam (execution, task, Ferry roles)
-#        │                              ├─ load_balancer (ALB, target group, ACM, DNS, WAF)
+#        ├─ ecs_cluster ────────────────┼─────────────┴─ iam (execution, task, Ferry, ECS infrastructure roles)
+#        │                              ├─ load_balancer (ALB, primary + alternate target groups,
+#        │                              │                 production + test listener rules, ACM, DNS, WAF)
+#        │                              │    └─ progressive_delivery (5xx + latency alarms, deployment gate)
 #        │                              └─ ferry (Ferry's own ECS service, its ECR repository)
 #        └─ github_ci (OIDC provider, CI roles)
 #
@@ -112,6 +114,8 @@ module "iam" {
   ferry_trusted_role_arns = var.ferry_trusted_role_arns
   ferry_service_name      = local.ferry_service_name
   ferry_repository_name   = local.ferry_repository_name
+
+  deployment_hook_role_arns = module.progressive_delivery.gate_hook_role_arns
 }
 
 module "load_balancer" {
@@ -128,6 +132,35 @@ module "load_balancer" {
   waf_log_retention_days = var.log_retention_days
   logs_kms_key_arn       = module.kms.logs_key_arn
   account_id             = local.account_id
+
+  # Blue/green test traffic from inside the VPC (through its NAT gateways)
+  # and from the ranges the environment adds.
+  test_traffic_source_cidrs = concat(
+    [for ip in module.network.nat_public_ips : "${ip}/32"],
+    var.test_traffic_source_cidrs,
+  )
+}
+
+module "progressive_delivery" {
+  source = "../progressive_delivery"
+
+  name         = local.name
+  account_id   = local.account_id
+  region       = var.region
+  partition    = local.partition
+  cluster_name = module.ecs_cluster.cluster_name
+
+  load_balancer_arn_suffix = module.load_balancer.load_balancer_arn_suffix
+  target_group_arn_suffixes = [
+    module.load_balancer.target_group_arn_suffix,
+    module.load_balancer.alternate_target_group_arn_suffix,
+  ]
+  alarm_5xx_percent         = var.alarm_5xx_percent
+  alarm_latency_p99_seconds = var.alarm_latency_p99_seconds
+
+  create_deployment_gate = var.create_deployment_gate
+  log_retention_days     = var.log_retention_days
+  logs_kms_key_arn       = module.kms.logs_key_arn
 }
 
 module "github_ci" {

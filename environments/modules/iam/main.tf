@@ -9,7 +9,13 @@
 #   Application Auto Scaling of ECS services' desired count (targets,
 #   target-tracking policies and their CloudWatch alarms, scheduled actions),
 #   creating Application Auto Scaling's service-linked role for ECS on first
-#   use.
+#   use; progressive delivery: following service deployments and their
+#   revisions, stopping one with rollback, reading CloudWatch metrics for
+#   its analysis, and iam:PassRole of the ECS infrastructure role and the
+#   deployment hooks' role, to ECS only.
+# - ECS infrastructure role for load balancers: what ECS itself assumes to
+#   move traffic between the target groups in blue/green, canary and linear
+#   deployments (the AWS-managed policy for it).
 #   Ferry's own service and image repository (modules/ferry, Terraform's)
 #   are off limits to it.
 
@@ -21,6 +27,13 @@ locals {
   task_arns           = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:task/${var.cluster_name}/*"
   task_definition_arn = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:task-definition/*"
   ferry_service_arn   = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service/${var.cluster_name}/${var.ferry_service_name}"
+  # A service's deployments and revisions: <kind>/<cluster>/<service>/<id>.
+  service_deployment_arns   = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service-deployment/${var.cluster_name}/*"
+  service_revision_arns     = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service-revision/${var.cluster_name}/*"
+  ferry_service_deployments = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service-deployment/${var.cluster_name}/${var.ferry_service_name}/*"
+
+  # The tags the deployment gate (blue/green pause) reads on a service.
+  gate_tag_keys = ["ferry.dev/promote", "ferry.dev/abort"]
 
   # Target tracking names its alarms TargetTracking-<resource id>-...
   target_tracking_alarms = "${local.arn_prefix}:cloudwatch:${var.region}:${var.account_id}:alarm:TargetTracking-service/${var.cluster_name}/*"
@@ -150,6 +163,35 @@ resource "aws_iam_role_policy" "task_exec" {
       Resource = "*"
     }]
   })
+}
+
+# --- ECS infrastructure role for load balancers ----------------------------------
+
+# Assumed by ECS (not by tasks) during blue/green, canary and linear
+# deployments: it registers the new revision's tasks with the target group
+# that is not serving and moves the weights of the production and test
+# listener rules (modules/load_balancer). The services name it in
+# loadBalancers[].advancedConfiguration.roleArn (ecs_infrastructure_role_arn).
+# The trust policy is the one AWS documents for this role; ECS does not send
+# aws:SourceAccount / aws:SourceArn when it assumes it.
+resource "aws_iam_role" "ecs_infrastructure" {
+  name        = "${var.name}-ecs-infrastructure"
+  description = "Assumed by ECS to shift load balancer traffic in ${var.name}'s blue/green, canary and linear deployments."
+
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "EcsManagesLoadBalancers"
+      Effect    = "Allow"
+      Principal = { Service = "ecs.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "ecs_infrastructure" {
+  role       = aws_iam_role.ecs_infrastructure.name
+  policy_arn = "${local.arn_prefix}:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"
 }
 
 # --- Ferry ---------------------------------------------------------------------
@@ -291,6 +333,54 @@ resource "aws_iam_role_policy" "ferry" {
         Resource = local.ferry_service_arn
       },
       {
+        # Progressive delivery: follow a deployment (lifecycle stage,
+        # traffic shifted, bake time) and the revisions it moves between.
+        Sid    = "FollowServiceDeployments"
+        Effect = "Allow"
+        Action = [
+          "ecs:ListServiceDeployments",
+          "ecs:DescribeServiceDeployments",
+          "ecs:DescribeServiceRevisions",
+        ]
+        Resource = [local.service_arns, local.service_deployment_arns, local.service_revision_arns]
+      },
+      {
+        # A failed analysis or `ferry abort`: stop the deployment with
+        # rollback, in this cluster only.
+        Sid      = "StopServiceDeployments"
+        Effect   = "Allow"
+        Action   = "ecs:StopServiceDeployment"
+        Resource = local.service_deployment_arns
+      },
+      {
+        Sid      = "NotFerrysOwnDeployments"
+        Effect   = "Deny"
+        Action   = "ecs:StopServiceDeployment"
+        Resource = local.ferry_service_deployments
+      },
+      {
+        # The deployment gate's answer is a tag on the service
+        # (ferry.dev/promote or ferry.dev/abort = the deployment's id,
+        # written by TagResource, RetagOwnedServices); Ferry may remove
+        # those two tags, and no other, from services it owns.
+        Sid      = "UntagDeploymentGate"
+        Effect   = "Allow"
+        Action   = "ecs:UntagResource"
+        Resource = local.service_arns
+        Condition = {
+          StringEquals                = { "aws:ResourceTag/${local.environment_tag}" = var.environment }
+          "ForAllValues:StringEquals" = { "aws:TagKeys" = local.gate_tag_keys }
+        }
+      },
+      {
+        # Metric analysis during bake time (5xx ratio, p99 latency).
+        # GetMetricData has no resource-level permissions; it only reads.
+        Sid      = "ReadMetrics"
+        Effect   = "Allow"
+        Action   = "cloudwatch:GetMetricData"
+        Resource = "*"
+      },
+      {
         Sid      = "ReadTags"
         Effect   = "Allow"
         Action   = "ecs:ListTagsForResource"
@@ -303,6 +393,18 @@ resource "aws_iam_role_policy" "ferry" {
         Resource = [aws_iam_role.task_execution.arn, aws_iam_role.task.arn]
         Condition = {
           StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" }
+        }
+      },
+      {
+        # The roles ECS itself assumes during a deployment: the
+        # infrastructure role (load balancer traffic) and the lifecycle
+        # hooks' role (invoking the deployment gate).
+        Sid      = "PassDeploymentRolesToEcs"
+        Effect   = "Allow"
+        Action   = "iam:PassRole"
+        Resource = concat([aws_iam_role.ecs_infrastructure.arn], var.deployment_hook_role_arns)
+        Condition = {
+          StringEquals = { "iam:PassedToService" = "ecs.amazonaws.com" }
         }
       },
       {

@@ -122,3 +122,17 @@ mock_resource "aws_lb_listener" {
   }
 }
 
+
+# The NAT gateways' addresses become /32 ranges of the test listener rule.
+mock_resource "aws_eip" {
+  defaults = {
+    public_ip = "203.0.113.10"
+  }
+}
+
+# The deployment gate's hook role names the function by ARN.
+mock_resource "aws_lambda_function" {
+  defaults = {
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:mock"
+  }
+}
