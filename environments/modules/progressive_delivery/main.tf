@@ -8,9 +8,11 @@
 #   p99 TargetResponseTime. Both look at the primary and the alternate target
 #   group together, because the two swap roles at every deployment.
 # - The deployment gate: an ECS lifecycle hook (a small Lambda function,
-#   gate/gate.py) that holds a blue/green deployment until Ferry promotes or
+#   gate/deployment_gate.py) that holds a blue/green deployment until Ferry promotes or
 #   aborts it through a tag on the service, and the role ECS invokes it with
-#   (hookTargetArn and roleArn of the service's lifecycleHooks).
+#   (hookTargetArn and roleArn of the service's lifecycleHooks). Its package,
+#   gate/gate.zip, is built by gate/build.py and committed (no archive
+#   provider here); the plan fails if it is older than the source.
 
 locals {
   arn_prefix   = "arn:${var.partition}"
@@ -19,8 +21,17 @@ locals {
   alarm_5xx_name     = "${var.name}-proxy-5xx"
   alarm_latency_name = "${var.name}-proxy-p99-latency"
 
-  gate_name      = "${var.name}-deployment-gate"
-  gate_package   = "${path.module}/gate/gate.zip"
+  gate_name    = "${var.name}-deployment-gate"
+  gate_source  = "${path.module}/gate/deployment_gate.py"
+  gate_package = "${path.module}/gate/gate.zip"
+  # The package stores the source uncompressed after a 48-byte header, so
+  # the source's base64 (whole 3-byte groups) is the package's from
+  # character 64 on: a package not rebuilt after a change fails the plan.
+  gate_source_groups = 4 * floor(length(file(local.gate_source)) / 3)
+  gate_package_fresh = (
+    substr(filebase64(local.gate_package), 64, local.gate_source_groups)
+    == substr(filebase64(local.gate_source), 0, local.gate_source_groups)
+  )
   gate_log_group = "/aws/lambda/${local.gate_name}"
 
   # The target groups a deployment moves traffic between, by metric id.
@@ -203,14 +214,14 @@ resource "aws_iam_role_policy" "gate" {
 resource "aws_lambda_function" "gate" {
   #checkov:skip=CKV_AWS_116:ECS invokes the hook synchronously and reads its answer; a dead-letter queue only receives asynchronous invocations.
   #checkov:skip=CKV_AWS_117:The gate only calls the ECS API and reaches nothing inside the VPC; running it there would add network interfaces and a NAT dependency, no protection.
-  #checkov:skip=CKV_AWS_272:The package is built reproducibly from gate/gate.py in this repository (gate/build.py --check) and deployed by Terraform from reviewed commits; there is no signing profile to check it against.
+  #checkov:skip=CKV_AWS_272:The package is built reproducibly from gate/deployment_gate.py in this repository (gate/build.py; the plan fails on a stale package) and deployed by Terraform from reviewed commits; there is no signing profile to check it against.
   count = var.create_deployment_gate ? 1 : 0
 
   function_name    = local.gate_name
   description      = "Ferry's deployment gate: holds ${var.name}'s blue/green deployments until the service is tagged ferry.dev/promote (or ferry.dev/abort) with the deployment's id."
   role             = aws_iam_role.gate[0].arn
   runtime          = "python3.13"
-  handler          = "gate.handler"
+  handler          = "deployment_gate.handler"
   filename         = local.gate_package
   source_code_hash = filebase64sha256(local.gate_package)
   memory_size      = 128
@@ -222,6 +233,13 @@ resource "aws_lambda_function" "gate" {
 
   tracing_config {
     mode = "Active"
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.gate_package_fresh
+      error_message = "environments/modules/progressive_delivery/gate/gate.zip is not built from deployment_gate.py: run gate/build.py and commit gate.zip."
+    }
   }
 
   depends_on = [aws_cloudwatch_log_group.gate, aws_iam_role_policy.gate]

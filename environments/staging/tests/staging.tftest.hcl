@@ -887,11 +887,11 @@ run "progressive_delivery" {
     condition = (
       module.numbers.progressive_delivery.gate.function_name == "numbers-staging-deployment-gate"
       && module.numbers.progressive_delivery.gate.runtime == "python3.13"
-      && module.numbers.progressive_delivery.gate.handler == "gate.handler"
+      && module.numbers.progressive_delivery.gate.handler == "deployment_gate.handler"
       && module.numbers.progressive_delivery.gate.tracing_mode == "Active"
       && module.numbers.progressive_delivery.gate.role_arn == "arn:aws:iam::123456789012:role/numbers-staging-deployment-gate"
     )
-    error_message = "The deployment gate must run gate.handler (gate/gate.py) on Python 3.13, traced, with its own role."
+    error_message = "The deployment gate must run deployment_gate.handler (gate/deployment_gate.py) on Python 3.13, traced, with its own role."
   }
 
   assert {
