@@ -251,6 +251,11 @@ output "ferry_policy" {
   value       = module.iam.ferry_policy
 }
 
+output "terraform_apply_policy" {
+  description = "Permissions policy (JSON) of the CI role that runs terraform apply, besides PowerUserAccess."
+  value       = module.github_ci.terraform_apply_policy
+}
+
 output "ferry_plan_policy" {
   description = "Permissions policy (JSON) of the CI role that runs ferry plan on pull requests."
   value       = module.github_ci.ferry_plan_policy

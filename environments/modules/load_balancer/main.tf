@@ -364,8 +364,8 @@ resource "aws_lb_listener_rule" "production" {
 # this rule at the new revision while production traffic stays on the
 # running one. It takes requests for domain_name that carry the header
 # `${local.test_traffic_header}: ${local.test_traffic_header_value}` and come
-# from test_traffic_source_cidrs (by default the VPC's NAT gateways, i.e.
-# the bastion, tasks and functions inside the VPC): the rest of the internet
+# from test_traffic_source_cidrs (by default the VPC's NAT gateways: the
+# bastion and the tasks inside the VPC, Ferry included): the rest of the internet
 # cannot reach an untested revision. Same listener, same TLS policy and WAF
 # as production traffic; evaluated before the production rule.
 resource "aws_lb_listener_rule" "test" {

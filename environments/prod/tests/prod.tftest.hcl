@@ -802,6 +802,16 @@ run "progressive_delivery" {
     error_message = "The ECS infrastructure role must be assumable by ECS only and carry AmazonECSInfrastructureRolePolicyForLoadBalancers only."
   }
 
+  assert {
+    condition = alltrue([
+      for arn in module.numbers.progressive_delivery.ecs_infrastructure_role.policy_arns : anytrue([
+        for statement in jsondecode(module.numbers.terraform_apply_policy).Statement :
+        contains(try(statement.Condition.ArnEquals["iam:PolicyARN"], []), arn) && contains(flatten([statement.Action]), "iam:AttachRolePolicy")
+      ])
+    ])
+    error_message = "infra.yml's terraform apply role must be allowed to attach the ECS infrastructure role's managed policy."
+  }
+
   # --- Ferry's role: the calls progressive delivery adds ---------------------------------
 
   assert {
