@@ -115,7 +115,7 @@ module "iam" {
   ferry_service_name      = local.ferry_service_name
   ferry_repository_name   = local.ferry_repository_name
 
-  deployment_hook_role_arns = module.progressive_delivery.gate_hook_role_arns
+  deployment_hook_role_arns = [module.progressive_delivery.gate_hook_role_arn]
 }
 
 module "load_balancer" {
@@ -158,9 +158,8 @@ module "progressive_delivery" {
   alarm_5xx_percent         = var.alarm_5xx_percent
   alarm_latency_p99_seconds = var.alarm_latency_p99_seconds
 
-  create_deployment_gate = var.create_deployment_gate
-  log_retention_days     = var.log_retention_days
-  logs_kms_key_arn       = module.kms.logs_key_arn
+  log_retention_days = var.log_retention_days
+  logs_kms_key_arn   = module.kms.logs_key_arn
 }
 
 module "github_ci" {

@@ -65,12 +65,12 @@ output "alternate_target_group_arn_suffix" {
 }
 
 output "gate_hook_arn" {
-  description = "Deployment gate function (lifecycleHooks[].hookTargetArn); empty without the gate."
+  description = "Deployment gate function (lifecycleHooks[].hookTargetArn)."
   value       = module.progressive_delivery.gate_hook_arn
 }
 
 output "gate_hook_role_arn" {
-  description = "Role ECS invokes the deployment gate with (lifecycleHooks[].roleArn); empty without the gate."
+  description = "Role ECS invokes the deployment gate with (lifecycleHooks[].roleArn)."
   value       = module.progressive_delivery.gate_hook_role_arn
 }
 

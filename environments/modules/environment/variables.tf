@@ -219,9 +219,3 @@ variable "alarm_latency_p99_seconds" {
   type        = number
   default     = 1
 }
-
-variable "create_deployment_gate" {
-  description = "Create the deployment gate (a Lambda function, ECS lifecycle hook of blue/green pauses); off only for API emulators that cannot create Lambda functions."
-  type        = bool
-  default     = true
-}

@@ -151,8 +151,6 @@ resource "aws_cloudwatch_metric_alarm" "target_latency" {
 # --- Deployment gate (lifecycle hook) --------------------------------------------
 
 resource "aws_cloudwatch_log_group" "gate" {
-  count = var.create_deployment_gate ? 1 : 0
-
   name              = local.gate_log_group
   retention_in_days = var.log_retention_days
   kms_key_id        = var.logs_kms_key_arn
@@ -161,8 +159,6 @@ resource "aws_cloudwatch_log_group" "gate" {
 # The function's own role: read the deployments and tags of this cluster's
 # services, write its log group and X-Ray traces. Nothing else.
 resource "aws_iam_role" "gate" {
-  count = var.create_deployment_gate ? 1 : 0
-
   name        = local.gate_name
   description = "The deployment gate function of ${var.name}: reads service deployments and tags."
 
@@ -180,10 +176,8 @@ resource "aws_iam_role" "gate" {
 }
 
 resource "aws_iam_role_policy" "gate" {
-  count = var.create_deployment_gate ? 1 : 0
-
   name = "read-deployments"
-  role = aws_iam_role.gate[0].id
+  role = aws_iam_role.gate.id
 
   policy = jsonencode({
     Version = "2012-10-17"
@@ -198,7 +192,7 @@ resource "aws_iam_role_policy" "gate" {
         Sid      = "WriteLogs"
         Effect   = "Allow"
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-        Resource = "${aws_cloudwatch_log_group.gate[0].arn}:*"
+        Resource = "${aws_cloudwatch_log_group.gate.arn}:*"
       },
       {
         # X-Ray's write calls have no resource-level permissions.
@@ -215,11 +209,9 @@ resource "aws_lambda_function" "gate" {
   #checkov:skip=CKV_AWS_116:ECS invokes the hook synchronously and reads its answer; a dead-letter queue only receives asynchronous invocations.
   #checkov:skip=CKV_AWS_117:The gate only calls the ECS API and reaches nothing inside the VPC; running it there would add network interfaces and a NAT dependency, no protection.
   #checkov:skip=CKV_AWS_272:The package is built reproducibly from gate/deployment_gate.py in this repository (gate/build.py; the plan fails on a stale package) and deployed by Terraform from reviewed commits; there is no signing profile to check it against.
-  count = var.create_deployment_gate ? 1 : 0
-
   function_name    = local.gate_name
   description      = "Ferry's deployment gate: holds ${var.name}'s blue/green deployments until the service is tagged ferry.dev/promote (or ferry.dev/abort) with the deployment's id."
-  role             = aws_iam_role.gate[0].arn
+  role             = aws_iam_role.gate.arn
   runtime          = "python3.13"
   handler          = "deployment_gate.handler"
   filename         = local.gate_package
@@ -248,8 +240,6 @@ resource "aws_lambda_function" "gate" {
 # The role ECS assumes to invoke the gate (lifecycleHooks[].roleArn): the
 # gate function only.
 resource "aws_iam_role" "gate_hook" {
-  count = var.create_deployment_gate ? 1 : 0
-
   name        = "${local.gate_name}-hook"
   description = "Assumed by ECS to invoke ${var.name}'s deployment gate (deployment lifecycle hooks)."
 
@@ -264,10 +254,8 @@ resource "aws_iam_role" "gate_hook" {
 }
 
 resource "aws_iam_role_policy" "gate_hook" {
-  count = var.create_deployment_gate ? 1 : 0
-
   name = "invoke-deployment-gate"
-  role = aws_iam_role.gate_hook[0].id
+  role = aws_iam_role.gate_hook.id
 
   policy = jsonencode({
     Version = "2012-10-17"
@@ -275,7 +263,7 @@ resource "aws_iam_role_policy" "gate_hook" {
       Sid      = "InvokeDeploymentGate"
       Effect   = "Allow"
       Action   = "lambda:InvokeFunction"
-      Resource = aws_lambda_function.gate[0].arn
+      Resource = aws_lambda_function.gate.arn
     }]
   })
 }

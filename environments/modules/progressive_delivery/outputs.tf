@@ -11,18 +11,13 @@ output "alarm_latency_name" {
 }
 
 output "gate_hook_arn" {
-  description = "ARN of the deployment gate function (lifecycleHooks[].hookTargetArn); empty without the gate."
-  value       = one(aws_lambda_function.gate[*].arn) == null ? "" : one(aws_lambda_function.gate[*].arn)
+  description = "ARN of the deployment gate function (lifecycleHooks[].hookTargetArn)."
+  value       = aws_lambda_function.gate.arn
 }
 
 output "gate_hook_role_arn" {
-  description = "ARN of the role ECS invokes the gate with (lifecycleHooks[].roleArn); empty without the gate."
-  value       = one(aws_iam_role.gate_hook[*].arn) == null ? "" : one(aws_iam_role.gate_hook[*].arn)
-}
-
-output "gate_hook_role_arns" {
-  description = "The gate's hook role, as a list (empty without the gate): the roles Ferry may pass to ECS for lifecycle hooks."
-  value       = aws_iam_role.gate_hook[*].arn
+  description = "ARN of the role ECS invokes the gate with (lifecycleHooks[].roleArn)."
+  value       = aws_iam_role.gate_hook.arn
 }
 
 output "alarms" {
@@ -45,17 +40,17 @@ output "alarms" {
 }
 
 output "gate" {
-  description = "The deployment gate (for tests): function settings and the policies (JSON) of its two roles; null without the gate."
-  value = var.create_deployment_gate ? {
-    function_name    = aws_lambda_function.gate[0].function_name
-    runtime          = aws_lambda_function.gate[0].runtime
-    handler          = aws_lambda_function.gate[0].handler
-    tracing_mode     = aws_lambda_function.gate[0].tracing_config[0].mode
-    role_arn         = aws_lambda_function.gate[0].role
-    function_policy  = aws_iam_role_policy.gate[0].policy
-    function_trust   = aws_iam_role.gate[0].assume_role_policy
-    hook_role_name   = aws_iam_role.gate_hook[0].name
-    hook_role_policy = aws_iam_role_policy.gate_hook[0].policy
-    hook_role_trust  = aws_iam_role.gate_hook[0].assume_role_policy
-  } : null
+  description = "The deployment gate (for tests): function settings and the policies (JSON) of its two roles."
+  value = {
+    function_name    = aws_lambda_function.gate.function_name
+    runtime          = aws_lambda_function.gate.runtime
+    handler          = aws_lambda_function.gate.handler
+    tracing_mode     = aws_lambda_function.gate.tracing_config[0].mode
+    role_arn         = aws_lambda_function.gate.role
+    function_policy  = aws_iam_role_policy.gate.policy
+    function_trust   = aws_iam_role.gate.assume_role_policy
+    hook_role_name   = aws_iam_role.gate_hook.name
+    hook_role_policy = aws_iam_role_policy.gate_hook.policy
+    hook_role_trust  = aws_iam_role.gate_hook.assume_role_policy
+  }
 }

@@ -76,12 +76,6 @@ variable "alarm_datapoints_to_alarm" {
   default     = 2
 }
 
-variable "create_deployment_gate" {
-  description = "Create the deployment gate (Lambda function and roles); off only for API emulators that cannot create Lambda functions."
-  type        = bool
-  default     = true
-}
-
 variable "log_retention_days" {
   description = "Retention of the gate's log group, in days."
   type        = number
