@@ -64,16 +64,6 @@ output "alternate_target_group_arn_suffix" {
   value       = module.numbers.alternate_target_group_arn_suffix
 }
 
-output "gate_hook_arn" {
-  description = "Deployment gate function of blue/green pauses (lifecycleHooks[].hookTargetArn)."
-  value       = module.numbers.gate_hook_arn
-}
-
-output "gate_hook_role_arn" {
-  description = "Role ECS invokes the deployment gate with (lifecycleHooks[].roleArn)."
-  value       = module.numbers.gate_hook_role_arn
-}
-
 output "execution_role_arn" {
   description = "ECS task execution role."
   value       = module.numbers.execution_role_arn

@@ -6,7 +6,7 @@
 #        ├─ ecs_cluster ────────────────┼─────────────┴─ iam (execution, task, Ferry, ECS infrastructure roles)
 #        │                              ├─ load_balancer (ALB, primary + alternate target groups,
 #        │                              │                 production + test listener rules, ACM, DNS, WAF)
-#        │                              │    └─ progressive_delivery (5xx + latency alarms, deployment gate)
+#        │                              │    └─ progressive_delivery (5xx + latency alarms)
 #        │                              └─ ferry (Ferry's own ECS service, its ECR repository)
 #        └─ github_ci (OIDC provider, CI roles)
 #
@@ -114,8 +114,6 @@ module "iam" {
   ferry_trusted_role_arns = var.ferry_trusted_role_arns
   ferry_service_name      = local.ferry_service_name
   ferry_repository_name   = local.ferry_repository_name
-
-  deployment_hook_role_arns = [module.progressive_delivery.gate_hook_role_arn]
 }
 
 module "load_balancer" {
@@ -144,11 +142,7 @@ module "load_balancer" {
 module "progressive_delivery" {
   source = "../progressive_delivery"
 
-  name         = local.name
-  account_id   = local.account_id
-  region       = var.region
-  partition    = local.partition
-  cluster_name = module.ecs_cluster.cluster_name
+  name = local.name
 
   load_balancer_arn_suffix = module.load_balancer.load_balancer_arn_suffix
   target_group_arn_suffixes = [
@@ -157,9 +151,6 @@ module "progressive_delivery" {
   ]
   alarm_5xx_percent         = var.alarm_5xx_percent
   alarm_latency_p99_seconds = var.alarm_latency_p99_seconds
-
-  log_retention_days = var.log_retention_days
-  logs_kms_key_arn   = module.kms.logs_key_arn
 }
 
 module "github_ci" {

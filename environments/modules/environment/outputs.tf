@@ -64,16 +64,6 @@ output "alternate_target_group_arn_suffix" {
   value       = module.load_balancer.alternate_target_group_arn_suffix
 }
 
-output "gate_hook_arn" {
-  description = "Deployment gate function (lifecycleHooks[].hookTargetArn)."
-  value       = module.progressive_delivery.gate_hook_arn
-}
-
-output "gate_hook_role_arn" {
-  description = "Role ECS invokes the deployment gate with (lifecycleHooks[].roleArn)."
-  value       = module.progressive_delivery.gate_hook_role_arn
-}
-
 output "execution_role_arn" {
   description = "ECS task execution role."
   value       = module.iam.task_execution_role_arn
@@ -238,10 +228,9 @@ output "ferry" {
 }
 
 output "progressive_delivery" {
-  description = "Alarms, deployment gate and ECS infrastructure role of blue/green, canary and linear deployments (for tests)."
+  description = "Alarms and ECS infrastructure role of blue/green, canary and linear deployments (for tests)."
   value = {
     alarms                  = module.progressive_delivery.alarms
-    gate                    = module.progressive_delivery.gate
     ecs_infrastructure_role = module.iam.ecs_infrastructure_role
   }
 }

@@ -10,9 +10,10 @@
 #   target-tracking policies and their CloudWatch alarms, scheduled actions),
 #   creating Application Auto Scaling's service-linked role for ECS on first
 #   use; progressive delivery: following service deployments and their
-#   revisions, stopping one with rollback, reading CloudWatch metrics for
-#   its analysis, and iam:PassRole of the ECS infrastructure role and the
-#   deployment hooks' role, to ECS only.
+#   revisions, resuming one paused at a PAUSE lifecycle hook (continue or
+#   roll back), stopping one with rollback, reading CloudWatch metrics for
+#   its analysis, and iam:PassRole of the ECS infrastructure role, to ECS
+#   only.
 # - ECS infrastructure role for load balancers: what ECS itself assumes to
 #   move traffic between the target groups in blue/green, canary and linear
 #   deployments (the AWS-managed policy for it).
@@ -31,9 +32,6 @@ locals {
   service_deployment_arns   = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service-deployment/${var.cluster_name}/*"
   service_revision_arns     = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service-revision/${var.cluster_name}/*"
   ferry_service_deployments = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service-deployment/${var.cluster_name}/${var.ferry_service_name}/*"
-
-  # The tags the deployment gate (blue/green pause) reads on a service.
-  gate_tag_keys = ["ferry.dev/promote", "ferry.dev/abort"]
 
   # Target tracking names its alarms TargetTracking-<resource id>-...
   target_tracking_alarms = "${local.arn_prefix}:cloudwatch:${var.region}:${var.account_id}:alarm:TargetTracking-service/${var.cluster_name}/*"
@@ -214,6 +212,7 @@ resource "aws_iam_role" "ferry" {
 }
 
 resource "aws_iam_role_policy" "ferry" {
+  #checkov:skip=CKV_AWS_355:The one restrictable action on "*" without a condition is ObserveAutoscaling's cloudwatch:DescribeAlarms, read only, which Application Auto Scaling's scaling-policy calls use in the caller's name; every other "*" statement names actions without resource-level permissions or is scoped by a condition (cluster, namespace and dimension, request tag).
   name = "reconcile-${var.environment}"
   role = aws_iam_role.ferry.id
 
@@ -353,24 +352,19 @@ resource "aws_iam_role_policy" "ferry" {
         Resource = local.service_deployment_arns
       },
       {
-        Sid      = "NotFerrysOwnDeployments"
-        Effect   = "Deny"
-        Action   = "ecs:StopServiceDeployment"
-        Resource = local.ferry_service_deployments
+        # The manual gate (`pause:`, an ECS PAUSE lifecycle hook):
+        # `ferry promote` resumes the paused deployment (CONTINUE),
+        # `ferry abort` rolls it back (ROLLBACK), in this cluster only.
+        Sid      = "ContinueServiceDeployments"
+        Effect   = "Allow"
+        Action   = "ecs:ContinueServiceDeployment"
+        Resource = local.service_deployment_arns
       },
       {
-        # The deployment gate's answer is a tag on the service
-        # (ferry.dev/promote or ferry.dev/abort = the deployment's id,
-        # written by TagResource, RetagOwnedServices); Ferry may remove
-        # those two tags, and no other, from services it owns.
-        Sid      = "UntagDeploymentGate"
-        Effect   = "Allow"
-        Action   = "ecs:UntagResource"
-        Resource = local.service_arns
-        Condition = {
-          StringEquals                = { "aws:ResourceTag/${local.environment_tag}" = var.environment }
-          "ForAllValues:StringEquals" = { "aws:TagKeys" = local.gate_tag_keys }
-        }
+        Sid      = "NotFerrysOwnDeployments"
+        Effect   = "Deny"
+        Action   = ["ecs:StopServiceDeployment", "ecs:ContinueServiceDeployment"]
+        Resource = local.ferry_service_deployments
       },
       {
         # Metric analysis during bake time (5xx ratio, p99 latency).
@@ -396,13 +390,12 @@ resource "aws_iam_role_policy" "ferry" {
         }
       },
       {
-        # The roles ECS itself assumes during a deployment: the
-        # infrastructure role (load balancer traffic) and the lifecycle
-        # hooks' role (invoking the deployment gate).
-        Sid      = "PassDeploymentRolesToEcs"
+        # The role ECS itself assumes during a deployment to move load
+        # balancer traffic (PAUSE lifecycle hooks need no role).
+        Sid      = "PassInfrastructureRoleToEcs"
         Effect   = "Allow"
         Action   = "iam:PassRole"
-        Resource = concat([aws_iam_role.ecs_infrastructure.arn], var.deployment_hook_role_arns)
+        Resource = aws_iam_role.ecs_infrastructure.arn
         Condition = {
           StringEquals = { "iam:PassedToService" = "ecs.amazonaws.com" }
         }

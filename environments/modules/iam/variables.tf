@@ -65,9 +65,3 @@ variable "ferry_repository_name" {
   description = "ECR repository of Ferry's own image (managed by Terraform); Ferry's role may read it but not reconfigure it."
   type        = string
 }
-
-variable "deployment_hook_role_arns" {
-  description = "Roles ECS assumes to invoke deployment lifecycle hooks (the deployment gate's); Ferry may pass them to ECS."
-  type        = list(string)
-  default     = []
-}

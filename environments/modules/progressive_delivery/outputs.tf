@@ -10,16 +10,6 @@ output "alarm_latency_name" {
   value       = aws_cloudwatch_metric_alarm.target_latency.alarm_name
 }
 
-output "gate_hook_arn" {
-  description = "ARN of the deployment gate function (lifecycleHooks[].hookTargetArn)."
-  value       = aws_lambda_function.gate.arn
-}
-
-output "gate_hook_role_arn" {
-  description = "ARN of the role ECS invokes the gate with (lifecycleHooks[].roleArn)."
-  value       = aws_iam_role.gate_hook.arn
-}
-
 output "alarms" {
   description = "Settings of the alarms (for tests): threshold, comparison, missing data, and every metric they read."
   value = {
@@ -36,21 +26,5 @@ output "alarms" {
         dimensions  = q.metric[0].dimensions
       } if length(q.metric) > 0]
     }
-  }
-}
-
-output "gate" {
-  description = "The deployment gate (for tests): function settings and the policies (JSON) of its two roles."
-  value = {
-    function_name    = aws_lambda_function.gate.function_name
-    runtime          = aws_lambda_function.gate.runtime
-    handler          = aws_lambda_function.gate.handler
-    tracing_mode     = aws_lambda_function.gate.tracing_config[0].mode
-    role_arn         = aws_lambda_function.gate.role
-    function_policy  = aws_iam_role_policy.gate.policy
-    function_trust   = aws_iam_role.gate.assume_role_policy
-    hook_role_name   = aws_iam_role.gate_hook.name
-    hook_role_policy = aws_iam_role_policy.gate_hook.policy
-    hook_role_trust  = aws_iam_role.gate_hook.assume_role_policy
   }
 }

@@ -5,26 +5,6 @@ variable "name" {
   type        = string
 }
 
-variable "account_id" {
-  description = "AWS account id."
-  type        = string
-}
-
-variable "region" {
-  description = "AWS region."
-  type        = string
-}
-
-variable "partition" {
-  description = "AWS partition, e.g. \"aws\"."
-  type        = string
-}
-
-variable "cluster_name" {
-  description = "ECS cluster of the services the deployment gate may read."
-  type        = string
-}
-
 variable "load_balancer_arn_suffix" {
   description = "The load balancer's CloudWatch dimension value (app/<name>/<id>)."
   type        = string
@@ -74,14 +54,4 @@ variable "alarm_datapoints_to_alarm" {
   description = "Breaching periods among alarm_evaluation_periods that fire an alarm."
   type        = number
   default     = 2
-}
-
-variable "log_retention_days" {
-  description = "Retention of the gate's log group, in days."
-  type        = number
-}
-
-variable "logs_kms_key_arn" {
-  description = "KMS key that encrypts the gate's log group."
-  type        = string
 }

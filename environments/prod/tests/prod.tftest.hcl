@@ -94,21 +94,6 @@ override_resource {
   values = { arn = "arn:aws:iam::123456789012:role/numbers-prod-ecs-infrastructure" }
 }
 
-override_resource {
-  target = module.numbers.module.progressive_delivery.aws_iam_role.gate
-  values = { arn = "arn:aws:iam::123456789012:role/numbers-prod-deployment-gate" }
-}
-
-override_resource {
-  target = module.numbers.module.progressive_delivery.aws_iam_role.gate_hook
-  values = { arn = "arn:aws:iam::123456789012:role/numbers-prod-deployment-gate-hook" }
-}
-
-override_resource {
-  target = module.numbers.module.progressive_delivery.aws_lambda_function.gate
-  values = { arn = "arn:aws:lambda:us-east-1:123456789012:function:numbers-prod-deployment-gate" }
-}
-
 run "plan" {
   command = plan
 
@@ -549,7 +534,7 @@ run "outputs" {
   assert {
     condition = {
       for statement in jsondecode(module.numbers.ferry_policy).Statement :
-      statement.Condition.StringEquals["iam:PassedToService"] => toset(statement.Resource)
+      statement.Condition.StringEquals["iam:PassedToService"] => toset(flatten([statement.Resource]))
       if statement.Effect == "Allow" && contains(flatten([statement.Action]), "iam:PassRole")
       } == {
       "ecs-tasks.amazonaws.com" = toset([
@@ -558,10 +543,9 @@ run "outputs" {
       ])
       "ecs.amazonaws.com" = toset([
         "arn:aws:iam::123456789012:role/numbers-prod-ecs-infrastructure",
-        "arn:aws:iam::123456789012:role/numbers-prod-deployment-gate-hook",
       ])
     }
-    error_message = "Ferry may pass the task and execution roles to ECS tasks, and the ECS infrastructure role and the deployment gate's hook role to ECS, and no other role."
+    error_message = "Ferry may pass the task and execution roles to ECS tasks, and the ECS infrastructure role to ECS, and no other role."
   }
 
   assert {
@@ -670,12 +654,8 @@ run "committed_outputs" {
   }
 
   assert {
-    condition = (
-      regex("^arn:aws:iam::[0-9]{12}:role/(.+)$", var.committed.ecs_infrastructure_role_arn.value)[0] == module.numbers.progressive_delivery.ecs_infrastructure_role.name
-      && regex("^arn:aws:iam::[0-9]{12}:role/(.+)$", var.committed.gate_hook_role_arn.value)[0] == module.numbers.progressive_delivery.gate.hook_role_name
-      && regex("^arn:aws:lambda:${output.region}:[0-9]{12}:function:(.+)$", var.committed.gate_hook_arn.value)[0] == module.numbers.progressive_delivery.gate.function_name
-    )
-    error_message = "manifests/prod/terraform-outputs.json: ecs_infrastructure_role_arn, gate_hook_role_arn and gate_hook_arn must name ${module.numbers.progressive_delivery.ecs_infrastructure_role.name}, ${module.numbers.progressive_delivery.gate.hook_role_name} and the function ${module.numbers.progressive_delivery.gate.function_name}."
+    condition     = regex("^arn:aws:iam::[0-9]{12}:role/(.+)$", var.committed.ecs_infrastructure_role_arn.value)[0] == module.numbers.progressive_delivery.ecs_infrastructure_role.name
+    error_message = "manifests/prod/terraform-outputs.json: ecs_infrastructure_role_arn must name ${module.numbers.progressive_delivery.ecs_infrastructure_role.name}."
   }
 
   assert {
@@ -688,8 +668,8 @@ run "committed_outputs" {
 
 # Progressive delivery (ECS blue/green, canary, linear): the alternate target
 # group, the production and test listener rules whose weights ECS moves, the
-# role it moves them with, the alarms it rolls back on, and the deployment
-# gate (lifecycle hook) of blue/green pauses.
+# role it moves them with, the alarms it rolls back on, and Ferry's calls
+# (follow, resume a PAUSE lifecycle hook, stop).
 run "progressive_delivery" {
   command = apply
 
@@ -714,12 +694,10 @@ run "progressive_delivery" {
 
   assert {
     condition = (
-      output.gate_hook_arn == "arn:aws:lambda:us-east-1:123456789012:function:numbers-prod-deployment-gate"
-      && output.gate_hook_role_arn == "arn:aws:iam::123456789012:role/numbers-prod-deployment-gate-hook"
-      && output.alarm_5xx_name == "numbers-prod-proxy-5xx"
+      output.alarm_5xx_name == "numbers-prod-proxy-5xx"
       && output.alarm_latency_name == "numbers-prod-proxy-p99-latency"
     )
-    error_message = "gate_hook_arn, gate_hook_role_arn and the alarm names must come from the gate function, its hook role and the two alarms."
+    error_message = "alarm_5xx_name and alarm_latency_name must come from the two alarms."
   }
 
   # --- Target groups and listener rules --------------------------------------------
@@ -817,12 +795,12 @@ run "progressive_delivery" {
   assert {
     condition = length(setsubtract([
       "ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions",
-      "ecs:StopServiceDeployment", "cloudwatch:GetMetricData",
+      "ecs:ContinueServiceDeployment", "ecs:StopServiceDeployment", "cloudwatch:GetMetricData",
       ], flatten([
         for statement in jsondecode(module.numbers.ferry_policy).Statement :
         statement.Action if statement.Effect == "Allow"
     ]))) == 0
-    error_message = "Ferry's role must allow following service deployments, stopping one and reading CloudWatch metrics."
+    error_message = "Ferry's role must allow following service deployments, resuming (continue or roll back) and stopping one, and reading CloudWatch metrics."
   }
 
   assert {
@@ -833,28 +811,37 @@ run "progressive_delivery" {
         || startswith(resource, "arn:aws:ecs:us-east-1:123456789012:service-deployment/numbers-prod/")
         || startswith(resource, "arn:aws:ecs:us-east-1:123456789012:service-revision/numbers-prod/")
       ]
-      if statement.Effect == "Allow" && anytrue([for a in flatten([statement.Action]) : contains(["ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions", "ecs:StopServiceDeployment"], a)])
+      if statement.Effect == "Allow" && anytrue([for a in flatten([statement.Action]) : contains(["ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions", "ecs:ContinueServiceDeployment", "ecs:StopServiceDeployment"], a)])
     ]))
-    error_message = "Ferry may follow and stop the deployments of this environment's cluster only."
+    error_message = "Ferry may follow, resume and stop the deployments of this environment's cluster only."
   }
 
   assert {
-    condition = anytrue([
-      for statement in jsondecode(module.numbers.ferry_policy).Statement :
-      statement.Effect == "Deny" && contains(flatten([statement.Action]), "ecs:StopServiceDeployment")
-      && statement.Resource == "arn:aws:ecs:us-east-1:123456789012:service-deployment/numbers-prod/numbers-prod-ferry/*"
+    condition = alltrue([
+      for action in ["ecs:ContinueServiceDeployment", "ecs:StopServiceDeployment"] : anytrue([
+        for statement in jsondecode(module.numbers.ferry_policy).Statement :
+        statement.Effect == "Deny" && contains(flatten([statement.Action]), action)
+        && statement.Resource == "arn:aws:ecs:us-east-1:123456789012:service-deployment/numbers-prod/numbers-prod-ferry/*"
+      ])
     ])
-    error_message = "Ferry's role must be denied stopping the deployments of Ferry's own service."
+    error_message = "Ferry's role must be denied resuming and stopping the deployments of Ferry's own service."
   }
 
   assert {
     condition = alltrue([
       for statement in jsondecode(module.numbers.ferry_policy).Statement :
-      toset(statement.Condition["ForAllValues:StringEquals"]["aws:TagKeys"]) == toset(["ferry.dev/promote", "ferry.dev/abort"])
-      && statement.Condition.StringEquals["aws:ResourceTag/ferry.dev/environment"] == "prod"
-      if statement.Effect == "Allow" && contains(flatten([statement.Action]), "ecs:UntagResource")
+      statement.Resource == "arn:aws:ecs:us-east-1:123456789012:service-deployment/numbers-prod/*"
+      if statement.Effect == "Allow" && contains(flatten([statement.Action]), "ecs:ContinueServiceDeployment")
     ])
-    error_message = "Ferry may remove the deployment gate's tags (ferry.dev/promote, ferry.dev/abort) from its own services, and no other tag."
+    error_message = "Ferry may resume the service deployments of this environment's cluster, and nothing else, with ContinueServiceDeployment."
+  }
+
+  assert {
+    condition = !anytrue([
+      for statement in jsondecode(module.numbers.ferry_policy).Statement :
+      statement.Effect == "Allow" && contains(flatten([statement.Action]), "ecs:UntagResource")
+    ])
+    error_message = "Ferry's role may not remove tags from services (the manual gate is resumed with ContinueServiceDeployment, not through tags)."
   }
 
   # --- Alarms (ECS's alarm-based rollback) ------------------------------------------------
@@ -891,55 +878,4 @@ run "progressive_delivery" {
     error_message = "The latency alarm must fire when the p99 TargetResponseTime of either target group exceeds 1 s."
   }
 
-  # --- Deployment gate (lifecycle hook) -----------------------------------------------------
-
-  assert {
-    condition = (
-      module.numbers.progressive_delivery.gate.function_name == "numbers-prod-deployment-gate"
-      && module.numbers.progressive_delivery.gate.runtime == "python3.13"
-      && module.numbers.progressive_delivery.gate.handler == "deployment_gate.handler"
-      && module.numbers.progressive_delivery.gate.tracing_mode == "Active"
-      && module.numbers.progressive_delivery.gate.role_arn == "arn:aws:iam::123456789012:role/numbers-prod-deployment-gate"
-    )
-    error_message = "The deployment gate must run deployment_gate.handler (gate/deployment_gate.py) on Python 3.13, traced, with its own role."
-  }
-
-  assert {
-    condition = (
-      [
-        for statement in jsondecode(module.numbers.progressive_delivery.gate.function_policy).Statement :
-        statement if anytrue([for a in flatten([statement.Action]) : startswith(a, "ecs:")])
-        ] == [{
-          Sid      = "ReadServiceDeploymentsAndTags"
-          Effect   = "Allow"
-          Action   = ["ecs:ListServiceDeployments", "ecs:ListTagsForResource"]
-          Resource = "arn:aws:ecs:us-east-1:123456789012:service/numbers-prod/*"
-      }]
-      && alltrue([
-        for statement in jsondecode(module.numbers.progressive_delivery.gate.function_policy).Statement :
-        statement.Effect == "Allow" && alltrue([for a in flatten([statement.Action]) : can(regex("^(ecs:List|logs:(CreateLogStream|PutLogEvents)$|xray:Put)", a))])
-      ])
-    )
-    error_message = "The gate function may only list this cluster's service deployments and tags, and write its logs and traces."
-  }
-
-  assert {
-    condition = (
-      jsondecode(module.numbers.progressive_delivery.gate.hook_role_policy).Statement == [{
-        Sid      = "InvokeDeploymentGate"
-        Effect   = "Allow"
-        Action   = "lambda:InvokeFunction"
-        Resource = "arn:aws:lambda:us-east-1:123456789012:function:numbers-prod-deployment-gate"
-      }]
-      && [
-        for statement in jsondecode(module.numbers.progressive_delivery.gate.hook_role_trust).Statement : statement.Principal
-      ] == [{ Service = "ecs.amazonaws.com" }]
-    )
-    error_message = "The hook role must be assumable by ECS only and allow invoking the gate function only."
-  }
-
-  assert {
-    condition     = jsondecode(module.numbers.progressive_delivery.gate.function_trust).Statement[0].Condition.StringEquals["aws:SourceAccount"] == "123456789012"
-    error_message = "Only Lambda in this account may assume the gate function's role."
-  }
 }

@@ -129,10 +129,3 @@ mock_resource "aws_eip" {
     public_ip = "203.0.113.10"
   }
 }
-
-# The deployment gate's hook role names the function by ARN.
-mock_resource "aws_lambda_function" {
-  defaults = {
-    arn = "arn:aws:lambda:us-east-1:123456789012:function:mock"
-  }
-}
