@@ -19,6 +19,51 @@ output "target_group_arn" {
   value       = module.numbers.target_group_arn
 }
 
+output "alternate_target_group_arn" {
+  description = "Alternate target group of the numbers service (blue/green, canary, linear: advancedConfiguration.alternateTargetGroupArn)."
+  value       = module.numbers.alternate_target_group_arn
+}
+
+output "production_listener_rule_arn" {
+  description = "HTTPS listener rule of the app's production traffic (advancedConfiguration.productionListenerRule)."
+  value       = module.numbers.production_listener_rule_arn
+}
+
+output "test_listener_rule_arn" {
+  description = "HTTPS listener rule of blue/green test traffic (advancedConfiguration.testListenerRule)."
+  value       = module.numbers.test_listener_rule_arn
+}
+
+output "ecs_infrastructure_role_arn" {
+  description = "Role ECS assumes to shift load balancer traffic (advancedConfiguration.roleArn)."
+  value       = module.numbers.ecs_infrastructure_role_arn
+}
+
+output "alarm_5xx_name" {
+  description = "CloudWatch alarm on the target 5xx ratio (deploymentConfiguration.alarms)."
+  value       = module.numbers.alarm_5xx_name
+}
+
+output "alarm_latency_name" {
+  description = "CloudWatch alarm on the p99 target response time (deploymentConfiguration.alarms)."
+  value       = module.numbers.alarm_latency_name
+}
+
+output "load_balancer_arn_suffix" {
+  description = "CloudWatch dimension LoadBalancer of the app's metrics (app/<name>/<id>)."
+  value       = module.numbers.load_balancer_arn_suffix
+}
+
+output "target_group_arn_suffix" {
+  description = "CloudWatch dimension TargetGroup of the primary target group (targetgroup/<name>/<id>)."
+  value       = module.numbers.target_group_arn_suffix
+}
+
+output "alternate_target_group_arn_suffix" {
+  description = "CloudWatch dimension TargetGroup of the alternate target group."
+  value       = module.numbers.alternate_target_group_arn_suffix
+}
+
 output "execution_role_arn" {
   description = "ECS task execution role."
   value       = module.numbers.execution_role_arn

@@ -197,7 +197,7 @@ async fn terraform_dev_on_moto_then_ferry_deploys_the_numbers_service_onto_it() 
     let applied = text(&out);
     assert!(out.status.success(), "terraform apply: {applied}");
     assert!(
-        applied.contains("Apply complete! Resources: 110 added, 0 changed, 0 destroyed."),
+        applied.contains("Apply complete! Resources: 117 added, 0 changed, 0 destroyed."),
         "{applied}"
     );
 
@@ -219,16 +219,26 @@ async fn terraform_dev_on_moto_then_ferry_deploys_the_numbers_service_onto_it() 
             .collect::<Vec<_>>()
     };
     assert_eq!(keys(&outputs), keys(&committed));
-    for name in ["cluster_name", "log_group_name", "region", "db_name"] {
+    for name in [
+        "cluster_name",
+        "log_group_name",
+        "region",
+        "db_name",
+        "alarm_5xx_name",
+        "alarm_latency_name",
+    ] {
         assert_eq!(
             outputs[name]["value"], committed[name]["value"],
             "output {name}"
         );
     }
-    assert_eq!(
-        target_group_name(&string(&outputs, "target_group_arn")),
-        target_group_name(&string(&committed, "target_group_arn")),
-    );
+    for name in ["target_group_arn", "alternate_target_group_arn"] {
+        assert_eq!(
+            target_group_name(&string(&outputs, name)),
+            target_group_name(&string(&committed, name)),
+            "output {name}"
+        );
+    }
 
     // The manifests, with Terraform's outputs as their values.
     let manifests = work.path().join("manifests");

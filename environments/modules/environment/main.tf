@@ -3,8 +3,10 @@
 #
 #   kms ─┬─ network ── security_groups ─┬─ bastion
 #        │                              ├─ database ──┐
-#        ├─ ecs_cluster ────────────────┼─────────────┴─ iam (execution, task, Ferry roles)
-#        │                              ├─ load_balancer (ALB, target group, ACM, DNS, WAF)
+#        ├─ ecs_cluster ────────────────┼─────────────┴─ iam (execution, task, Ferry, ECS infrastructure roles)
+#        │                              ├─ load_balancer (ALB, primary + alternate target groups,
+#        │                              │                 production + test listener rules, ACM, DNS, WAF)
+#        │                              │    └─ progressive_delivery (5xx + latency alarms)
 #        │                              └─ ferry (Ferry's own ECS service, its ECR repository)
 #        └─ github_ci (OIDC provider, CI roles)
 #
@@ -128,6 +130,27 @@ module "load_balancer" {
   waf_log_retention_days = var.log_retention_days
   logs_kms_key_arn       = module.kms.logs_key_arn
   account_id             = local.account_id
+
+  # Blue/green test traffic from inside the VPC (through its NAT gateways)
+  # and from the ranges the environment adds.
+  test_traffic_source_cidrs = concat(
+    [for ip in module.network.nat_public_ips : "${ip}/32"],
+    var.test_traffic_source_cidrs,
+  )
+}
+
+module "progressive_delivery" {
+  source = "../progressive_delivery"
+
+  name = local.name
+
+  load_balancer_arn_suffix = module.load_balancer.load_balancer_arn_suffix
+  target_group_arn_suffixes = [
+    module.load_balancer.target_group_arn_suffix,
+    module.load_balancer.alternate_target_group_arn_suffix,
+  ]
+  alarm_5xx_percent         = var.alarm_5xx_percent
+  alarm_latency_p99_seconds = var.alarm_latency_p99_seconds
 }
 
 module "github_ci" {

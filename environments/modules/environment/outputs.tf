@@ -19,6 +19,51 @@ output "target_group_arn" {
   value       = module.load_balancer.target_group_arn
 }
 
+output "alternate_target_group_arn" {
+  description = "Alternate target group of the numbers service's proxy container (blue/green, canary, linear)."
+  value       = module.load_balancer.alternate_target_group_arn
+}
+
+output "production_listener_rule_arn" {
+  description = "HTTPS listener rule of the app's production traffic (ECS moves its weights)."
+  value       = module.load_balancer.production_listener_rule_arn
+}
+
+output "test_listener_rule_arn" {
+  description = "HTTPS listener rule of blue/green test traffic."
+  value       = module.load_balancer.test_listener_rule_arn
+}
+
+output "ecs_infrastructure_role_arn" {
+  description = "Role ECS assumes to shift load balancer traffic (advancedConfiguration.roleArn)."
+  value       = module.iam.ecs_infrastructure_role_arn
+}
+
+output "alarm_5xx_name" {
+  description = "Target 5xx ratio alarm (deploymentConfiguration.alarms)."
+  value       = module.progressive_delivery.alarm_5xx_name
+}
+
+output "alarm_latency_name" {
+  description = "p99 target response time alarm (deploymentConfiguration.alarms)."
+  value       = module.progressive_delivery.alarm_latency_name
+}
+
+output "load_balancer_arn_suffix" {
+  description = "The load balancer's CloudWatch dimension value (LoadBalancer)."
+  value       = module.load_balancer.load_balancer_arn_suffix
+}
+
+output "target_group_arn_suffix" {
+  description = "The primary target group's CloudWatch dimension value (TargetGroup)."
+  value       = module.load_balancer.target_group_arn_suffix
+}
+
+output "alternate_target_group_arn_suffix" {
+  description = "The alternate target group's CloudWatch dimension value (TargetGroup)."
+  value       = module.load_balancer.alternate_target_group_arn_suffix
+}
+
 output "execution_role_arn" {
   description = "ECS task execution role."
   value       = module.iam.task_execution_role_arn
@@ -136,13 +181,18 @@ output "bastion" {
 output "load_balancer" {
   description = "Names and settings of the load balancer."
   value = {
-    alb_name                   = module.load_balancer.alb_name
-    target_group_name          = module.load_balancer.target_group_name
-    access_log_bucket          = module.load_balancer.access_log_bucket
-    https_listener             = module.load_balancer.https_listener
-    drop_invalid_header_fields = module.load_balancer.drop_invalid_header_fields
-    deletion_protection        = module.load_balancer.deletion_protection
-    url                        = module.load_balancer.url
+    alb_name                    = module.load_balancer.alb_name
+    target_group_name           = module.load_balancer.target_group_name
+    alternate_target_group_name = module.load_balancer.alternate_target_group_name
+    target_groups               = module.load_balancer.target_groups
+    listener_rules              = module.load_balancer.listener_rules
+    default_action              = module.load_balancer.https_listener_default_action
+    https_listener_arn          = module.load_balancer.https_listener_arn
+    access_log_bucket           = module.load_balancer.access_log_bucket
+    https_listener              = module.load_balancer.https_listener
+    drop_invalid_header_fields  = module.load_balancer.drop_invalid_header_fields
+    deletion_protection         = module.load_balancer.deletion_protection
+    url                         = module.load_balancer.url
   }
 }
 
@@ -177,9 +227,22 @@ output "ferry" {
   }
 }
 
+output "progressive_delivery" {
+  description = "Alarms and ECS infrastructure role of blue/green, canary and linear deployments (for tests)."
+  value = {
+    alarms                  = module.progressive_delivery.alarms
+    ecs_infrastructure_role = module.iam.ecs_infrastructure_role
+  }
+}
+
 output "ferry_policy" {
   description = "Ferry's permissions policy (JSON)."
   value       = module.iam.ferry_policy
+}
+
+output "terraform_apply_policy" {
+  description = "Permissions policy (JSON) of the CI role that runs terraform apply, besides PowerUserAccess."
+  value       = module.github_ci.terraform_apply_policy
 }
 
 output "ferry_plan_policy" {

@@ -19,7 +19,7 @@ variable "app_name" {
 
   validation {
     # Leaves room for the longest suffix ("-ci-terraform-apply", 19 characters)
-    # within IAM's 64 and for "-proxy" within the target group's 32.
+    # within IAM's 64 and for "-proxy-alt" within the target group's 32.
     condition     = can(regex("^[a-z][a-z0-9]{1,11}$", var.app_name))
     error_message = "app_name must be 2-12 lowercase letters or digits, starting with a letter."
   }
@@ -200,4 +200,22 @@ variable "ferry_oidc_client_secret" {
   type        = string
   default     = null
   sensitive   = true
+}
+
+variable "test_traffic_source_cidrs" {
+  description = "Address ranges (CIDR), besides the VPC's NAT gateways, whose requests may reach blue/green test traffic (with the X-Ferry-Traffic: test header)."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_5xx_percent" {
+  description = "Share of the app's requests answered 5xx by its targets above which the 5xx alarm fires (ECS rolls back), in percent."
+  type        = number
+  default     = 5
+}
+
+variable "alarm_latency_p99_seconds" {
+  description = "p99 target response time above which the latency alarm fires (ECS rolls back), in seconds."
+  type        = number
+  default     = 1
 }

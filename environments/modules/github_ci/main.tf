@@ -337,6 +337,7 @@ resource "aws_iam_role_policy" "terraform_apply" {
               "arn:${var.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
               "arn:${var.partition}:iam::aws:policy/ReadOnlyAccess",
               "arn:${var.partition}:iam::aws:policy/PowerUserAccess",
+              "arn:${var.partition}:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers",
             ]
           }
         }

@@ -36,3 +36,8 @@ output "ferry_plan_policy" {
   description = "The ferry plan role's permissions policy (JSON)."
   value       = aws_iam_role_policy.ferry_plan.policy
 }
+
+output "terraform_apply_policy" {
+  description = "Permissions policy (JSON) of the terraform apply CI role, besides PowerUserAccess (for tests)."
+  value       = aws_iam_role_policy.terraform_apply.policy
+}

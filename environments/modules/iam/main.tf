@@ -9,7 +9,14 @@
 #   Application Auto Scaling of ECS services' desired count (targets,
 #   target-tracking policies and their CloudWatch alarms, scheduled actions),
 #   creating Application Auto Scaling's service-linked role for ECS on first
-#   use.
+#   use; progressive delivery: following service deployments and their
+#   revisions, resuming one paused at a PAUSE lifecycle hook (continue or
+#   roll back), stopping one with rollback, reading CloudWatch metrics for
+#   its analysis, and iam:PassRole of the ECS infrastructure role, to ECS
+#   only.
+# - ECS infrastructure role for load balancers: what ECS itself assumes to
+#   move traffic between the target groups in blue/green, canary and linear
+#   deployments (the AWS-managed policy for it).
 #   Ferry's own service and image repository (modules/ferry, Terraform's)
 #   are off limits to it.
 
@@ -21,6 +28,10 @@ locals {
   task_arns           = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:task/${var.cluster_name}/*"
   task_definition_arn = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:task-definition/*"
   ferry_service_arn   = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service/${var.cluster_name}/${var.ferry_service_name}"
+  # A service's deployments and revisions: <kind>/<cluster>/<service>/<id>.
+  service_deployment_arns   = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service-deployment/${var.cluster_name}/*"
+  service_revision_arns     = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service-revision/${var.cluster_name}/*"
+  ferry_service_deployments = "${local.arn_prefix}:ecs:${var.region}:${var.account_id}:service-deployment/${var.cluster_name}/${var.ferry_service_name}/*"
 
   # Target tracking names its alarms TargetTracking-<resource id>-...
   target_tracking_alarms = "${local.arn_prefix}:cloudwatch:${var.region}:${var.account_id}:alarm:TargetTracking-service/${var.cluster_name}/*"
@@ -152,6 +163,35 @@ resource "aws_iam_role_policy" "task_exec" {
   })
 }
 
+# --- ECS infrastructure role for load balancers ----------------------------------
+
+# Assumed by ECS (not by tasks) during blue/green, canary and linear
+# deployments: it registers the new revision's tasks with the target group
+# that is not serving and moves the weights of the production and test
+# listener rules (modules/load_balancer). The services name it in
+# loadBalancers[].advancedConfiguration.roleArn (ecs_infrastructure_role_arn).
+# The trust policy is the one AWS documents for this role; ECS does not send
+# aws:SourceAccount / aws:SourceArn when it assumes it.
+resource "aws_iam_role" "ecs_infrastructure" {
+  name        = "${var.name}-ecs-infrastructure"
+  description = "Assumed by ECS to shift load balancer traffic in ${var.name}'s blue/green, canary and linear deployments."
+
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "EcsManagesLoadBalancers"
+      Effect    = "Allow"
+      Principal = { Service = "ecs.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "ecs_infrastructure" {
+  role       = aws_iam_role.ecs_infrastructure.name
+  policy_arn = "${local.arn_prefix}:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"
+}
+
 # --- Ferry ---------------------------------------------------------------------
 
 resource "aws_iam_role" "ferry" {
@@ -172,6 +212,7 @@ resource "aws_iam_role" "ferry" {
 }
 
 resource "aws_iam_role_policy" "ferry" {
+  #checkov:skip=CKV_AWS_355:The one restrictable action on "*" without a condition is ObserveAutoscaling's cloudwatch:DescribeAlarms, read only, which Application Auto Scaling's scaling-policy calls use in the caller's name; every other "*" statement names actions without resource-level permissions or is scoped by a condition (cluster, namespace and dimension, request tag).
   name = "reconcile-${var.environment}"
   role = aws_iam_role.ferry.id
 
@@ -291,6 +332,49 @@ resource "aws_iam_role_policy" "ferry" {
         Resource = local.ferry_service_arn
       },
       {
+        # Progressive delivery: follow a deployment (lifecycle stage,
+        # traffic shifted, bake time) and the revisions it moves between.
+        Sid    = "FollowServiceDeployments"
+        Effect = "Allow"
+        Action = [
+          "ecs:ListServiceDeployments",
+          "ecs:DescribeServiceDeployments",
+          "ecs:DescribeServiceRevisions",
+        ]
+        Resource = [local.service_arns, local.service_deployment_arns, local.service_revision_arns]
+      },
+      {
+        # A failed analysis or `ferry abort`: stop the deployment with
+        # rollback, in this cluster only.
+        Sid      = "StopServiceDeployments"
+        Effect   = "Allow"
+        Action   = "ecs:StopServiceDeployment"
+        Resource = local.service_deployment_arns
+      },
+      {
+        # The manual gate (`pause:`, an ECS PAUSE lifecycle hook):
+        # `ferry promote` resumes the paused deployment (CONTINUE),
+        # `ferry abort` rolls it back (ROLLBACK), in this cluster only.
+        Sid      = "ContinueServiceDeployments"
+        Effect   = "Allow"
+        Action   = "ecs:ContinueServiceDeployment"
+        Resource = local.service_deployment_arns
+      },
+      {
+        Sid      = "NotFerrysOwnDeployments"
+        Effect   = "Deny"
+        Action   = ["ecs:StopServiceDeployment", "ecs:ContinueServiceDeployment"]
+        Resource = local.ferry_service_deployments
+      },
+      {
+        # Metric analysis during bake time (5xx ratio, p99 latency).
+        # GetMetricData has no resource-level permissions; it only reads.
+        Sid      = "ReadMetrics"
+        Effect   = "Allow"
+        Action   = "cloudwatch:GetMetricData"
+        Resource = "*"
+      },
+      {
         Sid      = "ReadTags"
         Effect   = "Allow"
         Action   = "ecs:ListTagsForResource"
@@ -303,6 +387,17 @@ resource "aws_iam_role_policy" "ferry" {
         Resource = [aws_iam_role.task_execution.arn, aws_iam_role.task.arn]
         Condition = {
           StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" }
+        }
+      },
+      {
+        # The role ECS itself assumes during a deployment to move load
+        # balancer traffic (PAUSE lifecycle hooks need no role).
+        Sid      = "PassInfrastructureRoleToEcs"
+        Effect   = "Allow"
+        Action   = "iam:PassRole"
+        Resource = aws_iam_role.ecs_infrastructure.arn
+        Condition = {
+          StringEquals = { "iam:PassedToService" = "ecs.amazonaws.com" }
         }
       },
       {

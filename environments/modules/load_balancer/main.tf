@@ -1,17 +1,50 @@
 # Public entry point of one environment: DNS name, TLS certificate,
-# application load balancer, target group and web application firewall.
+# application load balancer, target groups and web application firewall.
 #
-#   https://<domain_name>  ->  ALB :443 (TLS 1.2+/1.3)  ->  target group (ip)  ->  proxy container :8000
+#   https://<domain_name>  ->  ALB :443 (TLS 1.2+/1.3)  ->  production rule  ->  primary / alternate target group (ip)  ->  proxy container :8000
 #   http://<domain_name>   ->  ALB :80   ->  301 to https
+#   any other host name    ->  404 (Ferry's own host name has rules of its own, modules/ferry)
 #
-# The target group is empty here: Ferry registers the ECS service "numbers"
-# with it (loadBalancers in the manifest, target_group_arn output), and ECS
-# registers the tasks' IPs.
+# The target groups are empty here: Ferry registers the ECS service "numbers"
+# with the primary one (loadBalancers in the manifest, target_group_arn
+# output), and ECS registers the tasks' IPs. The alternate target group and
+# the two listener rules are what ECS's native blue/green, canary and linear
+# deployments need (advancedConfiguration of the service's load balancer):
+# ECS starts the new revision behind the target group that is not serving,
+# then moves the weights of the production rule (and of the test rule, for
+# test traffic) from one target group to the other, assuming the ECS
+# infrastructure role (modules/iam). Terraform creates the rules with all
+# traffic on the primary target group and then leaves their actions to ECS.
 
 locals {
   alb_name          = "${var.name}-alb"
-  target_group_name = "${var.name}-proxy"
   access_log_prefix = "alb"
+
+  # At most 32 characters each (checked by the environments' tests).
+  target_group_name           = "${var.name}-proxy"
+  alternate_target_group_name = "${var.name}-proxy-alt"
+
+  # Settings of both target groups.
+  target_group = {
+    target_type          = "ip" # awsvpc Fargate tasks register by IP
+    protocol             = "HTTP"
+    port                 = var.container_port
+    deregistration_delay = 30
+    health_check = {
+      protocol            = "HTTP"
+      path                = var.health_check_path
+      port                = "traffic-port"
+      matcher             = "200"
+      interval            = 15
+      timeout             = 5
+      healthy_threshold   = 2
+      unhealthy_threshold = 3
+    }
+  }
+
+  # What a request must carry to reach the test listener rule.
+  test_traffic_header       = "X-Ferry-Traffic"
+  test_traffic_header_value = "test"
 
   # The certificate's DNS validation records, by domain name.
   validation_options = {
@@ -214,25 +247,57 @@ resource "aws_lb" "this" {
   depends_on = [aws_s3_bucket_policy.access_logs]
 }
 
+# The primary and the alternate target group of the proxy, with the same
+# settings (local.target_group): during a blue/green, canary or linear
+# deployment one serves the running revision and the other the new one, and
+# they swap roles at every deployment.
 resource "aws_lb_target_group" "proxy" {
   #checkov:skip=CKV_AWS_378:TLS terminates at the ALB; the hop to the proxy stays inside the VPC, restricted to the ALB's security group.
   name                 = local.target_group_name
   vpc_id               = var.vpc_id
-  target_type          = "ip" # awsvpc Fargate tasks register by IP
-  protocol             = "HTTP"
-  port                 = var.container_port
-  deregistration_delay = 30
+  target_type          = local.target_group.target_type
+  protocol             = local.target_group.protocol
+  port                 = local.target_group.port
+  deregistration_delay = local.target_group.deregistration_delay
 
-  health_check {
-    enabled             = true
-    protocol            = "HTTP"
-    path                = var.health_check_path
-    port                = "traffic-port"
-    matcher             = "200"
-    interval            = 15
-    timeout             = 5
-    healthy_threshold   = 2
-    unhealthy_threshold = 3
+  dynamic "health_check" {
+    for_each = [local.target_group.health_check]
+    content {
+      enabled             = true
+      protocol            = health_check.value.protocol
+      path                = health_check.value.path
+      port                = health_check.value.port
+      matcher             = health_check.value.matcher
+      interval            = health_check.value.interval
+      timeout             = health_check.value.timeout
+      healthy_threshold   = health_check.value.healthy_threshold
+      unhealthy_threshold = health_check.value.unhealthy_threshold
+    }
+  }
+}
+
+resource "aws_lb_target_group" "proxy_alternate" {
+  #checkov:skip=CKV_AWS_378:TLS terminates at the ALB; the hop to the proxy stays inside the VPC, restricted to the ALB's security group.
+  name                 = local.alternate_target_group_name
+  vpc_id               = var.vpc_id
+  target_type          = local.target_group.target_type
+  protocol             = local.target_group.protocol
+  port                 = local.target_group.port
+  deregistration_delay = local.target_group.deregistration_delay
+
+  dynamic "health_check" {
+    for_each = [local.target_group.health_check]
+    content {
+      enabled             = true
+      protocol            = health_check.value.protocol
+      path                = health_check.value.path
+      port                = health_check.value.port
+      matcher             = health_check.value.matcher
+      interval            = health_check.value.interval
+      timeout             = health_check.value.timeout
+      healthy_threshold   = health_check.value.healthy_threshold
+      unhealthy_threshold = health_check.value.unhealthy_threshold
+    }
   }
 }
 
@@ -243,10 +308,110 @@ resource "aws_lb_listener" "https" {
   ssl_policy        = var.ssl_policy
   certificate_arn   = aws_acm_certificate_validation.this.certificate_arn
 
+  # Requests for a host name the listener's rules do not serve (the ALB's
+  # own DNS name, a bare IP). Not a forward to a target group: which target
+  # group serves the app changes with every blue/green deployment.
   default_action {
-    type             = "forward"
-    target_group_arn = aws_lb_target_group.proxy.arn
+    type = "fixed-response"
+
+    fixed_response {
+      content_type = "text/plain"
+      message_body = "Not found"
+      status_code  = "404"
+    }
   }
+}
+
+# The app's production traffic: every request for domain_name, forwarded to
+# the primary and the alternate target group by weight (100/0 until ECS's
+# first blue/green, canary or linear deployment moves them). A forward action
+# only: ECS refuses rules that mix forward with other action types. ECS owns
+# the weights, so Terraform ignores the action after creating it.
+resource "aws_lb_listener_rule" "production" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = var.production_rule_priority
+
+  condition {
+    host_header {
+      values = [var.domain_name]
+    }
+  }
+
+  action {
+    type = "forward"
+
+    forward {
+      target_group {
+        arn    = aws_lb_target_group.proxy.arn
+        weight = 100
+      }
+
+      target_group {
+        arn    = aws_lb_target_group.proxy_alternate.arn
+        weight = 0
+      }
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [action]
+  }
+
+  tags = { Name = "${var.name}-production" }
+}
+
+# Test traffic of a blue/green deployment: during its test stages ECS points
+# this rule at the new revision while production traffic stays on the
+# running one. It takes requests for domain_name that carry the header
+# `${local.test_traffic_header}: ${local.test_traffic_header_value}` and come
+# from test_traffic_source_cidrs (by default the VPC's NAT gateways: the
+# bastion and the tasks inside the VPC, Ferry included): the rest of the internet
+# cannot reach an untested revision. Same listener, same TLS policy and WAF
+# as production traffic; evaluated before the production rule.
+resource "aws_lb_listener_rule" "test" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = var.test_rule_priority
+
+  condition {
+    host_header {
+      values = [var.domain_name]
+    }
+  }
+
+  condition {
+    http_header {
+      http_header_name = local.test_traffic_header
+      values           = [local.test_traffic_header_value]
+    }
+  }
+
+  condition {
+    source_ip {
+      values = var.test_traffic_source_cidrs
+    }
+  }
+
+  action {
+    type = "forward"
+
+    forward {
+      target_group {
+        arn    = aws_lb_target_group.proxy.arn
+        weight = 100
+      }
+
+      target_group {
+        arn    = aws_lb_target_group.proxy_alternate.arn
+        weight = 0
+      }
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [action]
+  }
+
+  tags = { Name = "${var.name}-test" }
 }
 
 resource "aws_lb_listener" "http_redirect" {

@@ -84,3 +84,31 @@ variable "ferry_host_name" {
   description = "Ferry's host name on this load balancer (a name in the certificate and a DNS alias)."
   type        = string
 }
+
+variable "production_rule_priority" {
+  description = "Priority of the app's production listener rule on the HTTPS listener (after the test rule)."
+  type        = number
+  default     = 1000
+}
+
+variable "test_rule_priority" {
+  description = "Priority of the blue/green test traffic listener rule (before the production rule)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.test_rule_priority < var.production_rule_priority
+    error_message = "The test rule must come before the production rule (a lower priority number)."
+  }
+}
+
+variable "test_traffic_source_cidrs" {
+  description = "Address ranges (CIDR) whose requests with the test header reach blue/green test traffic; one to three."
+  type        = list(string)
+
+  validation {
+    # An ALB rule takes five condition values: host, header and these.
+    condition     = length(var.test_traffic_source_cidrs) >= 1 && length(var.test_traffic_source_cidrs) <= 3 && alltrue([for cidr in var.test_traffic_source_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "test_traffic_source_cidrs must list one to three CIDR ranges."
+  }
+}

@@ -24,3 +24,8 @@ output "flow_log_group_name" {
   description = "Name of the VPC flow log group."
   value       = aws_cloudwatch_log_group.flow_logs.name
 }
+
+output "nat_public_ips" {
+  description = "Public addresses of the NAT gateways: where the VPC's outbound traffic to the internet comes from."
+  value       = [for zone in local.nat_zones : aws_eip.nat[zone].public_ip]
+}

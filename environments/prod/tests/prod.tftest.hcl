@@ -55,7 +55,43 @@ override_resource {
 
 override_resource {
   target = module.numbers.module.load_balancer.aws_lb_target_group.proxy
-  values = { arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/numbers-prod-proxy/0123456789abcdef" }
+  values = {
+    arn        = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/numbers-prod-proxy/0123456789abcdef"
+    arn_suffix = "targetgroup/numbers-prod-proxy/0123456789abcdef"
+  }
+}
+
+override_resource {
+  target = module.numbers.module.load_balancer.aws_lb_target_group.proxy_alternate
+  values = {
+    arn        = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/numbers-prod-proxy-alt/1123456789abcdef"
+    arn_suffix = "targetgroup/numbers-prod-proxy-alt/1123456789abcdef"
+  }
+}
+
+override_resource {
+  target = module.numbers.module.load_balancer.aws_lb.this
+  values = {
+    arn        = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/numbers-prod-alb/2123456789abcdef"
+    arn_suffix = "app/numbers-prod-alb/2123456789abcdef"
+    dns_name   = "numbers-prod-alb-0123456789.us-east-1.elb.amazonaws.com"
+    zone_id    = "Z35SXDOTRQ7X7K"
+  }
+}
+
+override_resource {
+  target = module.numbers.module.load_balancer.aws_lb_listener_rule.production
+  values = { arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/numbers-prod-alb/2123456789abcdef/3123456789abcdef/4123456789abcdef" }
+}
+
+override_resource {
+  target = module.numbers.module.load_balancer.aws_lb_listener_rule.test
+  values = { arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/numbers-prod-alb/2123456789abcdef/3123456789abcdef/5123456789abcdef" }
+}
+
+override_resource {
+  target = module.numbers.module.iam.aws_iam_role.ecs_infrastructure
+  values = { arn = "arn:aws:iam::123456789012:role/numbers-prod-ecs-infrastructure" }
 }
 
 run "plan" {
@@ -496,14 +532,20 @@ run "outputs" {
   }
 
   assert {
-    condition = [
-      for statement in jsondecode(module.numbers.ferry_policy).Statement : toset(statement.Resource)
+    condition = {
+      for statement in jsondecode(module.numbers.ferry_policy).Statement :
+      statement.Condition.StringEquals["iam:PassedToService"] => toset(flatten([statement.Resource]))
       if statement.Effect == "Allow" && contains(flatten([statement.Action]), "iam:PassRole")
-      ] == [toset([
+      } == {
+      "ecs-tasks.amazonaws.com" = toset([
         "arn:aws:iam::123456789012:role/numbers-prod-task-execution",
         "arn:aws:iam::123456789012:role/numbers-prod-task",
-    ])]
-    error_message = "Ferry may pass the task and execution roles only."
+      ])
+      "ecs.amazonaws.com" = toset([
+        "arn:aws:iam::123456789012:role/numbers-prod-ecs-infrastructure",
+      ])
+    }
+    error_message = "Ferry may pass the task and execution roles to ECS tasks, and the ECS infrastructure role to ECS, and no other role."
   }
 
   assert {
@@ -582,9 +624,258 @@ run "committed_outputs" {
   }
 
   assert {
+    condition = (
+      can(regex("^arn:aws:elasticloadbalancing:${output.region}:[0-9]{12}:targetgroup/${module.numbers.load_balancer.alternate_target_group_name}/[0-9a-f]+$", var.committed.alternate_target_group_arn.value))
+      && var.committed.target_group_arn_suffix.value == regex("targetgroup/.*$", var.committed.target_group_arn.value)
+      && var.committed.alternate_target_group_arn_suffix.value == regex("targetgroup/.*$", var.committed.alternate_target_group_arn.value)
+    )
+    error_message = "manifests/prod/terraform-outputs.json: alternate_target_group_arn must name the target group ${module.numbers.load_balancer.alternate_target_group_name}, and the *_arn_suffix values be the target groups' ARNs from targetgroup/ on."
+  }
+
+  assert {
+    condition = alltrue([
+      for name in ["production_listener_rule_arn", "test_listener_rule_arn"] :
+      startswith(var.committed[name].value, "arn:aws:elasticloadbalancing:${output.region}:${regex("^[0-9]{12}", var.committed.ecr_registry.value)}:listener-rule/${var.committed.load_balancer_arn_suffix.value}/")
+    ]) && can(regex("^app/${module.numbers.load_balancer.alb_name}/[0-9a-f]+$", var.committed.load_balancer_arn_suffix.value))
+    error_message = "manifests/prod/terraform-outputs.json: load_balancer_arn_suffix must be app/${module.numbers.load_balancer.alb_name}/<id>, and the production and test listener rules rules of that load balancer."
+  }
+
+  assert {
+    condition     = var.committed.production_listener_rule_arn.value != var.committed.test_listener_rule_arn.value
+    error_message = "manifests/prod/terraform-outputs.json: the production and the test listener rule must be two rules."
+  }
+
+  assert {
+    condition = (
+      var.committed.alarm_5xx_name.value == output.alarm_5xx_name
+      && var.committed.alarm_latency_name.value == output.alarm_latency_name
+    )
+    error_message = "manifests/prod/terraform-outputs.json: alarm_5xx_name and alarm_latency_name must be ${output.alarm_5xx_name} and ${output.alarm_latency_name}."
+  }
+
+  assert {
+    condition     = regex("^arn:aws:iam::[0-9]{12}:role/(.+)$", var.committed.ecs_infrastructure_role_arn.value)[0] == module.numbers.progressive_delivery.ecs_infrastructure_role.name
+    error_message = "manifests/prod/terraform-outputs.json: ecs_infrastructure_role_arn must name ${module.numbers.progressive_delivery.ecs_infrastructure_role.name}."
+  }
+
+  assert {
     condition = alltrue([
       for name, o in var.committed : o.sensitive == false && (o.type == "string" || o.type == "number" || o.type == ["list", "string"])
     ])
     error_message = "manifests/prod/terraform-outputs.json must be `terraform output -json` (no sensitive value)."
   }
+}
+
+# Progressive delivery (ECS blue/green, canary, linear): the alternate target
+# group, the production and test listener rules whose weights ECS moves, the
+# role it moves them with, the alarms it rolls back on, and Ferry's calls
+# (follow, resume a PAUSE lifecycle hook, stop).
+run "progressive_delivery" {
+  command = apply
+
+  assert {
+    condition = (
+      output.alternate_target_group_arn == "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/numbers-prod-proxy-alt/1123456789abcdef"
+      && output.production_listener_rule_arn == "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/numbers-prod-alb/2123456789abcdef/3123456789abcdef/4123456789abcdef"
+      && output.test_listener_rule_arn == "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/numbers-prod-alb/2123456789abcdef/3123456789abcdef/5123456789abcdef"
+      && output.ecs_infrastructure_role_arn == "arn:aws:iam::123456789012:role/numbers-prod-ecs-infrastructure"
+    )
+    error_message = "alternate_target_group_arn, production_listener_rule_arn, test_listener_rule_arn and ecs_infrastructure_role_arn must come from the alternate target group, the two listener rules and the ECS infrastructure role."
+  }
+
+  assert {
+    condition = (
+      output.load_balancer_arn_suffix == "app/numbers-prod-alb/2123456789abcdef"
+      && output.target_group_arn_suffix == "targetgroup/numbers-prod-proxy/0123456789abcdef"
+      && output.alternate_target_group_arn_suffix == "targetgroup/numbers-prod-proxy-alt/1123456789abcdef"
+    )
+    error_message = "The *_arn_suffix outputs must be the CloudWatch dimension values of the load balancer and of the primary and alternate target groups."
+  }
+
+  assert {
+    condition = (
+      output.alarm_5xx_name == "numbers-prod-proxy-5xx"
+      && output.alarm_latency_name == "numbers-prod-proxy-p99-latency"
+    )
+    error_message = "alarm_5xx_name and alarm_latency_name must come from the two alarms."
+  }
+
+  # --- Target groups and listener rules --------------------------------------------
+
+  assert {
+    condition = (
+      module.numbers.load_balancer.target_groups.primary == module.numbers.load_balancer.target_groups.alternate
+      && module.numbers.load_balancer.target_groups.primary.port == 8000
+      && module.numbers.load_balancer.target_groups.primary.target_type == "ip"
+      && module.numbers.load_balancer.target_groups.primary.health_check[0].path == "/healthz"
+    )
+    error_message = "The alternate target group must have the primary's settings (ip targets on 8000, health check on /healthz)."
+  }
+
+  assert {
+    condition = (
+      module.numbers.load_balancer.alternate_target_group_name == "numbers-prod-proxy-alt"
+      && length(module.numbers.load_balancer.alternate_target_group_name) <= 32
+    )
+    error_message = "The alternate target group must be numbers-prod-proxy-alt (target group names: 32 characters)."
+  }
+
+  assert {
+    condition = jsonencode(module.numbers.load_balancer.listener_rules.production) == jsonencode({
+      priority     = module.numbers.load_balancer.listener_rules.production.priority
+      listener_arn = module.numbers.load_balancer.https_listener_arn
+      hosts        = ["numbers.example.com"]
+      headers      = {}
+      source_ips   = []
+      action_types = ["forward"]
+      forward = {
+        (output.target_group_arn)           = 100
+        (output.alternate_target_group_arn) = 0
+      }
+    })
+    error_message = "The production rule must take every request for numbers.example.com on the HTTPS listener and only forward it, all to the primary target group, none to the alternate one, until ECS moves the weights."
+  }
+
+  assert {
+    condition = (
+      module.numbers.load_balancer.listener_rules.test.listener_arn == module.numbers.load_balancer.https_listener_arn
+      && jsonencode(module.numbers.load_balancer.listener_rules.test.hosts) == jsonencode(["numbers.example.com"])
+      && jsonencode(module.numbers.load_balancer.listener_rules.test.headers) == jsonencode({ "X-Ferry-Traffic" = ["test"] })
+      && jsonencode(module.numbers.load_balancer.listener_rules.test.action_types) == jsonencode(["forward"])
+      && module.numbers.load_balancer.listener_rules.test.forward == module.numbers.load_balancer.listener_rules.production.forward
+      && module.numbers.load_balancer.listener_rules.test.priority < module.numbers.load_balancer.listener_rules.production.priority
+    )
+    error_message = "The test rule must be on the HTTPS listener (TLS, WAF), for numbers.example.com with the header X-Ferry-Traffic: test, forward only, to the same target groups, and come before the production rule."
+  }
+
+  assert {
+    # The mock gives every NAT gateway the address 203.0.113.10.
+    condition     = toset(module.numbers.load_balancer.listener_rules.test.source_ips) == toset(["203.0.113.10/32"])
+    error_message = "Test traffic must come from the VPC's NAT gateways only (their /32), never from the whole internet."
+  }
+
+  assert {
+    condition = alltrue([
+      for rule in module.numbers.ferry.ingress.rules :
+      !contains([for r in values(module.numbers.load_balancer.listener_rules) : r.priority], rule.priority)
+    ])
+    error_message = "The app's listener rules must not take the priorities of Ferry's rules."
+  }
+
+  assert {
+    condition     = module.numbers.load_balancer.default_action == [{ type = "fixed-response", status_code = "404" }]
+    error_message = "The HTTPS listener must answer 404 to other host names, not forward to a target group (which one serves changes with every blue/green deployment)."
+  }
+
+  # --- ECS infrastructure role ---------------------------------------------------------
+
+  assert {
+    condition = (
+      module.numbers.progressive_delivery.ecs_infrastructure_role.policy_arns == ["arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"]
+      && [
+        for statement in jsondecode(module.numbers.progressive_delivery.ecs_infrastructure_role.assume_role_policy).Statement :
+        { effect = statement.Effect, principal = statement.Principal, action = statement.Action }
+      ] == [{ effect = "Allow", principal = { Service = "ecs.amazonaws.com" }, action = "sts:AssumeRole" }]
+    )
+    error_message = "The ECS infrastructure role must be assumable by ECS only and carry AmazonECSInfrastructureRolePolicyForLoadBalancers only."
+  }
+
+  assert {
+    condition = alltrue([
+      for arn in module.numbers.progressive_delivery.ecs_infrastructure_role.policy_arns : anytrue([
+        for statement in jsondecode(module.numbers.terraform_apply_policy).Statement :
+        contains(try(statement.Condition.ArnEquals["iam:PolicyARN"], []), arn) && contains(flatten([statement.Action]), "iam:AttachRolePolicy")
+      ])
+    ])
+    error_message = "infra.yml's terraform apply role must be allowed to attach the ECS infrastructure role's managed policy."
+  }
+
+  # --- Ferry's role: the calls progressive delivery adds ---------------------------------
+
+  assert {
+    condition = length(setsubtract([
+      "ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions",
+      "ecs:ContinueServiceDeployment", "ecs:StopServiceDeployment", "cloudwatch:GetMetricData",
+      ], flatten([
+        for statement in jsondecode(module.numbers.ferry_policy).Statement :
+        statement.Action if statement.Effect == "Allow"
+    ]))) == 0
+    error_message = "Ferry's role must allow following service deployments, resuming (continue or roll back) and stopping one, and reading CloudWatch metrics."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for statement in jsondecode(module.numbers.ferry_policy).Statement : [
+        for resource in flatten([statement.Resource]) :
+        startswith(resource, "arn:aws:ecs:us-east-1:123456789012:service/numbers-prod/")
+        || startswith(resource, "arn:aws:ecs:us-east-1:123456789012:service-deployment/numbers-prod/")
+        || startswith(resource, "arn:aws:ecs:us-east-1:123456789012:service-revision/numbers-prod/")
+      ]
+      if statement.Effect == "Allow" && anytrue([for a in flatten([statement.Action]) : contains(["ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions", "ecs:ContinueServiceDeployment", "ecs:StopServiceDeployment"], a)])
+    ]))
+    error_message = "Ferry may follow, resume and stop the deployments of this environment's cluster only."
+  }
+
+  assert {
+    condition = alltrue([
+      for action in ["ecs:ContinueServiceDeployment", "ecs:StopServiceDeployment"] : anytrue([
+        for statement in jsondecode(module.numbers.ferry_policy).Statement :
+        statement.Effect == "Deny" && contains(flatten([statement.Action]), action)
+        && statement.Resource == "arn:aws:ecs:us-east-1:123456789012:service-deployment/numbers-prod/numbers-prod-ferry/*"
+      ])
+    ])
+    error_message = "Ferry's role must be denied resuming and stopping the deployments of Ferry's own service."
+  }
+
+  assert {
+    condition = alltrue([
+      for statement in jsondecode(module.numbers.ferry_policy).Statement :
+      statement.Resource == "arn:aws:ecs:us-east-1:123456789012:service-deployment/numbers-prod/*"
+      if statement.Effect == "Allow" && contains(flatten([statement.Action]), "ecs:ContinueServiceDeployment")
+    ])
+    error_message = "Ferry may resume the service deployments of this environment's cluster, and nothing else, with ContinueServiceDeployment."
+  }
+
+  assert {
+    condition = !anytrue([
+      for statement in jsondecode(module.numbers.ferry_policy).Statement :
+      statement.Effect == "Allow" && contains(flatten([statement.Action]), "ecs:UntagResource")
+    ])
+    error_message = "Ferry's role may not remove tags from services (the manual gate is resumed with ContinueServiceDeployment, not through tags)."
+  }
+
+  # --- Alarms (ECS's alarm-based rollback) ------------------------------------------------
+
+  assert {
+    condition = (
+      module.numbers.progressive_delivery.alarms["5xx"].threshold == 5
+      && module.numbers.progressive_delivery.alarms["5xx"].comparison_operator == "GreaterThanThreshold"
+      && module.numbers.progressive_delivery.alarms["5xx"].treat_missing_data == "notBreaching"
+      && startswith(module.numbers.progressive_delivery.alarms["5xx"].expression, "IF(requests >= ")
+      && toset([
+        for m in module.numbers.progressive_delivery.alarms["5xx"].metrics : "${m.metric_name} ${m.stat} ${m.dimensions.LoadBalancer} ${m.dimensions.TargetGroup}"
+        ]) == toset(flatten([
+          for metric in ["HTTPCode_Target_5XX_Count", "RequestCount"] : [
+            for tg in [output.target_group_arn_suffix, output.alternate_target_group_arn_suffix] : "${metric} Sum ${output.load_balancer_arn_suffix} ${tg}"
+          ]
+      ]))
+    )
+    error_message = "The 5xx alarm must fire above 5% of target 5xx responses over the requests of both target groups (primary and alternate) of the app's load balancer."
+  }
+
+  assert {
+    condition = (
+      module.numbers.progressive_delivery.alarms.latency.threshold == 1
+      && module.numbers.progressive_delivery.alarms.latency.comparison_operator == "GreaterThanThreshold"
+      && module.numbers.progressive_delivery.alarms.latency.treat_missing_data == "notBreaching"
+      && startswith(module.numbers.progressive_delivery.alarms.latency.expression, "MAX(")
+      && toset([
+        for m in module.numbers.progressive_delivery.alarms.latency.metrics : "${m.metric_name} ${m.stat} ${m.dimensions.LoadBalancer} ${m.dimensions.TargetGroup}"
+        ]) == toset([
+        for tg in [output.target_group_arn_suffix, output.alternate_target_group_arn_suffix] : "TargetResponseTime p99 ${output.load_balancer_arn_suffix} ${tg}"
+      ])
+    )
+    error_message = "The latency alarm must fire when the p99 TargetResponseTime of either target group exceeds 1 s."
+  }
+
 }

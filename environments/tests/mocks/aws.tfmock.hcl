@@ -122,3 +122,10 @@ mock_resource "aws_lb_listener" {
   }
 }
 
+
+# The NAT gateways' addresses become /32 ranges of the test listener rule.
+mock_resource "aws_eip" {
+  defaults = {
+    public_ip = "203.0.113.10"
+  }
+}
