@@ -218,3 +218,52 @@ fn schema_writes_crds_and_json_schemas() {
             == 3
     );
 }
+
+/// The numbers service's rendered `createService` in `env`.
+fn numbers_service(env: &str) -> serde_json::Value {
+    let root = manifests();
+    let out = ferry(&[
+        "render",
+        "--manifests",
+        root.to_str().expect("utf-8"),
+        "--env",
+        env,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rendered: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    rendered["services"][0]["createService"].clone()
+}
+
+#[test]
+fn prod_deploys_by_canary_with_analysis_staging_by_blue_green_dev_rolling() {
+    let prod = numbers_service("prod");
+    let conf = &prod["deploymentConfiguration"];
+    assert_eq!(conf["strategy"], "CANARY", "{conf:#}");
+    assert_eq!(conf["canaryConfiguration"]["canaryPercent"], 10.0);
+    assert_eq!(conf["canaryConfiguration"]["canaryBakeTimeInMinutes"], 5);
+    assert_eq!(
+        conf["alarms"]["alarmNames"],
+        serde_json::json!(["numbers-prod-proxy-5xx", "numbers-prod-proxy-p99-latency"])
+    );
+    let lb = &prod["loadBalancers"][0]["advancedConfiguration"];
+    assert!(
+        lb["alternateTargetGroupArn"]
+            .as_str()
+            .is_some_and(|a| a.contains("numbers-prod-proxy-alt")),
+        "{lb:#}"
+    );
+    let staging = numbers_service("staging");
+    assert_eq!(staging["deploymentConfiguration"]["strategy"], "BLUE_GREEN");
+    assert!(
+        staging["loadBalancers"][0]["advancedConfiguration"]["testListenerRule"].is_string(),
+        "{staging:#}"
+    );
+    let dev = numbers_service("dev");
+    assert!(
+        dev["deploymentConfiguration"]["strategy"].is_null(),
+        "dev stays rolling: {dev:#}"
+    );
+    // prod's analysis is Ferry's (not sent to ECS) but loads: 5xx ratio and p99 latency.
+    let yaml = std::fs::read_to_string(manifests().join("prod/environment.yaml")).expect("read");
+    assert!(yaml.contains("name: 5xx-ratio") && yaml.contains("stat: p99"));
+}
