@@ -943,6 +943,32 @@ fn revisions_beyond(family: &str, arns: Vec<String>, keep: usize) -> Vec<String>
     own.into_iter().skip(keep).map(|(_, a)| a).collect()
 }
 
+impl<A: EcsApi> EcsPlatform<A> {
+    /// ECS swaps a blue/green pair's target groups after each deployment: send them the way
+    /// they are live (as last observed), so an update does not move production traffic.
+    fn keep_blue_green_roles(&self, input: &mut ferry_core::render::UpdateService) {
+        let Ok(seen) = self.last_services.lock() else {
+            return;
+        };
+        let Some(live) = seen.get(&input.service) else {
+            return;
+        };
+        for lb in &mut input.load_balancers {
+            let Some(a) = lb.advanced_configuration.as_mut() else {
+                continue;
+            };
+            let swapped = live.load_balancers.iter().any(|l| {
+                l.container_name == lb.container_name
+                    && l.container_port == lb.container_port
+                    && l.target_group_arn == a.alternate_target_group_arn
+            });
+            if swapped {
+                std::mem::swap(&mut lb.target_group_arn, &mut a.alternate_target_group_arn);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -971,31 +997,5 @@ mod tests {
         reversed.reverse();
         assert_eq!(revisions_beyond("dev-web", reversed, 2), gone);
         assert!(revisions_beyond("dev-web", vec![arn("dev-web", 4)], 5).is_empty());
-    }
-}
-
-impl<A: EcsApi> EcsPlatform<A> {
-    /// ECS swaps a blue/green pair's target groups after each deployment: send them the way
-    /// they are live (as last observed), so an update does not move production traffic.
-    fn keep_blue_green_roles(&self, input: &mut ferry_core::render::UpdateService) {
-        let Ok(seen) = self.last_services.lock() else {
-            return;
-        };
-        let Some(live) = seen.get(&input.service) else {
-            return;
-        };
-        for lb in &mut input.load_balancers {
-            let Some(a) = lb.advanced_configuration.as_mut() else {
-                continue;
-            };
-            let swapped = live.load_balancers.iter().any(|l| {
-                l.container_name == lb.container_name
-                    && l.container_port == lb.container_port
-                    && l.target_group_arn == a.alternate_target_group_arn
-            });
-            if swapped {
-                std::mem::swap(&mut lb.target_group_arn, &mut a.alternate_target_group_arn);
-            }
-        }
     }
 }
