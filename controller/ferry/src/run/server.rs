@@ -82,6 +82,13 @@ pub(crate) fn router(state: ServerState) -> Router {
 }
 
 async fn readyz(State(state): State<ServerState>) -> Response {
+    if let Some(problem) = replica_problem(&state.status.borrow()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "unhealthy", "problem": problem})),
+        )
+            .into_response();
+    }
     if state.status.borrow().source_revision.is_none() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -94,6 +101,7 @@ async fn readyz(State(state): State<ServerState>) -> Response {
         .borrow()
         .environments
         .iter()
+        .filter(|(_, e)| owned_here(&state.status.borrow(), e))
         .filter(|(_, e)| e.last_reconcile.is_none())
         .map(|(n, _)| n.clone())
         .collect();
@@ -105,6 +113,55 @@ async fn readyz(State(state): State<ServerState>) -> Response {
             axum::Json(json!({"status": "starting", "waitingFor": waiting})),
         )
             .into_response()
+    }
+}
+
+/// Why this replica is not healthy, when replicas share a PostgreSQL database: the database
+/// does not answer, or leases were not renewed within their safe window.
+fn replica_problem(s: &StatusSnapshot) -> Option<String> {
+    let r = s.replica.as_ref()?;
+    let stale = r.renewed.is_none_or(|at| at.elapsed() > r.renew_deadline);
+    match (&r.problem, stale) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => Some("leases are not being renewed".into()),
+        (None, false) => None,
+    }
+}
+
+/// Whether `e` is reconciled by this process (always, without replicas).
+fn owned_here(s: &StatusSnapshot, e: &super::status::EnvStatus) -> bool {
+    s.replica
+        .as_ref()
+        .is_none_or(|r| e.owner.as_deref() == Some(r.id.as_str()))
+}
+
+/// The answer to a command for `env` whose loop does not run here: owned by another replica
+/// (named, so the caller can ask it), or unknown.
+fn not_here(state: &ServerState, env: &str) -> Response {
+    let owner = state
+        .status
+        .borrow()
+        .environments
+        .get(env)
+        .map(|e| e.owner.clone());
+    match owner {
+        Some(Some(owner)) => error(
+            StatusCode::CONFLICT,
+            "not_owner",
+            &format!("environment `{env}` is reconciled by replica `{owner}`; send this to it"),
+        ),
+        Some(None) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_owner",
+            &format!(
+                "environment `{env}` has no owner right now (a replica is taking it over); try again shortly"
+            ),
+        ),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "unknown_environment",
+            "no such environment",
+        ),
     }
 }
 
@@ -246,6 +303,9 @@ async fn sync(
         targets
     };
     if targets.is_empty() {
+        if let Some(env) = &q.env {
+            return not_here(&state, env);
+        }
         return error(
             StatusCode::NOT_FOUND,
             "unknown_environment",
@@ -283,11 +343,7 @@ async fn rollback(
         );
     };
     let Some(loop_) = loop_of(&state, env) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_environment",
-            "no such environment",
-        );
+        return not_here(&state, env);
     };
     let except = {
         let s = state.status.borrow();
@@ -354,11 +410,7 @@ async fn resume(
         );
     };
     let Some(loop_) = loop_of(&state, env) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_environment",
-            "no such environment",
-        );
+        return not_here(&state, env);
     };
     let _ = loop_.send(Command::Resume);
     (StatusCode::ACCEPTED, axum::Json(json!({"resuming": env}))).into_response()
@@ -457,12 +509,36 @@ async fn page(State(state): State<ServerState>) -> Html<String> {
             .map(|e| format!(" — <strong class=\"False\">{}</strong>", esc(e)))
             .unwrap_or_default()
     );
+    if let Some(r) = &s.replica {
+        let _ = write!(
+            h,
+            "<p class=\"replica\">This replica: <code>{}</code>, owner of {} of {} environment(s) · replicas alive: {}{}</p>",
+            esc(&r.id),
+            r.holds.len(),
+            s.environments.len(),
+            r.alive
+                .iter()
+                .map(|a| format!("<code>{}</code>", esc(a)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.problem
+                .as_deref()
+                .map(|p| format!(" — <strong class=\"False\">{}</strong>", esc(p)))
+                .unwrap_or_default()
+        );
+    }
     for (name, env) in &s.environments {
         let _ = write!(
             h,
-            "<h2 id=\"env-{n}\">{n} <small>({p})</small></h2><p>Sync: <strong class=\"{sync:?}\">{sync:?}</strong> · health <strong class=\"{health:?} env-health\">{health:?}</strong> · applied <code>{a}</code> · attempted <code>{t}</code> · last reconcile {l}</p>",
+            "<h2 id=\"env-{n}\">{n} <small>({p}{o})</small></h2><p>Sync: <strong class=\"{sync:?}\">{sync:?}</strong> · health <strong class=\"{health:?} env-health\">{health:?}</strong> · applied <code>{a}</code> · attempted <code>{t}</code> · last reconcile {l}</p>",
             n = esc(name),
             p = esc(&env.platform),
+            o = match (&env.owner, &s.replica) {
+                (Some(owner), Some(_)) =>
+                    format!(" · owner <code class=\"owner\">{}</code>", esc(owner)),
+                (None, Some(_)) => " · <strong class=\"False\">no owner</strong>".into(),
+                _ => String::new(),
+            },
             sync = env.sync,
             health = env.health,
             a = esc(env.last_applied_revision.as_deref().unwrap_or("-")),
