@@ -629,4 +629,127 @@ mod tests {
             ferry_testkit::psql(&url, "SELECT count(*) FROM seaql_migrations").expect("psql");
         assert_eq!(tables, "3", "each migration applied once");
     }
+
+    fn table(db: &DatabaseConnection, me: &str) -> super::super::lease::LeaseTable {
+        super::super::lease::LeaseTable {
+            db: db.clone(),
+            me: me.to_owned(),
+            settings: super::super::lease::LeaseSettings {
+                duration: std::time::Duration::from_secs(60),
+                renew_every: std::time::Duration::from_secs(1),
+                join_delay: std::time::Duration::ZERO,
+            },
+        }
+    }
+
+    fn applying(revision: &str) -> SyncAttempt {
+        SyncAttempt {
+            revision: revision.into(),
+            trigger: "revision".into(),
+            started: "2026-12-01T00:00:00Z".into(),
+            ..SyncAttempt::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_takeover_marks_only_the_previous_owners_applies_and_fences_its_late_writes() {
+        let url = ferry_testkit::shared_pg_database();
+        let a_fence = Fence::new("a");
+        let b_fence = Fence::new("b");
+        let a = History::open(&url)
+            .await
+            .expect("open")
+            .fenced(a_fence.clone());
+        let b = History::open(&url)
+            .await
+            .expect("open")
+            .fenced(b_fence.clone());
+        let (a_leases, b_leases) = (table(&a.db, "a"), table(&b.db, "b"));
+
+        // a applies dev, b applies prod, each under its lease.
+        let dev = a_leases
+            .acquire("dev")
+            .await
+            .expect("sql")
+            .expect("dev is free");
+        a_fence.insert("dev", dev);
+        let prod = b_leases
+            .acquire("prod")
+            .await
+            .expect("sql")
+            .expect("prod is free");
+        b_fence.insert("prod", prod);
+        assert_eq!(
+            b_leases.acquire("dev").await.expect("sql"),
+            None,
+            "dev is held"
+        );
+        let dev_row = a.begin("dev", &applying("r1")).await.expect("a writes dev");
+        let prod_row = b
+            .begin("prod", &applying("r1"))
+            .await
+            .expect("b writes prod");
+        assert!(
+            b.begin("dev", &applying("r1")).await.is_err(),
+            "b does not hold dev"
+        );
+
+        // a's lease on dev lapses (a froze); b takes dev at a newer epoch.
+        ferry_testkit::psql(
+            &url,
+            "UPDATE ferry_leases SET expires_at = now() - interval '1 second' WHERE env = 'dev'",
+        )
+        .expect("psql");
+        let taken = b_leases
+            .acquire("dev")
+            .await
+            .expect("sql")
+            .expect("dev lapsed");
+        assert!(taken > dev, "a takeover bumps the fencing token");
+        b_fence.insert("dev", taken);
+        assert_eq!(b.mark_interrupted("dev", taken).await.expect("mark"), 1);
+        let result = |id: i64| {
+            ferry_testkit::psql(
+                &url,
+                &format!("SELECT result FROM sync_attempts WHERE id = {id}"),
+            )
+            .expect("psql")
+        };
+        assert_eq!(result(dev_row), "Interrupted", "the previous owner's apply");
+        assert_eq!(
+            result(prod_row),
+            "Applying",
+            "a live replica's apply is left alone"
+        );
+
+        // a wakes and finishes its attempt: the database refuses it (a still thinks it holds
+        // dev at its old epoch).
+        let mut late = applying("r1");
+        late.row = Some(dev_row);
+        late.result = "Succeeded".into();
+        let refused = a.record("dev", &late).await;
+        assert!(
+            refused.is_err(),
+            "a late write under a lost lease is refused"
+        );
+        late.row = None;
+        assert!(a.record("dev", &late).await.is_err());
+        assert_eq!(result(dev_row), "Interrupted");
+        let rows = ferry_testkit::psql(
+            &url,
+            "SELECT count(*) FROM sync_attempts WHERE replica = 'a' AND result <> 'Interrupted'",
+        )
+        .expect("psql");
+        assert_eq!(rows, "0", "nothing else of a's was written");
+        // The new owner writes.
+        b.record(
+            "dev",
+            &SyncAttempt {
+                result: "Succeeded".into(),
+                ..applying("r2")
+            },
+        )
+        .await
+        .expect("b writes dev now");
+    }
 }
