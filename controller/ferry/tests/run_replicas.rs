@@ -20,11 +20,29 @@ const ENVS: usize = 30;
 const LEASE: &str = "4s";
 const RENEW: &str = "500ms";
 const JOIN_DELAY: Duration = Duration::from_secs(3);
+const TOKEN: &str = "replicas-test-token";
 
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let status = answer.split_whitespace().nth(1)?.parse().ok()?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+fn http_post(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     stream.write_all(req.as_bytes()).ok()?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).ok()?;
@@ -93,8 +111,12 @@ impl Replica {
         std::fs::create_dir_all(&state).expect("state dir");
         let log = dir.join(format!("{id}.log"));
         let file = std::fs::File::create(&log).expect("log");
+        let token = dir.join("api-token");
+        std::fs::write(&token, TOKEN).expect("token");
         let child = Command::new(FERRY)
             .arg("run")
+            .arg("--api-token-file")
+            .arg(&token)
             .arg("--manifests")
             .arg(manifests)
             .args([
@@ -385,6 +407,26 @@ fn three_replicas_split_thirty_environments_take_over_a_killed_one_and_fence_a_s
     );
     let (ready, _) = http_get(replicas[2].port, "/readyz").expect("readyz");
     assert_eq!(ready, 200, "a replica renewing its leases is ready");
+
+    // POST /sync to a replica that does not own the environment: forwarded to its owner,
+    // which reconciles it (a `sync` row in history, written by the owner).
+    let (env, owner) = owners
+        .iter()
+        .find(|(_, o)| *o == "r0")
+        .map(|(e, o)| (e.clone(), o.clone()))
+        .expect("r0 owns environments");
+    let (code, body) = http_post(replicas[2].port, &format!("/sync?env={env}")).expect("sync");
+    assert_eq!(code, 202, "{body}");
+    assert!(body.contains("\"forwardedTo\":\"r0\""), "{body}");
+    let synced = format!(
+        "SELECT count(*) FROM sync_attempts WHERE env = '{env}' AND trigger = 'sync' AND replica = '{owner}'"
+    );
+    wait_for(
+        "the owner to sync on a forwarded POST /sync",
+        Duration::from_secs(10),
+        &refs,
+        || (ferry_testkit::psql(&database, &synced).expect("psql") != "0").then_some(()),
+    );
 
     // kill -9 of r1: its environments are owned and reconciled (their process started) by
     // the survivors, within 10 s.

@@ -199,14 +199,17 @@ impl MigrationName for AddReplicas {
 
 /// The tables replicas share (used on PostgreSQL only; created everywhere so one schema fits
 /// both): leases per environment, replicas' heartbeats, the status of each environment as its
-/// owner last published it.
-const REPLICA_TABLES: [&str; 3] = [
+/// owner last published it, and signals (commands and webhooks one replica received for
+/// another).
+const REPLICA_TABLES: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS ferry_leases (env TEXT PRIMARY KEY, holder TEXT NOT NULL, \
      epoch BIGINT NOT NULL, expires_at TIMESTAMPTZ NOT NULL, acquired_at TIMESTAMPTZ NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ferry_replicas (id TEXT PRIMARY KEY, address TEXT NOT NULL, \
      started_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ferry_env_status (env TEXT PRIMARY KEY, holder TEXT NOT NULL, \
      epoch BIGINT NOT NULL, status TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ferry_signals (id BIGSERIAL PRIMARY KEY, origin TEXT NOT NULL, \
+     env TEXT, kind TEXT NOT NULL, target TEXT, created_at TIMESTAMPTZ NOT NULL)",
 ];
 
 #[async_trait::async_trait]
@@ -235,7 +238,12 @@ impl MigrationTrait for AddReplicas {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["ferry_leases", "ferry_replicas", "ferry_env_status"] {
+        for table in [
+            "ferry_leases",
+            "ferry_replicas",
+            "ferry_env_status",
+            "ferry_signals",
+        ] {
             manager
                 .get_connection()
                 .execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))

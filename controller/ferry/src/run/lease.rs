@@ -542,6 +542,80 @@ impl LeaseTable {
     }
 }
 
+/// What one replica asks of the others: a command for an environment's owner (`sync`,
+/// `rollback` to `target`, `resume`), or `fetch` (a verified push webhook) for everyone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Signal {
+    pub(crate) id: i64,
+    pub(crate) origin: String,
+    pub(crate) env: Option<String>,
+    pub(crate) kind: String,
+    pub(crate) target: Option<String>,
+}
+
+impl LeaseTable {
+    /// Leave a signal for the other replicas (read within a renewal interval).
+    pub(crate) async fn signal(
+        &self,
+        env: Option<&str>,
+        kind: &str,
+        target: Option<&str>,
+    ) -> Result<(), DbErr> {
+        self.db
+            .execute_raw(stmt(
+                "INSERT INTO ferry_signals (origin, env, kind, target, created_at) VALUES ($1, $2, $3, $4, now())",
+                vec![
+                    self.me.clone().into(),
+                    env.map(str::to_owned).into(),
+                    kind.to_owned().into(),
+                    target.map(str::to_owned).into(),
+                ],
+            ))
+            .await
+            .map(|_| ())
+    }
+
+    /// Signals newer than `after`, oldest first (older than an hour are deleted on the way).
+    pub(crate) async fn signals_after(&self, after: i64) -> Result<Vec<Signal>, DbErr> {
+        self.db
+            .execute_raw(stmt(
+                "DELETE FROM ferry_signals WHERE created_at < now() - interval '1 hour'",
+                vec![],
+            ))
+            .await?;
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                "SELECT id, origin, env, kind, target FROM ferry_signals WHERE id > $1 ORDER BY id",
+                vec![after.into()],
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Signal {
+                    id: r.try_get("", "id")?,
+                    origin: r.try_get("", "origin")?,
+                    env: r.try_get("", "env")?,
+                    kind: r.try_get("", "kind")?,
+                    target: r.try_get("", "target")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest signal's id (a replica starting reads only what comes after it).
+    pub(crate) async fn last_signal(&self) -> Result<i64, DbErr> {
+        let row = self
+            .db
+            .query_one_raw(stmt(
+                "SELECT coalesce(max(id), 0)::bigint AS id FROM ferry_signals",
+                vec![],
+            ))
+            .await?;
+        Ok(row.map(|r| r.try_get("", "id")).transpose()?.unwrap_or(0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -515,6 +515,7 @@ pub(crate) async fn run_with<A: EcsApi>(
         read_token,
         webhook_secret,
         fetch_now: args.repo.is_some().then(|| fetch_now.clone()),
+        replicas: leases.clone(),
         ecs_calls: {
             let platforms = platforms.clone();
             Arc::new(move || platforms.ecs_calls())
@@ -619,6 +620,8 @@ pub(crate) async fn run_with<A: EcsApi>(
                     fence: fence.clone(),
                     status: status_tx.clone(),
                     shutdown: shutdown_rx.clone(),
+                    commands: commands.clone(),
+                    fetch_now: args.repo.is_some().then(|| fetch_now.clone()),
                 }
                 .run(),
             ));

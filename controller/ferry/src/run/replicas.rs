@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::history::History;
 use super::lease::{Fence, Guard, LeaseTable, moves};
+use super::reconcile::Command;
 use super::status::{EnvStatus, ReplicaStatus, StatusSnapshot};
 
 /// Starts an environment's loop under a lease guard.
@@ -46,6 +47,10 @@ pub(crate) struct Coordinator {
     pub(crate) fence: Fence,
     pub(crate) status: watch::Sender<StatusSnapshot>,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// The loops running here, to hand them commands other replicas received.
+    pub(crate) commands: super::server::Loops,
+    /// Fetches the git source now (a push webhook another replica received).
+    pub(crate) fetch_now: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// An environment this replica holds.
@@ -67,6 +72,8 @@ struct State {
     published: BTreeMap<String, String>,
     /// The shared status version last read per environment held elsewhere.
     seen: BTreeMap<String, i64>,
+    /// The newest signal read.
+    signals: Option<i64>,
 }
 
 impl Coordinator {
@@ -207,6 +214,7 @@ impl Coordinator {
         }
 
         self.share_status(state, &holders).await?;
+        self.deliver_signals(state).await?;
         self.status.send_modify(|s| {
             if let Some(r) = &mut s.replica {
                 r.alive.clone_from(&alive);
@@ -241,6 +249,51 @@ impl Coordinator {
                 tracing::warn!(env = %env, error = %e, "cannot hand the lease back; it expires on its own");
             }
         });
+    }
+
+    /// Hand this replica's loops the commands other replicas received for them, and fetch
+    /// when another replica received a push webhook.
+    async fn deliver_signals(&self, state: &mut State) -> Result<(), sea_orm::DbErr> {
+        let Some(after) = state.signals else {
+            state.signals = Some(self.table.last_signal().await?);
+            return Ok(());
+        };
+        for signal in self.table.signals_after(after).await? {
+            state.signals = Some(signal.id);
+            if signal.origin == self.table.me {
+                continue;
+            }
+            if signal.kind == "fetch" {
+                if let Some(fetch) = &self.fetch_now {
+                    fetch.notify_one();
+                }
+                continue;
+            }
+            let targets: Vec<String> = match &signal.env {
+                Some(env) if state.held.contains_key(env) => vec![env.clone()],
+                Some(_) => continue,
+                None => state.held.keys().cloned().collect(),
+            };
+            for env in targets {
+                let command = match (signal.kind.as_str(), &signal.target) {
+                    ("sync", _) => Command::Sync,
+                    ("resume", _) => Command::Resume,
+                    ("rollback", Some(to)) => {
+                        match self.history.good_revision(&env, Some(to), None).await? {
+                            Some(target) => Command::Rollback(target),
+                            None => continue,
+                        }
+                    }
+                    _ => continue,
+                };
+                tracing::info!(env = %env, kind = %signal.kind, from = %signal.origin, "command forwarded by another replica");
+                let loop_ = self.commands.read().ok().and_then(|l| l.get(&env).cloned());
+                if let Some(loop_) = loop_ {
+                    let _ = loop_.send(command);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Publish the status of the environments held here (when it changed) and read the

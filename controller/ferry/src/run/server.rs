@@ -50,6 +50,9 @@ pub(crate) struct ServerState {
     pub(crate) read_token: Option<String>,
     pub(crate) webhook_secret: Option<Vec<u8>>,
     pub(crate) fetch_now: Option<Arc<Notify>>,
+    /// Replicas on PostgreSQL: where commands for environments owned by another replica,
+    /// and push webhooks, are left for the others.
+    pub(crate) replicas: Option<super::lease::LeaseTable>,
     /// Cumulative AWS calls per (region, API).
     pub(crate) ecs_calls: Arc<dyn Fn() -> Vec<(String, String, u64)> + Send + Sync>,
 }
@@ -133,6 +136,37 @@ fn owned_here(s: &StatusSnapshot, e: &super::status::EnvStatus) -> bool {
     s.replica
         .as_ref()
         .is_none_or(|r| e.owner.as_deref() == Some(r.id.as_str()))
+}
+
+/// Leave `kind` for `env`'s owner (another replica): `Some(owner)` once stored. `None`
+/// without replicas or for an environment this process does not know.
+async fn forward(
+    state: &ServerState,
+    env: &str,
+    kind: &str,
+    target: Option<&str>,
+) -> Option<Result<String, Response>> {
+    let table = state.replicas.as_ref()?;
+    let owner = state
+        .status
+        .borrow()
+        .environments
+        .get(env)
+        .map(|e| e.owner.clone().unwrap_or_default())?;
+    if owner.is_empty() {
+        return Some(Err(not_here(state, env)));
+    }
+    Some(match table.signal(Some(env), kind, target).await {
+        Ok(()) => Ok(owner),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot forward a command to another replica");
+            Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "history_unavailable",
+                "the history database cannot be written to forward this to the environment's owner",
+            ))
+        }
+    })
 }
 
 /// The answer to a command for `env` whose loop does not run here: owned by another replica
@@ -302,6 +336,30 @@ async fn sync(
         }
         targets
     };
+    if let Some(table) = state.replicas.as_ref() {
+        match &q.env {
+            Some(env) if targets.is_empty() => {
+                return match forward(&state, env, "sync", None).await {
+                    Some(Ok(owner)) => (
+                        StatusCode::ACCEPTED,
+                        axum::Json(json!({"syncing": [env], "forwardedTo": owner})),
+                    )
+                        .into_response(),
+                    Some(Err(refused)) => refused,
+                    None => not_here(&state, env),
+                };
+            }
+            Some(_) => {}
+            // Every environment: the ones owned elsewhere too.
+            None => {
+                if let Err(e) = table.signal(None, "sync", None).await {
+                    tracing::warn!(error = %e, "cannot forward a sync to the other replicas");
+                }
+                let all: Vec<String> = state.status.borrow().environments.keys().cloned().collect();
+                return (StatusCode::ACCEPTED, axum::Json(json!({"syncing": all}))).into_response();
+            }
+        }
+    }
     if targets.is_empty() {
         if let Some(env) = &q.env {
             return not_here(&state, env);
@@ -342,9 +400,12 @@ async fn rollback(
             "name the environment: POST /rollback?env=NAME[&to=REVISION]",
         );
     };
-    let Some(loop_) = loop_of(&state, env) else {
+    let local = loop_of(&state, env);
+    if local.is_none()
+        && (state.replicas.is_none() || !state.status.borrow().environments.contains_key(env))
+    {
         return not_here(&state, env);
-    };
+    }
     let except = {
         let s = state.status.borrow();
         s.environments.get(env).and_then(|e| {
@@ -382,7 +443,17 @@ async fn rollback(
             );
         }
     };
-    let body = json!({"rollingBack": env, "to": target.revision, "services": target.deployed});
+    let mut body = json!({"rollingBack": env, "to": target.revision, "services": target.deployed});
+    let Some(loop_) = local else {
+        return match forward(&state, env, "rollback", Some(&target.revision)).await {
+            Some(Ok(owner)) => {
+                body["forwardedTo"] = json!(owner);
+                (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+            }
+            Some(Err(refused)) => refused,
+            None => not_here(&state, env),
+        };
+    };
     if loop_.send(Command::Rollback(target)).is_err() {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -410,7 +481,15 @@ async fn resume(
         );
     };
     let Some(loop_) = loop_of(&state, env) else {
-        return not_here(&state, env);
+        return match forward(&state, env, "resume", None).await {
+            Some(Ok(owner)) => (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({"resuming": env, "forwardedTo": owner})),
+            )
+                .into_response(),
+            Some(Err(refused)) => refused,
+            None => not_here(&state, env),
+        };
     };
     let _ = loop_.send(Command::Resume);
     (StatusCode::ACCEPTED, axum::Json(json!({"resuming": env}))).into_response()
@@ -443,6 +522,12 @@ async fn webhook(State(state): State<ServerState>, headers: HeaderMap, body: Byt
     match (event, &state.fetch_now) {
         ("push", Some(fetch)) => {
             fetch.notify_one();
+            // The other replicas fetch too: the environments they own may have changed.
+            if let Some(table) = &state.replicas
+                && let Err(e) = table.signal(None, "fetch", None).await
+            {
+                tracing::warn!(error = %e, "cannot tell the other replicas to fetch");
+            }
             (StatusCode::ACCEPTED, axum::Json(json!({"fetching": true}))).into_response()
         }
         ("ping", _) => axum::Json(json!({"pong": true})).into_response(),
