@@ -188,6 +188,11 @@ impl Coordinator {
         if settled {
             let m = moves(&self.envs, &alive, &holders, &self.table.me);
             for env in m.release {
+                // Handed over between reconciles: an apply or a rollout being followed
+                // finishes here first (the joining replica takes it a round later).
+                if self.busy(&env) {
+                    continue;
+                }
                 self.drop_env(
                     state,
                     &env,
@@ -222,6 +227,17 @@ impl Coordinator {
             }
         });
         Ok(())
+    }
+
+    /// Whether `env`'s loop is applying or following a rollout right now.
+    fn busy(&self, env: &str) -> bool {
+        self.status.borrow().environments.get(env).is_some_and(|e| {
+            e.conditions.iter().any(|c| {
+                c.kind == "Reconciling"
+                    && c.status == "True"
+                    && (c.reason == "Progressing" || c.reason == "RolloutInProgress")
+            })
+        })
     }
 
     /// Stop reconciling `env` here: end its guard and forget the lease at once (history
