@@ -405,6 +405,11 @@ fn three_replicas_split_thirty_environments_take_over_a_killed_one_and_fence_a_s
         page.contains("owner <code class=\"owner\">r0</code>"),
         "the page names owners"
     );
+    let metrics = http_get(replicas[0].port, "/metrics").expect("metrics").1;
+    assert!(
+        metrics.contains("ferry_leases_held 10") && metrics.contains("ferry_replicas_alive 3"),
+        "{metrics}"
+    );
     let (ready, _) = http_get(replicas[2].port, "/readyz").expect("readyz");
     assert_eq!(ready, 200, "a replica renewing its leases is ready");
 

@@ -622,6 +622,7 @@ pub(crate) async fn run_with<A: EcsApi>(
                     shutdown: shutdown_rx.clone(),
                     commands: commands.clone(),
                     fetch_now: args.repo.is_some().then(|| fetch_now.clone()),
+                    metrics: metrics.clone(),
                 }
                 .run(),
             ));

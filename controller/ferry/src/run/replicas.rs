@@ -11,6 +11,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -51,6 +53,49 @@ pub(crate) struct Coordinator {
     pub(crate) commands: super::server::Loops,
     /// Fetches the git source now (a push webhook another replica received).
     pub(crate) fetch_now: Option<Arc<tokio::sync::Notify>>,
+    pub(crate) metrics: Arc<super::metrics::Metrics>,
+}
+
+/// The coordinator's metrics.
+#[derive(Default)]
+struct LeaseMetrics {
+    held: Gauge,
+    alive: Gauge,
+    acquired: Counter,
+    lost: Counter,
+    renew_failures: Counter,
+}
+
+impl LeaseMetrics {
+    fn registered(metrics: &super::metrics::Metrics) -> Self {
+        let m = Self::default();
+        metrics.register(
+            "ferry_leases_held",
+            "Environments whose lease this replica holds",
+            m.held.clone(),
+        );
+        metrics.register(
+            "ferry_replicas_alive",
+            "Replicas whose heartbeat is current, this one included",
+            m.alive.clone(),
+        );
+        metrics.register(
+            "ferry_lease_acquisitions",
+            "Leases this replica took (start, takeover, rebalancing)",
+            m.acquired.clone(),
+        );
+        metrics.register(
+            "ferry_lease_losses",
+            "Leases this replica lost without handing them back (expired, or taken over)",
+            m.lost.clone(),
+        );
+        metrics.register(
+            "ferry_lease_renewal_failures",
+            "Rounds in which the history database did not renew this replica's leases",
+            m.renew_failures.clone(),
+        );
+        m
+    }
 }
 
 /// An environment this replica holds.
@@ -74,12 +119,16 @@ struct State {
     seen: BTreeMap<String, i64>,
     /// The newest signal read.
     signals: Option<i64>,
+    metrics: LeaseMetrics,
 }
 
 impl Coordinator {
     /// Run until shutdown, then stop this replica's loops and hand their leases back.
     pub(crate) async fn run(mut self) {
-        let mut state = State::default();
+        let mut state = State {
+            metrics: LeaseMetrics::registered(&self.metrics),
+            ..State::default()
+        };
         let every = self.table.settings.renew_every;
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -111,7 +160,12 @@ impl Coordinator {
             };
             if let Some(problem) = &problem {
                 tracing::warn!(problem = %problem, "leases not renewed");
+                state.metrics.renew_failures.inc();
             }
+            state
+                .metrics
+                .held
+                .set(i64::try_from(state.held.len()).unwrap_or(i64::MAX));
             self.status.send_modify(|s| {
                 if let Some(r) = &mut s.replica {
                     r.problem.clone_from(&problem);
@@ -135,6 +189,7 @@ impl Coordinator {
             .map(|(env, _)| env.clone())
             .collect();
         for env in ended {
+            state.metrics.lost.inc();
             self.drop_env(state, &env, "its guard ran out before a renewal", false);
         }
 
@@ -162,6 +217,7 @@ impl Coordinator {
             .cloned()
             .collect();
         for env in &lost {
+            state.metrics.lost.inc();
             self.drop_env(
                 state,
                 env,
@@ -176,6 +232,10 @@ impl Coordinator {
         }
 
         let alive = self.table.alive().await?;
+        state
+            .metrics
+            .alive
+            .set(i64::try_from(alive.len()).unwrap_or(i64::MAX));
         let leases = self.table.leases().await?;
         let holders: BTreeMap<String, String> = leases
             .iter()
@@ -207,6 +267,7 @@ impl Coordinator {
                     continue;
                 };
                 tracing::info!(env = %env, epoch, "lease acquired: reconciling the environment");
+                state.metrics.acquired.inc();
                 self.fence.insert(&env, epoch);
                 if let Err(e) = self.history.mark_interrupted(&env, epoch).await {
                     tracing::warn!(env = %env, error = %e, "cannot mark the previous owner's interrupted applies");
