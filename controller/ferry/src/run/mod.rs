@@ -676,7 +676,7 @@ impl<A: EcsApi> LoopKit<A> {
     ) -> tokio::task::JoinHandle<()> {
         let (commands_tx, commands_rx) = mpsc::unbounded_channel::<Command>();
         if let Ok(mut c) = self.commands.write() {
-            c.insert(env.clone(), commands_tx);
+            c.insert(env.clone(), commands_tx.clone());
         }
         // What ran before a restart (or under the previous owner).
         let past = self.history.recent(&env, 50).await.unwrap_or_default();
@@ -716,7 +716,9 @@ impl<A: EcsApi> LoopKit<A> {
             };
             if ended {
                 tracing::warn!(env = %env, epoch = guard.epoch(), "lease ended: this replica stopped reconciling the environment");
-                if let Ok(mut c) = self.commands.write() {
+                if let Ok(mut c) = self.commands.write()
+                    && c.get(&env).is_some_and(|tx| tx.same_channel(&commands_tx))
+                {
                     c.remove(&env);
                 }
                 self.platforms.local.stop_environment(&env).await;

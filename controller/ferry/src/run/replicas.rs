@@ -119,6 +119,8 @@ struct State {
     seen: BTreeMap<String, i64>,
     /// The newest signal read.
     signals: Option<i64>,
+    /// Environments given up whose loop is still stopping: not taken again until it has.
+    stopping: BTreeMap<String, JoinHandle<()>>,
     metrics: LeaseMetrics,
 }
 
@@ -261,7 +263,12 @@ impl Coordinator {
                 );
             }
             // A bounded number per round, so a round stays short at thousands of environments.
-            for env in m.acquire.into_iter().take(ACQUIRE_PER_ROUND) {
+            state.stopping.retain(|_, h| !h.is_finished());
+            let acquire = m
+                .acquire
+                .into_iter()
+                .filter(|env| !state.stopping.contains_key(env));
+            for env in acquire.take(ACQUIRE_PER_ROUND) {
                 let asked = Instant::now();
                 let Some(epoch) = self.table.acquire(&env).await? else {
                     continue;
@@ -302,9 +309,9 @@ impl Coordinator {
     }
 
     /// Stop reconciling `env` here: end its guard and forget the lease at once (history
-    /// refuses its rows from now on); in the background, wait for its loop to stop, stop its
-    /// local processes and, when `release`, hand the lease back so another replica takes it
-    /// without waiting for it to expire.
+    /// refuses its rows from now on); in the background, wait for its loop to stop (it stops
+    /// its local processes) and, when `release`, hand the lease back so another replica takes
+    /// it without waiting for it to expire.
     fn drop_env(&self, state: &mut State, env: &str, why: &str, release: bool) {
         let Some(held) = state.held.remove(env) else {
             return;
@@ -314,18 +321,18 @@ impl Coordinator {
         self.fence.remove(env);
         state.published.remove(env);
         state.seen.remove(env);
-        let stop = self.stop.clone();
         let table = self.table.clone();
-        let env = env.to_owned();
-        tokio::spawn(async move {
+        let name = env.to_owned();
+        // The loop's task stops the local processes itself once its guard has ended.
+        let stopping = tokio::spawn(async move {
             if tokio::time::timeout(STOP_TIMEOUT, held.task).await.is_err() {
-                tracing::warn!(env = %env, "the loop did not stop in time");
+                tracing::warn!(env = %name, "the loop did not stop in time");
             }
-            stop(env.clone()).await;
-            if release && let Err(e) = table.release(&env, held.guard.epoch()).await {
-                tracing::warn!(env = %env, error = %e, "cannot hand the lease back; it expires on its own");
+            if release && let Err(e) = table.release(&name, held.guard.epoch()).await {
+                tracing::warn!(env = %name, error = %e, "cannot hand the lease back; it expires on its own");
             }
         });
+        state.stopping.insert(env.to_owned(), stopping);
     }
 
     /// Hand this replica's loops the commands other replicas received for them, and fetch
