@@ -40,6 +40,8 @@ enum Which {
     Reconcile,
     /// `ferry run`: file write / git push + webhook to the first ECS write at moto; RSS.
     Latency,
+    /// Replicas on PostgreSQL: time until a killed replica's environments run again elsewhere.
+    Failover,
 }
 
 /// One measured run.
@@ -58,6 +60,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         Which::Manifests => crate::manifest_bench::run(),
         Which::Reconcile => crate::reconcile_bench::run(),
         Which::Latency => crate::latency_bench::run(),
+        Which::Failover => crate::failover_bench::run(),
     }
 }
 

@@ -9,8 +9,8 @@ use anyhow::Context;
 
 use crate::tools::{self, output, run as run_cmd};
 
-/// Terraform roots, each planned by `terraform test`.
-const ROOTS: &[&str] = &["dev", "staging", "prod"];
+/// Terraform roots, each planned by `terraform test` (and the ferry module, tested on its own).
+const ROOTS: &[&str] = &["dev", "staging", "prod", "modules/ferry"];
 
 /// Run every infrastructure check; fail on the first finding.
 pub(crate) fn check(root: &Path) -> anyhow::Result<()> {

@@ -3,6 +3,7 @@
 
 mod bench;
 mod browser;
+mod failover_bench;
 mod infra;
 mod latency_bench;
 mod manifest_bench;

@@ -94,6 +94,20 @@ impl LocalPlatform {
         let _ = std::fs::remove_file(self.options.state_dir.join("pids.json"));
     }
 
+    /// Stop every process of environment `env` (SIGTERM, then SIGKILL after a grace period):
+    /// another Ferry replica took the environment over and starts its own.
+    pub async fn stop_environment(&self, env: &str) {
+        let stopped: Vec<RunningService> = {
+            let mut services = self.services.lock().await;
+            let keys: Vec<(String, String)> =
+                services.keys().filter(|(e, _)| e == env).cloned().collect();
+            keys.iter().filter_map(|k| services.remove(k)).collect()
+        };
+        for running in stopped {
+            stop_all(running.processes).await;
+        }
+    }
+
     /// PIDs of every process currently running (for tests and status).
     pub async fn pids(&self) -> BTreeMap<String, u32> {
         let services = self.services.lock().await;

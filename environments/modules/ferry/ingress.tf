@@ -172,10 +172,13 @@ resource "aws_iam_role_policy" "ferry_secrets" {
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
-      Sid      = "ReadFerrySecrets"
-      Effect   = "Allow"
-      Action   = "secretsmanager:GetSecretValue"
-      Resource = [for secret in aws_secretsmanager_secret.ferry : secret.arn]
+      Sid    = "ReadFerrySecrets"
+      Effect = "Allow"
+      Action = "secretsmanager:GetSecretValue"
+      Resource = concat(
+        [for secret in aws_secretsmanager_secret.ferry : secret.arn],
+        local.replicated ? [var.history_database_url_secret_arn] : [],
+      )
     }]
   })
 }

@@ -18,12 +18,23 @@
 #   sign-in (ingress.tf). Ferry's security group accepts port 9000 from the
 #   ALB's group only. ECS Exec is off because it does not work with a
 #   read-only root file system.
-# - One task at a time: two controllers must never reconcile the same
-#   environment concurrently, so a deployment stops the old task before it
-#   starts the new one (minimum healthy 0 %, maximum 100 %); a new revision
-#   that never gets healthy is rolled back by the circuit breaker.
+# - Replicas: with a PostgreSQL history database (history_database_url_secret_arn,
+#   a secret holding a postgres:// URL of a database of Ferry's own, handed to
+#   Ferry as FERRY_DATABASE_URL), two tasks run and share the environments
+#   through leases in that database (one owner per environment, takeover within
+#   seconds, fencing; see the README), and a deployment may run old and new
+#   tasks side by side (minimum healthy 50 %, maximum 200 %). Without it the
+#   history is SQLite on task-local storage, which two tasks cannot share, so
+#   exactly one task runs and a deployment stops the old task before it starts
+#   the new one (minimum healthy 0 %, maximum 100 %): two controllers must never
+#   reconcile the same environment at once. Either way a new revision that never
+#   gets healthy is rolled back by the circuit breaker.
 
 locals {
+  # Replicas need the shared (PostgreSQL) history; see the header.
+  replicated = var.history_database_url_secret_arn != null
+  replicas   = local.replicated ? 2 : 1
+
   service_name   = "${var.name}-ferry"
   container_name = "ferry"
   state_dir      = "/var/lib/ferry"
@@ -76,10 +87,13 @@ locals {
     user                   = "65532:65532"
     readonlyRootFilesystem = true
     privileged             = false
-    secrets = [
-      for key, secret in aws_secretsmanager_secret.ferry :
-      { name = "FERRY_${upper(replace(key, "-", "_"))}", valueFrom = secret.arn }
-    ]
+    secrets = concat(
+      [
+        for key, secret in aws_secretsmanager_secret.ferry :
+        { name = "FERRY_${upper(replace(key, "-", "_"))}", valueFrom = secret.arn }
+      ],
+      local.replicated ? [{ name = "FERRY_DATABASE_URL", valueFrom = var.history_database_url_secret_arn }] : [],
+    )
     environment = [
       { name = "AWS_REGION", value = var.region },
       # git's and SQLite's scratch files go to the writable state volume.
@@ -208,13 +222,14 @@ resource "aws_ecs_service" "ferry" {
   name             = local.service_name
   cluster          = var.cluster_arn
   task_definition  = aws_ecs_task_definition.ferry.arn
-  desired_count    = 1
+  desired_count    = local.replicas
   launch_type      = "FARGATE"
   platform_version = "LATEST"
 
-  # Never two Ferry tasks at once (see the header).
-  deployment_minimum_healthy_percent = 0
-  deployment_maximum_percent         = 100
+  # Replicas share environments through leases and may overlap during a
+  # deployment; a single SQLite-backed task never overlaps (see the header).
+  deployment_minimum_healthy_percent = local.replicated ? 50 : 0
+  deployment_maximum_percent         = local.replicated ? 200 : 100
 
   deployment_circuit_breaker {
     enable   = true

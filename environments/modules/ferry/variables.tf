@@ -101,6 +101,17 @@ variable "memory" {
   default     = 512
 }
 
+variable "history_database_url_secret_arn" {
+  description = "Secrets Manager secret holding a postgres:// URL of a PostgreSQL database of Ferry's own (FERRY_DATABASE_URL). With it Ferry runs two replicas that share the environments through leases; null keeps one task with SQLite history on task-local storage. Encrypted with secrets_kms_key_arn (the execution role decrypts with it)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.history_database_url_secret_arn == null || can(regex("^arn:[^:]+:secretsmanager:", var.history_database_url_secret_arn))
+    error_message = "history_database_url_secret_arn must be a Secrets Manager secret ARN."
+  }
+}
+
 # --- Ingress through the environment's load balancer (ingress.tf) --------------
 
 variable "vpc_id" {

@@ -5,12 +5,20 @@
 //! An apply is written ahead: its row is stored as `Applying` before the first write to the
 //! platform and completed afterwards, so a process killed during an apply leaves a trace; at
 //! the next start such rows become `Interrupted` (the reconcile that follows converges).
+//!
+//! On PostgreSQL, replicas share the store: each row names the replica and lease epoch that
+//! wrote it, a replica writes an environment's rows only while it holds that environment's
+//! lease (checked by the database in the same statement), and `Applying` rows become
+//! `Interrupted` when a replica takes over the environment from the holder that wrote them.
 
 use sea_orm::entity::prelude::*;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, QueryOrder, QuerySelect, Set};
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{big_integer, big_pk_auto, string, text, text_null};
+use sea_orm_migration::schema::{
+    big_integer, big_integer_null, big_pk_auto, string, text, text_null,
+};
 
+use super::lease::Fence;
 use super::status::SyncAttempt;
 
 /// One row of `sync_attempts`.
@@ -47,6 +55,10 @@ pub(crate) mod attempt {
         pub deployed: Option<String>,
         /// The newest source revision when it ran (a rollback pauses until another arrives).
         pub head: Option<String>,
+        /// The replica that wrote it (replicas on PostgreSQL).
+        pub replica: Option<String>,
+        /// The lease epoch it was written under (replicas on PostgreSQL).
+        pub epoch: Option<i64>,
     }
 
     /// No relations.
@@ -65,7 +77,11 @@ struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateSyncAttempts), Box::new(AddRolloutColumns)]
+        vec![
+            Box::new(CreateSyncAttempts),
+            Box::new(AddRolloutColumns),
+            Box::new(AddReplicas),
+        ]
     }
 }
 
@@ -84,6 +100,8 @@ enum SyncAttempts {
     Reason,
     Deployed,
     Head,
+    Replica,
+    Epoch,
 }
 
 struct CreateSyncAttempts;
@@ -171,6 +189,80 @@ impl MigrationTrait for AddRolloutColumns {
     }
 }
 
+struct AddReplicas;
+
+impl MigrationName for AddReplicas {
+    fn name(&self) -> &str {
+        "m20261201_000001_add_replicas"
+    }
+}
+
+/// The tables replicas share (used on PostgreSQL only; created everywhere so one schema fits
+/// both): leases per environment, replicas' heartbeats, the status of each environment as its
+/// owner last published it, and signals (commands and webhooks one replica received for
+/// another).
+const REPLICA_TABLES: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS ferry_leases (env TEXT PRIMARY KEY, holder TEXT NOT NULL, \
+     epoch BIGINT NOT NULL, expires_at TIMESTAMPTZ NOT NULL, acquired_at TIMESTAMPTZ NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ferry_replicas (id TEXT PRIMARY KEY, address TEXT NOT NULL, \
+     started_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ferry_env_status (env TEXT PRIMARY KEY, holder TEXT NOT NULL, \
+     epoch BIGINT NOT NULL, status TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ferry_signals (id BIGSERIAL PRIMARY KEY, origin TEXT NOT NULL, \
+     env TEXT, kind TEXT NOT NULL, target TEXT, created_at TIMESTAMPTZ NOT NULL)",
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddReplicas {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(SyncAttempts::Table)
+                    .add_column(text_null(SyncAttempts::Replica))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(SyncAttempts::Table)
+                    .add_column(big_integer_null(SyncAttempts::Epoch))
+                    .to_owned(),
+            )
+            .await?;
+        for sql in REPLICA_TABLES {
+            manager.get_connection().execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            "ferry_leases",
+            "ferry_replicas",
+            "ferry_env_status",
+            "ferry_signals",
+        ] {
+            manager
+                .get_connection()
+                .execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
+                .await?;
+        }
+        for column in [SyncAttempts::Replica, SyncAttempts::Epoch] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(SyncAttempts::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 /// Key of the PostgreSQL advisory lock that serializes Ferry's migrations across replicas
 /// ("ferry" in ASCII; numbers-api uses its own key).
 const MIGRATION_LOCK_KEY: i64 = 0x0066_6572_7279;
@@ -196,6 +288,13 @@ async fn migrate(url: &str, db: &DatabaseConnection) -> Result<(), DbErr> {
         .await;
     let _ = lock.close().await;
     result.and(unlocked.map(|_| ()))
+}
+
+/// Why a fenced write was refused.
+fn not_held(env: &str) -> DbErr {
+    DbErr::Custom(format!(
+        "not written: this replica does not hold the lease of `{env}` (another replica owns it now)"
+    ))
 }
 
 /// Results that end a sync attempt (what the remembered state is read from).
@@ -228,58 +327,171 @@ pub(crate) struct GoodRevision {
 #[derive(Clone, Debug)]
 pub(crate) struct History {
     db: DatabaseConnection,
+    /// Replicas on PostgreSQL: rows are written only under a held lease.
+    fence: Option<Fence>,
+}
+
+/// What an `Interrupted` row says.
+fn interrupted_errors() -> String {
+    serde_json::json!([
+        "ferry stopped during this apply (crash or kill); the next reconcile converges"
+    ])
+    .to_string()
 }
 
 impl History {
-    /// Open (and migrate) the store at `url`.
+    /// Open (and migrate) the store at `url`. On SQLite (one process owns everything) the
+    /// applies a crash interrupted are marked at once; replicas on PostgreSQL mark them per
+    /// environment when they take it over ([`History::mark_interrupted`]).
     pub(crate) async fn open(url: &str) -> Result<Self, DbErr> {
         let mut options = ConnectOptions::new(url.to_owned());
         options.max_connections(4).sqlx_logging(false);
         let db = Database::connect(options).await?;
         migrate(url, &db).await?;
-        let interrupted = attempt::Entity::update_many()
-            .col_expr(attempt::Column::Result, Expr::value(INTERRUPTED))
-            .col_expr(
-                attempt::Column::Errors,
-                Expr::value(
-                    serde_json::json!([
-                        "ferry stopped during this apply (crash or kill); the next reconcile converges"
-                    ])
-                    .to_string(),
-                ),
-            )
-            .filter(attempt::Column::Result.eq(APPLYING))
-            .exec(&db)
-            .await?;
-        if interrupted.rows_affected > 0 {
-            tracing::warn!(
-                attempts = interrupted.rows_affected,
-                "found applies interrupted by a crash; marked Interrupted"
-            );
+        if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            let interrupted = attempt::Entity::update_many()
+                .col_expr(attempt::Column::Result, Expr::value(INTERRUPTED))
+                .col_expr(attempt::Column::Errors, Expr::value(interrupted_errors()))
+                .filter(attempt::Column::Result.eq(APPLYING))
+                .exec(&db)
+                .await?;
+            if interrupted.rows_affected > 0 {
+                tracing::warn!(
+                    attempts = interrupted.rows_affected,
+                    "found applies interrupted by a crash; marked Interrupted"
+                );
+            }
         }
-        Ok(Self { db })
+        Ok(Self { db, fence: None })
+    }
+
+    /// Whether replicas share this store (PostgreSQL).
+    pub(crate) fn shared(&self) -> bool {
+        self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
+    }
+
+    /// The same store, writing an environment's rows only while `fence` holds its lease.
+    pub(crate) fn fenced(self, fence: Fence) -> Self {
+        Self {
+            fence: Some(fence),
+            ..self
+        }
+    }
+
+    /// `env` was taken over at `epoch`: the applies its earlier holders left `Applying` were
+    /// interrupted (their holders' leases are gone). Applies of other environments, which
+    /// live replicas may be running, are left alone.
+    pub(crate) async fn mark_interrupted(&self, env: &str, epoch: i64) -> Result<u64, DbErr> {
+        let done = attempt::Entity::update_many()
+            .col_expr(attempt::Column::Result, Expr::value(INTERRUPTED))
+            .col_expr(attempt::Column::Errors, Expr::value(interrupted_errors()))
+            .filter(attempt::Column::Env.eq(env))
+            .filter(attempt::Column::Result.eq(APPLYING))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(attempt::Column::Epoch.is_null())
+                    .add(attempt::Column::Epoch.lt(epoch)),
+            )
+            .exec(&self.db)
+            .await?;
+        if done.rows_affected > 0 {
+            tracing::warn!(env = %env, attempts = done.rows_affected, "found applies interrupted by the previous owner's end; marked Interrupted");
+        }
+        Ok(done.rows_affected)
+    }
+
+    /// Insert `row` (returning its id) — under the lease when fenced: the database inserts
+    /// it only if this replica still holds `env` at the epoch it writes.
+    async fn insert(&self, env: &str, row: attempt::ActiveModel) -> Result<i64, DbErr> {
+        let Some(fence) = &self.fence else {
+            return row.insert(&self.db).await.map(|m| m.id);
+        };
+        let epoch = fence.epoch(env).ok_or_else(|| not_held(env))?;
+        let values = Self::values(&row, &fence.replica, epoch);
+        let found = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                "INSERT INTO sync_attempts (env, revision, trigger, started, duration_ms, result, changes, errors, reason, deployed, head, replica, epoch) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 WHERE EXISTS ( \
+                   SELECT 1 FROM ferry_leases WHERE env = $1 AND holder = $12 AND epoch = $13 AND expires_at > now()) \
+                 RETURNING id",
+                values,
+            ))
+            .await?;
+        match found {
+            Some(r) => r.try_get::<i64>("", "id"),
+            None => Err(not_held(env)),
+        }
+    }
+
+    /// Update row `id` — under the lease when fenced.
+    async fn update(&self, env: &str, id: i64, mut row: attempt::ActiveModel) -> Result<(), DbErr> {
+        let Some(fence) = &self.fence else {
+            row.id = Set(id);
+            return row.update(&self.db).await.map(|_| ());
+        };
+        let epoch = fence.epoch(env).ok_or_else(|| not_held(env))?;
+        let mut values = Self::values(&row, &fence.replica, epoch);
+        values.push(id.into());
+        let done = self
+            .db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                "UPDATE sync_attempts SET revision = $2, trigger = $3, started = $4, duration_ms = $5, result = $6, \
+                 changes = $7, errors = $8, reason = $9, deployed = $10, head = $11, replica = $12, epoch = $13 \
+                 WHERE id = $14 AND env = $1 AND EXISTS ( \
+                   SELECT 1 FROM ferry_leases WHERE env = $1 AND holder = $12 AND epoch = $13 AND expires_at > now())",
+                values,
+            ))
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(not_held(env));
+        }
+        Ok(())
+    }
+
+    /// The 13 column values of a fenced insert or update, in the statements' order.
+    fn values(row: &attempt::ActiveModel, replica: &str, epoch: i64) -> Vec<sea_orm::Value> {
+        let v = |value: &sea_orm::ActiveValue<String>| value.clone().take().unwrap_or_default();
+        let o = |value: &sea_orm::ActiveValue<Option<String>>| value.clone().take().flatten();
+        vec![
+            v(&row.env).into(),
+            v(&row.revision).into(),
+            v(&row.trigger).into(),
+            v(&row.started).into(),
+            row.duration_ms.clone().take().unwrap_or_default().into(),
+            v(&row.result).into(),
+            v(&row.changes).into(),
+            v(&row.errors).into(),
+            o(&row.reason).into(),
+            o(&row.deployed).into(),
+            o(&row.head).into(),
+            replica.to_owned().into(),
+            epoch.into(),
+        ]
     }
 
     /// Write an apply ahead, as `Applying`; returns its row.
     pub(crate) async fn begin(&self, env: &str, a: &SyncAttempt) -> Result<i64, DbErr> {
         let row = Self::model(env, a);
-        let stored = attempt::ActiveModel {
-            result: Set(APPLYING.into()),
-            ..row
-        }
-        .insert(&self.db)
-        .await?;
-        Ok(stored.id)
+        self.insert(
+            env,
+            attempt::ActiveModel {
+                result: Set(APPLYING.into()),
+                ..row
+            },
+        )
+        .await
     }
 
     /// Store one finished attempt (completing its row if it was written ahead).
     pub(crate) async fn record(&self, env: &str, a: &SyncAttempt) -> Result<(), DbErr> {
-        let mut row = Self::model(env, a);
+        let row = Self::model(env, a);
         if let Some(id) = a.row {
-            row.id = Set(id);
-            row.update(&self.db).await.map(|_| ())
+            self.update(env, id, row).await
         } else {
-            row.insert(&self.db).await.map(|_| ())
+            self.insert(env, row).await.map(|_| ())
         }
     }
 
@@ -423,6 +635,129 @@ mod tests {
         }
         let tables =
             ferry_testkit::psql(&url, "SELECT count(*) FROM seaql_migrations").expect("psql");
-        assert_eq!(tables, "2", "each migration applied once");
+        assert_eq!(tables, "3", "each migration applied once");
+    }
+
+    fn table(db: &DatabaseConnection, me: &str) -> super::super::lease::LeaseTable {
+        super::super::lease::LeaseTable {
+            db: db.clone(),
+            me: me.to_owned(),
+            settings: super::super::lease::LeaseSettings {
+                duration: std::time::Duration::from_secs(60),
+                renew_every: std::time::Duration::from_secs(1),
+                join_delay: std::time::Duration::ZERO,
+            },
+        }
+    }
+
+    fn applying(revision: &str) -> SyncAttempt {
+        SyncAttempt {
+            revision: revision.into(),
+            trigger: "revision".into(),
+            started: "2026-12-01T00:00:00Z".into(),
+            ..SyncAttempt::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_takeover_marks_only_the_previous_owners_applies_and_fences_its_late_writes() {
+        let url = ferry_testkit::shared_pg_database();
+        let a_fence = Fence::new("a");
+        let b_fence = Fence::new("b");
+        let a = History::open(&url)
+            .await
+            .expect("open")
+            .fenced(a_fence.clone());
+        let b = History::open(&url)
+            .await
+            .expect("open")
+            .fenced(b_fence.clone());
+        let (a_leases, b_leases) = (table(&a.db, "a"), table(&b.db, "b"));
+
+        // a applies dev, b applies prod, each under its lease.
+        let dev = a_leases
+            .acquire("dev")
+            .await
+            .expect("sql")
+            .expect("dev is free");
+        a_fence.insert("dev", dev);
+        let prod = b_leases
+            .acquire("prod")
+            .await
+            .expect("sql")
+            .expect("prod is free");
+        b_fence.insert("prod", prod);
+        assert_eq!(
+            b_leases.acquire("dev").await.expect("sql"),
+            None,
+            "dev is held"
+        );
+        let dev_row = a.begin("dev", &applying("r1")).await.expect("a writes dev");
+        let prod_row = b
+            .begin("prod", &applying("r1"))
+            .await
+            .expect("b writes prod");
+        assert!(
+            b.begin("dev", &applying("r1")).await.is_err(),
+            "b does not hold dev"
+        );
+
+        // a's lease on dev lapses (a froze); b takes dev at a newer epoch.
+        ferry_testkit::psql(
+            &url,
+            "UPDATE ferry_leases SET expires_at = now() - interval '1 second' WHERE env = 'dev'",
+        )
+        .expect("psql");
+        let taken = b_leases
+            .acquire("dev")
+            .await
+            .expect("sql")
+            .expect("dev lapsed");
+        assert!(taken > dev, "a takeover bumps the fencing token");
+        b_fence.insert("dev", taken);
+        assert_eq!(b.mark_interrupted("dev", taken).await.expect("mark"), 1);
+        let result = |id: i64| {
+            ferry_testkit::psql(
+                &url,
+                &format!("SELECT result FROM sync_attempts WHERE id = {id}"),
+            )
+            .expect("psql")
+        };
+        assert_eq!(result(dev_row), "Interrupted", "the previous owner's apply");
+        assert_eq!(
+            result(prod_row),
+            "Applying",
+            "a live replica's apply is left alone"
+        );
+
+        // a wakes and finishes its attempt: the database refuses it (a still thinks it holds
+        // dev at its old epoch).
+        let mut late = applying("r1");
+        late.row = Some(dev_row);
+        late.result = "Succeeded".into();
+        let refused = a.record("dev", &late).await;
+        assert!(
+            refused.is_err(),
+            "a late write under a lost lease is refused"
+        );
+        late.row = None;
+        assert!(a.record("dev", &late).await.is_err());
+        assert_eq!(result(dev_row), "Interrupted");
+        let rows = ferry_testkit::psql(
+            &url,
+            "SELECT count(*) FROM sync_attempts WHERE replica = 'a' AND result <> 'Interrupted'",
+        )
+        .expect("psql");
+        assert_eq!(rows, "0", "nothing else of a's was written");
+        // The new owner writes.
+        b.record(
+            "dev",
+            &SyncAttempt {
+                result: "Succeeded".into(),
+                ..applying("r2")
+            },
+        )
+        .await
+        .expect("b writes dev now");
     }
 }

@@ -294,6 +294,18 @@ impl Metrics {
         }
     }
 
+    /// Register a metric owned elsewhere (the replicas' coordinator keeps its own).
+    pub(crate) fn register(
+        &self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        if let Ok(mut registry) = self.registry.lock() {
+            registry.register(name, help, metric);
+        }
+    }
+
     /// Text exposition.
     pub(crate) fn render(&self) -> String {
         let mut out = String::new();

@@ -3,9 +3,11 @@
 //! SIGTERM/SIGINT (loops stop, local processes are stopped, exit 0).
 
 pub(crate) mod history;
+mod lease;
 mod metrics;
 mod notify;
 mod reconcile;
+mod replicas;
 mod server;
 mod source;
 mod status;
@@ -34,6 +36,7 @@ use ferry_ecs::{AwsSettings, EcsApi, EcsOptions, EcsPlatform, SdkApi};
 use ferry_local::{LocalOptions, LocalPlatform};
 use tokio::sync::{Notify, mpsc, watch};
 
+use lease::{Fence, Fenced, Guard, LeaseSettings};
 use reconcile::{Command, EnvLoop, LoopOptions};
 use source::{GitSource, Revision};
 use status::StatusSnapshot;
@@ -110,9 +113,26 @@ pub(crate) struct RunArgs {
     /// degraded environments, drift and recoveries (see the README).
     #[arg(long)]
     notify_config: Option<PathBuf>,
-    /// Where sync history is kept (default: a SQLite file in the state folder).
+    /// Where sync history is kept (default: a SQLite file in the state folder). On
+    /// PostgreSQL, several `ferry run` replicas share the environments through leases.
     #[arg(long, env = "FERRY_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// This replica's name among replicas on one PostgreSQL history database (shown as the
+    /// owner of the environments it reconciles). Default: `<hostname>-<pid>`.
+    #[arg(long, env = "FERRY_REPLICA_ID")]
+    replica_id: Option<String>,
+    /// How long an environment's lease lasts without renewal (PostgreSQL history): a dead
+    /// replica's environments are taken over after about this long. The holder itself stops
+    /// writing a third of it earlier.
+    #[arg(long, default_value = "6s", value_parser = humantime::parse_duration)]
+    lease_duration: Duration,
+    /// How often leases are renewed and the split of environments between replicas revisited.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    lease_renew_interval: Duration,
+    /// How long a replica that starts (or comes back after its heartbeat lapsed) waits before
+    /// taking environments, so replicas starting together split them without churn.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    lease_join_delay: Duration,
 }
 
 /// Makes the ECS platform of a region (the SDK's by default; tests give the fake's).
@@ -377,6 +397,48 @@ pub(crate) async fn run_with<A: EcsApi>(
     let history = history::History::open(&history_url)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the history database: {e}"))?;
+    let replica_id = args.replica_id.clone().unwrap_or_else(default_replica_id);
+    anyhow::ensure!(
+        !replica_id.is_empty()
+            && replica_id.len() <= 128
+            && replica_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)),
+        "--replica-id must be 1 to 128 letters, digits, `-`, `_`, `.` or `:`"
+    );
+    let fence = Fence::new(&replica_id);
+    // On PostgreSQL, replicas share the environments through leases; each writes history
+    // only under the lease of the environment.
+    let leases = if history.shared() {
+        let settings = LeaseSettings {
+            duration: args.lease_duration,
+            renew_every: args.lease_renew_interval,
+            join_delay: args.lease_join_delay,
+        };
+        settings.check().map_err(anyhow::Error::msg)?;
+        let mut options = sea_orm::ConnectOptions::new(history_url.clone());
+        options
+            .max_connections(2)
+            .min_connections(1)
+            .acquire_timeout(settings.renew_every * 2)
+            .sqlx_logging(false);
+        let db = sea_orm::Database::connect(options)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the history database: {e}"))?;
+        tracing::info!(replica = %replica_id, "replica on a shared history database: environments are split through leases");
+        Some(lease::LeaseTable {
+            db,
+            me: replica_id.clone(),
+            settings,
+        })
+    } else {
+        None
+    };
+    let history = if leases.is_some() {
+        history.fenced(fence.clone())
+    } else {
+        history
+    };
     let (history_tx, mut history_rx) =
         tokio::sync::mpsc::unbounded_channel::<(String, status::SyncAttempt)>();
     let writer = {
@@ -472,6 +534,7 @@ pub(crate) async fn run_with<A: EcsApi>(
         read_token,
         webhook_secret,
         fetch_now: args.repo.is_some().then(|| fetch_now.clone()),
+        replicas: leases.clone(),
         ecs_calls: {
             let platforms = platforms.clone();
             Arc::new(move || platforms.ecs_calls())
@@ -480,7 +543,8 @@ pub(crate) async fn run_with<A: EcsApi>(
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!("status server on http://{}", listener.local_addr()?);
+    let listen_address = listener.local_addr()?.to_string();
+    tracing::info!("status server on http://{listen_address}");
     let mut server_shutdown = shutdown_tx.subscribe();
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, server::router(server_state))
@@ -530,38 +594,58 @@ pub(crate) async fn run_with<A: EcsApi>(
     };
     tracing::info!(?envs, revision = %first.id, "starting reconcile loops");
 
+    let kit = Arc::new(LoopKit {
+        platforms: platforms.clone(),
+        options: LoopOptions {
+            drift_interval: args.drift_interval,
+            health_interval: args.health_interval,
+            rollout_poll: args.rollout_poll_interval,
+        },
+        revisions: revisions_rx.clone(),
+        status: status_tx.clone(),
+        shutdown: shutdown_rx.clone(),
+        metrics: metrics.clone(),
+        history_tx: history_tx.clone(),
+        history: history.clone(),
+        commands: commands.clone(),
+        replica: replica_id.clone(),
+    });
     let mut loops = Vec::new();
-    for env in &envs {
-        let (commands_tx, commands_rx) = mpsc::unbounded_channel::<Command>();
-        if let Ok(mut c) = commands.write() {
-            c.insert(env.clone(), commands_tx);
+    let mut coordinator = None;
+    match &leases {
+        // One process owns every environment (SQLite): today's behaviour.
+        None => {
+            for env in &envs {
+                loops.push(kit.clone().start(env.clone(), None).await);
+            }
         }
-        // What ran before a restart.
-        let past = history.recent(env, 50).await.unwrap_or_default();
-        let remembered = history.remembered(env).await.unwrap_or_default();
-        status_tx.send_modify(|s| {
-            let e = s.environments.entry(env.clone()).or_default();
-            e.history = past;
-            e.last_applied_revision.clone_from(&remembered.applied);
-        });
-        let env_loop = EnvLoop {
-            env: env.clone(),
-            platform: platforms.clone(),
-            options: LoopOptions {
-                drift_interval: args.drift_interval,
-                health_interval: args.health_interval,
-                rollout_poll: args.rollout_poll_interval,
-            },
-            revisions: revisions_rx.clone(),
-            commands: commands_rx,
-            status: status_tx.clone(),
-            shutdown: shutdown_rx.clone(),
-            metrics: metrics.clone(),
-            history: history_tx.clone(),
-            journal: history.clone(),
-            remembered,
-        };
-        loops.push(tokio::spawn(env_loop.run()));
+        Some(table) => {
+            let kit = kit.clone();
+            let start: replicas::StartLoop =
+                Arc::new(move |env, guard| Box::pin(kit.clone().start(env, Some(guard))));
+            let stop_platforms = platforms.clone();
+            let stop: replicas::StopEnv = Arc::new(move |env| {
+                let platforms = stop_platforms.clone();
+                Box::pin(async move { platforms.local.stop_environment(&env).await })
+            });
+            coordinator = Some(tokio::spawn(
+                replicas::Coordinator {
+                    table: table.clone(),
+                    address: listen_address.clone(),
+                    envs: envs.clone(),
+                    start,
+                    stop,
+                    history: history.clone(),
+                    fence: fence.clone(),
+                    status: status_tx.clone(),
+                    shutdown: shutdown_rx.clone(),
+                    commands: commands.clone(),
+                    fetch_now: args.repo.is_some().then(|| fetch_now.clone()),
+                    metrics: metrics.clone(),
+                }
+                .run(),
+            ));
+        }
     }
 
     shutdown.await;
@@ -571,12 +655,113 @@ pub(crate) async fn run_with<A: EcsApi>(
     for l in loops {
         let _ = tokio::time::timeout(Duration::from_secs(30), l).await;
     }
+    // The coordinator waits for its loops, stops their local processes, then hands the
+    // leases back so other replicas take over at once.
+    if let Some(c) = coordinator {
+        let _ = tokio::time::timeout(Duration::from_secs(40), c).await;
+    }
     platforms.local.shutdown().await;
     drop(history_tx);
     let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
     let _ = server.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What starting an environment's reconcile loop needs (the same for every environment).
+struct LoopKit<A: EcsApi> {
+    platforms: Arc<Platforms<A>>,
+    options: LoopOptions,
+    revisions: watch::Receiver<Option<Revision>>,
+    status: watch::Sender<StatusSnapshot>,
+    shutdown: watch::Receiver<bool>,
+    metrics: Arc<metrics::Metrics>,
+    history_tx: mpsc::UnboundedSender<(String, status::SyncAttempt)>,
+    history: history::History,
+    commands: server::Loops,
+    replica: String,
+}
+
+impl<A: EcsApi> LoopKit<A> {
+    /// Start `env`'s loop, reading what history says about it first (a replica taking an
+    /// environment over learns what its previous owner applied, held back or paused). With a
+    /// lease `guard`, the loop ends when the guard does, wherever it is (the platform also
+    /// refuses writes once it has), and this replica's local processes of `env` are stopped
+    /// so the new owner can start its own.
+    async fn start(
+        self: Arc<Self>,
+        env: String,
+        guard: Option<Guard>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (commands_tx, commands_rx) = mpsc::unbounded_channel::<Command>();
+        if let Ok(mut c) = self.commands.write() {
+            c.insert(env.clone(), commands_tx.clone());
+        }
+        // What ran before a restart (or under the previous owner).
+        let past = self.history.recent(&env, 50).await.unwrap_or_default();
+        let remembered = self.history.remembered(&env).await.unwrap_or_default();
+        self.status.send_modify(|s| {
+            let e = s.environments.entry(env.clone()).or_default();
+            e.history = past;
+            e.last_applied_revision.clone_from(&remembered.applied);
+            e.owner = Some(self.replica.clone());
+        });
+        let env_loop = EnvLoop {
+            env: env.clone(),
+            platform: Arc::new(Fenced {
+                inner: self.platforms.clone(),
+                guard: guard.clone(),
+            }),
+            options: self.options.clone(),
+            revisions: self.revisions.clone(),
+            commands: commands_rx,
+            status: self.status.clone(),
+            shutdown: self.shutdown.clone(),
+            metrics: self.metrics.clone(),
+            history: self.history_tx.clone(),
+            journal: self.history.clone(),
+            remembered,
+        };
+        tokio::spawn(async move {
+            let Some(guard) = guard else {
+                return env_loop.run().await;
+            };
+            // Biased: each time the task wakes (a SIGSTOPped process too), the guard is
+            // checked before the loop may take another step.
+            let ended = tokio::select! {
+                biased;
+                () = guard.ended() => true,
+                () = env_loop.run() => false,
+            };
+            if ended {
+                tracing::warn!(env = %env, epoch = guard.epoch(), "lease ended: this replica stopped reconciling the environment");
+                if let Ok(mut c) = self.commands.write()
+                    && c.get(&env).is_some_and(|tx| tx.same_channel(&commands_tx))
+                {
+                    c.remove(&env);
+                }
+                self.platforms.local.stop_environment(&env).await;
+                self.status.send_modify(|s| {
+                    if let Some(e) = s.environments.get_mut(&env)
+                        && e.owner.as_deref() == Some(self.replica.as_str())
+                    {
+                        e.owner = None;
+                    }
+                });
+            }
+        })
+    }
+}
+
+/// This replica's default name: `<hostname>-<pid>`.
+fn default_replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "ferry".into());
+    format!("{host}-{}", std::process::id())
 }
 
 async fn shutdown_signal() {

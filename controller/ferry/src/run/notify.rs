@@ -302,6 +302,16 @@ fn transitions(snapshot: &StatusSnapshot, last: &mut BTreeMap<String, Standing>)
         if before.is_some_and(|b| b.same(&now)) {
             continue;
         }
+        // Replicas: only the owner tells; the others follow the standing (read from the
+        // owner's shared status), so a takeover does not repeat what was already told.
+        let owned = snapshot
+            .replica
+            .as_ref()
+            .is_none_or(|r| e.owner.as_deref() == Some(r.id.as_str()));
+        if !owned {
+            last.insert(env.clone(), now);
+            continue;
+        }
         let previous = match before {
             Some(Standing::Bad(event, ..)) => Some(*event),
             _ => None,
@@ -520,9 +530,9 @@ mod tests {
         );
         let mut stalled = env(HealthCode::Healthy, &[("Invalid", None)]);
         stalled.conditions.push(Condition {
-            kind: "Stalled",
-            status: "True",
-            reason: "ValidationFailed",
+            kind: "Stalled".into(),
+            status: "True".into(),
+            reason: "ValidationFailed".into(),
             message: "dev/x.yaml:3: bad".into(),
         });
         assert_eq!(step(&mut last, stalled), ["Stalled"]);

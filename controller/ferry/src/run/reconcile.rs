@@ -1264,9 +1264,9 @@ fn annotate(resources: &mut [ResourceStatus], held: Option<&Held>) {
 
 fn cond(kind: &'static str, status: bool, reason: &'static str, message: &str) -> Condition {
     Condition {
-        kind,
-        status: if status { "True" } else { "False" },
-        reason,
+        kind: kind.into(),
+        status: if status { "True" } else { "False" }.into(),
+        reason: reason.into(),
         message: message.to_owned(),
     }
 }

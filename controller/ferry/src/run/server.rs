@@ -50,6 +50,9 @@ pub(crate) struct ServerState {
     pub(crate) read_token: Option<String>,
     pub(crate) webhook_secret: Option<Vec<u8>>,
     pub(crate) fetch_now: Option<Arc<Notify>>,
+    /// Replicas on PostgreSQL: where commands for environments owned by another replica,
+    /// and push webhooks, are left for the others.
+    pub(crate) replicas: Option<super::lease::LeaseTable>,
     /// Cumulative AWS calls per (region, API).
     pub(crate) ecs_calls: Arc<dyn Fn() -> Vec<(String, String, u64)> + Send + Sync>,
 }
@@ -84,6 +87,13 @@ pub(crate) fn router(state: ServerState) -> Router {
 }
 
 async fn readyz(State(state): State<ServerState>) -> Response {
+    if let Some(problem) = replica_problem(&state.status.borrow()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "unhealthy", "problem": problem})),
+        )
+            .into_response();
+    }
     if state.status.borrow().source_revision.is_none() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -96,6 +106,7 @@ async fn readyz(State(state): State<ServerState>) -> Response {
         .borrow()
         .environments
         .iter()
+        .filter(|(_, e)| owned_here(&state.status.borrow(), e))
         .filter(|(_, e)| e.last_reconcile.is_none())
         .map(|(n, _)| n.clone())
         .collect();
@@ -107,6 +118,86 @@ async fn readyz(State(state): State<ServerState>) -> Response {
             axum::Json(json!({"status": "starting", "waitingFor": waiting})),
         )
             .into_response()
+    }
+}
+
+/// Why this replica is not healthy, when replicas share a PostgreSQL database: the database
+/// does not answer, or leases were not renewed within their safe window.
+fn replica_problem(s: &StatusSnapshot) -> Option<String> {
+    let r = s.replica.as_ref()?;
+    let stale = r.renewed.is_none_or(|at| at.elapsed() > r.renew_deadline);
+    match (&r.problem, stale) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => Some("leases are not being renewed".into()),
+        (None, false) => None,
+    }
+}
+
+/// Whether `e` is reconciled by this process (always, without replicas).
+fn owned_here(s: &StatusSnapshot, e: &super::status::EnvStatus) -> bool {
+    s.replica
+        .as_ref()
+        .is_none_or(|r| e.owner.as_deref() == Some(r.id.as_str()))
+}
+
+/// Leave `kind` for `env`'s owner (another replica): `Some(owner)` once stored. `None`
+/// without replicas or for an environment this process does not know.
+async fn forward(
+    state: &ServerState,
+    env: &str,
+    kind: &str,
+    target: Option<&str>,
+) -> Option<Result<String, Response>> {
+    let table = state.replicas.as_ref()?;
+    let owner = state
+        .status
+        .borrow()
+        .environments
+        .get(env)
+        .map(|e| e.owner.clone().unwrap_or_default())?;
+    if owner.is_empty() {
+        return Some(Err(not_here(state, env)));
+    }
+    Some(match table.signal(Some(env), kind, target).await {
+        Ok(()) => Ok(owner),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot forward a command to another replica");
+            Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "history_unavailable",
+                "the history database cannot be written to forward this to the environment's owner",
+            ))
+        }
+    })
+}
+
+/// The answer to a command for `env` whose loop does not run here: owned by another replica
+/// (named, so the caller can ask it), or unknown.
+fn not_here(state: &ServerState, env: &str) -> Response {
+    let owner = state
+        .status
+        .borrow()
+        .environments
+        .get(env)
+        .map(|e| e.owner.clone());
+    match owner {
+        Some(Some(owner)) => error(
+            StatusCode::CONFLICT,
+            "not_owner",
+            &format!("environment `{env}` is reconciled by replica `{owner}`; send this to it"),
+        ),
+        Some(None) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_owner",
+            &format!(
+                "environment `{env}` has no owner right now (a replica is taking it over); try again shortly"
+            ),
+        ),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "unknown_environment",
+            "no such environment",
+        ),
     }
 }
 
@@ -247,7 +338,34 @@ async fn sync(
         }
         targets
     };
+    if let Some(table) = state.replicas.as_ref() {
+        match &q.env {
+            Some(env) if targets.is_empty() => {
+                return match forward(&state, env, "sync", None).await {
+                    Some(Ok(owner)) => (
+                        StatusCode::ACCEPTED,
+                        axum::Json(json!({"syncing": [env], "forwardedTo": owner})),
+                    )
+                        .into_response(),
+                    Some(Err(refused)) => refused,
+                    None => not_here(&state, env),
+                };
+            }
+            Some(_) => {}
+            // Every environment: the ones owned elsewhere too.
+            None => {
+                if let Err(e) = table.signal(None, "sync", None).await {
+                    tracing::warn!(error = %e, "cannot forward a sync to the other replicas");
+                }
+                let all: Vec<String> = state.status.borrow().environments.keys().cloned().collect();
+                return (StatusCode::ACCEPTED, axum::Json(json!({"syncing": all}))).into_response();
+            }
+        }
+    }
     if targets.is_empty() {
+        if let Some(env) = &q.env {
+            return not_here(&state, env);
+        }
         return error(
             StatusCode::NOT_FOUND,
             "unknown_environment",
@@ -284,13 +402,12 @@ async fn rollback(
             "name the environment: POST /rollback?env=NAME[&to=REVISION]",
         );
     };
-    let Some(loop_) = loop_of(&state, env) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_environment",
-            "no such environment",
-        );
-    };
+    let local = loop_of(&state, env);
+    if local.is_none()
+        && (state.replicas.is_none() || !state.status.borrow().environments.contains_key(env))
+    {
+        return not_here(&state, env);
+    }
     let except = {
         let s = state.status.borrow();
         s.environments.get(env).and_then(|e| {
@@ -328,7 +445,17 @@ async fn rollback(
             );
         }
     };
-    let body = json!({"rollingBack": env, "to": target.revision, "services": target.deployed});
+    let mut body = json!({"rollingBack": env, "to": target.revision, "services": target.deployed});
+    let Some(loop_) = local else {
+        return match forward(&state, env, "rollback", Some(&target.revision)).await {
+            Some(Ok(owner)) => {
+                body["forwardedTo"] = json!(owner);
+                (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+            }
+            Some(Err(refused)) => refused,
+            None => not_here(&state, env),
+        };
+    };
     if loop_.send(Command::Rollback(target)).is_err() {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -356,11 +483,15 @@ async fn resume(
         );
     };
     let Some(loop_) = loop_of(&state, env) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_environment",
-            "no such environment",
-        );
+        return match forward(&state, env, "resume", None).await {
+            Some(Ok(owner)) => (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({"resuming": env, "forwardedTo": owner})),
+            )
+                .into_response(),
+            Some(Err(refused)) => refused,
+            None => not_here(&state, env),
+        };
     };
     let _ = loop_.send(Command::Resume);
     (StatusCode::ACCEPTED, axum::Json(json!({"resuming": env}))).into_response()
@@ -488,6 +619,12 @@ async fn webhook(State(state): State<ServerState>, headers: HeaderMap, body: Byt
     match (event, &state.fetch_now) {
         ("push", Some(fetch)) => {
             fetch.notify_one();
+            // The other replicas fetch too: the environments they own may have changed.
+            if let Some(table) = &state.replicas
+                && let Err(e) = table.signal(None, "fetch", None).await
+            {
+                tracing::warn!(error = %e, "cannot tell the other replicas to fetch");
+            }
             (StatusCode::ACCEPTED, axum::Json(json!({"fetching": true}))).into_response()
         }
         ("ping", _) => axum::Json(json!({"pong": true})).into_response(),
@@ -581,12 +718,36 @@ async fn page(State(state): State<ServerState>) -> Html<String> {
             .map(|e| format!(" — <strong class=\"False\">{}</strong>", esc(e)))
             .unwrap_or_default()
     );
+    if let Some(r) = &s.replica {
+        let _ = write!(
+            h,
+            "<p class=\"replica\">This replica: <code>{}</code>, owner of {} of {} environment(s) · replicas alive: {}{}</p>",
+            esc(&r.id),
+            r.holds.len(),
+            s.environments.len(),
+            r.alive
+                .iter()
+                .map(|a| format!("<code>{}</code>", esc(a)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.problem
+                .as_deref()
+                .map(|p| format!(" — <strong class=\"False\">{}</strong>", esc(p)))
+                .unwrap_or_default()
+        );
+    }
     for (name, env) in &s.environments {
         let _ = write!(
             h,
-            "<h2 id=\"env-{n}\">{n} <small>({p})</small></h2><p>Sync: <strong class=\"{sync:?}\">{sync:?}</strong> · health <strong class=\"{health:?} env-health\">{health:?}</strong> · applied <code>{a}</code> · attempted <code>{t}</code> · last reconcile {l}</p>",
+            "<h2 id=\"env-{n}\">{n} <small>({p}{o})</small></h2><p>Sync: <strong class=\"{sync:?}\">{sync:?}</strong> · health <strong class=\"{health:?} env-health\">{health:?}</strong> · applied <code>{a}</code> · attempted <code>{t}</code> · last reconcile {l}</p>",
             n = esc(name),
             p = esc(&env.platform),
+            o = match (&env.owner, &s.replica) {
+                (Some(owner), Some(_)) =>
+                    format!(" · owner <code class=\"owner\">{}</code>", esc(owner)),
+                (None, Some(_)) => " · <strong class=\"False\">no owner</strong>".into(),
+                _ => String::new(),
+            },
             sync = env.sync,
             health = env.health,
             a = esc(env.last_applied_revision.as_deref().unwrap_or("-")),

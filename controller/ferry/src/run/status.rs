@@ -2,10 +2,11 @@
 //! `tokio::sync::watch` channel) and the HTTP handlers only read. Nothing secret goes in:
 //! environment values and secret ARNs are not part of it, only names, images and revisions.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use ferry_core::platform::{HealthCode, ResultCode, SyncStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything `/status` shows.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -19,29 +20,59 @@ pub(crate) struct StatusSnapshot {
     pub(crate) source_error: Option<String>,
     /// Per environment.
     pub(crate) environments: BTreeMap<String, EnvStatus>,
+    /// This replica and the others alive on the same history database (PostgreSQL only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) replica: Option<ReplicaStatus>,
 }
 
-/// A condition in the Kubernetes/Flux style.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+/// Where this process stands among the replicas sharing a PostgreSQL history database.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReplicaStatus {
+    /// This replica's id (`--replica-id`, default `hostname-pid`).
+    pub(crate) id: String,
+    /// The replicas whose heartbeat is current, this one included, sorted.
+    pub(crate) alive: Vec<String>,
+    /// The environments this replica holds the lease of.
+    pub(crate) holds: Vec<String>,
+    /// Why this replica is not healthy (database unreachable, leases not renewing), if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) problem: Option<String>,
+    /// When leases were last renewed (monotonic; `/readyz` judges its age).
+    #[serde(skip)]
+    pub(crate) renewed: Option<std::time::Instant>,
+    /// How old `renewed` may get before this replica is not ready.
+    #[serde(skip)]
+    pub(crate) renew_deadline: std::time::Duration,
+}
+
+/// A condition in the Kubernetes/Flux style. (`Cow`: this replica's loop names them with
+/// constants; conditions read back from another replica's status are owned strings.)
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Condition {
     /// `Ready`, `Reconciling` or `Stalled`.
     #[serde(rename = "type")]
-    pub(crate) kind: &'static str,
+    pub(crate) kind: Cow<'static, str>,
     /// `True` or `False`.
-    pub(crate) status: &'static str,
+    pub(crate) status: Cow<'static, str>,
     /// Typed reason, e.g. `ReconciliationSucceeded`, `ValidationFailed`.
-    pub(crate) reason: &'static str,
+    pub(crate) reason: Cow<'static, str>,
     /// Human-readable detail.
     pub(crate) message: String,
 }
 
-/// One environment's state.
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// One environment's state. Replicas share it through the database, so it reads back too
+/// (fields a replica of another version does not know are left at their defaults).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub(crate) struct EnvStatus {
     /// `ecs` or `local`.
     pub(crate) platform: String,
+    /// The replica that holds the environment's lease and reconciles it (replicas on
+    /// PostgreSQL; a single process on SQLite owns every environment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) owner: Option<String>,
     /// Ready / Reconciling / Stalled.
     pub(crate) conditions: Vec<Condition>,
     /// Whether live matches git.
@@ -69,8 +100,8 @@ pub(crate) struct EnvStatus {
 }
 
 /// One resource's state.
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub(crate) struct ResourceStatus {
     /// `EcsService`, `EcrRepository`.
     pub(crate) kind: String,
@@ -100,8 +131,8 @@ pub(crate) struct ResourceStatus {
 }
 
 /// One sync attempt.
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub(crate) struct SyncAttempt {
     /// Revision.
     pub(crate) revision: String,
