@@ -433,6 +433,27 @@ fn three_replicas_split_thirty_environments_take_over_a_killed_one_and_fence_a_s
         || (ferry_testkit::psql(&database, &synced).expect("psql") != "0").then_some(()),
     );
 
+    // POST /promote likewise reaches the owner, which answers for itself (the local platform
+    // has no progressive deployments: it refuses, in its own log).
+    let (code, body) = http_post(
+        replicas[2].port,
+        &format!("/promote?env={env}&service=worker"),
+    )
+    .expect("promote");
+    assert_eq!(code, 202, "{body}");
+    assert!(body.contains("\"forwardedTo\":\"r0\""), "{body}");
+    wait_for(
+        "the owner to act on a forwarded POST /promote",
+        Duration::from_secs(10),
+        &refs,
+        || {
+            replicas[0]
+                .logs()
+                .contains("has no blue/green, canary or linear deployments")
+                .then_some(())
+        },
+    );
+
     // kill -9 of r1: its environments are owned and reconciled (their process started) by
     // the survivors, within 10 s.
     let lost: BTreeSet<String> = owners

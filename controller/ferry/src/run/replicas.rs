@@ -362,6 +362,20 @@ impl Coordinator {
                 let command = match (signal.kind.as_str(), &signal.target) {
                     ("sync", _) => Command::Sync,
                     ("resume", _) => Command::Resume,
+                    (kind @ ("promote" | "abort"), Some(service)) => {
+                        // The answer stays with the owner (its log and status): the asker got
+                        // 202 with the owner's name.
+                        let (reply, _) = tokio::sync::oneshot::channel();
+                        Command::Deployment {
+                            service: service.clone(),
+                            action: if kind == "promote" {
+                                ferry_core::platform::DeploymentAction::Promote
+                            } else {
+                                ferry_core::platform::DeploymentAction::Abort
+                            },
+                            reply,
+                        }
+                    }
                     ("rollback", Some(to)) => {
                         match self.history.good_revision(&env, Some(to), None).await? {
                             Some(target) => Command::Rollback(target),

@@ -554,11 +554,15 @@ async fn deployment_action(
         );
     };
     let Some(loop_) = loop_of(&state, env) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_environment",
-            "no such environment",
-        );
+        return match forward(&state, env, what, Some(&service)).await {
+            Some(Ok(owner)) => (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({"env": env, "action": what, "forwardedTo": owner})),
+            )
+                .into_response(),
+            Some(Err(refused)) => refused,
+            None => not_here(&state, env),
+        };
     };
     let (reply, answer) = tokio::sync::oneshot::channel();
     if loop_
