@@ -344,9 +344,18 @@ impl History {
     /// applies a crash interrupted are marked at once; replicas on PostgreSQL mark them per
     /// environment when they take it over ([`History::mark_interrupted`]).
     pub(crate) async fn open(url: &str) -> Result<Self, DbErr> {
+        let password = std::env::var(PASSWORD_ENV).ok();
+        let full = with_password(url, password.as_deref());
+        let url = full.as_str();
         let mut options = ConnectOptions::new(url.to_owned());
         options.max_connections(4).sqlx_logging(false);
-        let db = Database::connect(options).await?;
+        let db = match Database::connect(options.clone()).await {
+            Err(e) if is_postgres(url) && e.to_string().contains("does not exist") => {
+                create_database(url).await?;
+                Database::connect(options).await?
+            }
+            connected => connected?,
+        };
         migrate(url, &db).await?;
         if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
             let interrupted = attempt::Entity::update_many()
@@ -616,6 +625,63 @@ impl History {
     }
 }
 
+/// The environment variable holding the PostgreSQL password, so that the URL (an argument, a
+/// plain environment variable of a task definition) never carries it.
+pub(crate) const PASSWORD_ENV: &str = "FERRY_DATABASE_PASSWORD";
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// A PostgreSQL `url` without a password, with `password` put in (percent-encoded). Any other
+/// URL, or one that has a password already, is returned as it is.
+pub(crate) fn with_password(url: &str, password: Option<&str>) -> String {
+    let Some(password) = password.filter(|p| !p.is_empty()) else {
+        return url.to_owned();
+    };
+    if !is_postgres(url) {
+        return url.to_owned();
+    }
+    let Ok(mut u) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    if u.password().is_some() || u.set_password(Some(password)).is_err() {
+        return url.to_owned();
+    }
+    u.to_string()
+}
+
+/// Create the database `url` names on its server (through the `postgres` maintenance
+/// database). Another replica creating it at the same moment is no error.
+async fn create_database(url: &str) -> Result<(), DbErr> {
+    let mut admin = url::Url::parse(url).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let name = admin.path().trim_start_matches('/').to_owned();
+    if name.is_empty() {
+        return Err(DbErr::Custom("the database URL names no database".into()));
+    }
+    admin.set_path("/postgres");
+    let mut options = ConnectOptions::new(admin.to_string());
+    options.max_connections(1).sqlx_logging(false);
+    let db = Database::connect(options).await?;
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    match db
+        .execute_unprepared(&format!("CREATE DATABASE {quoted}"))
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(database = %name, "created Ferry's history database");
+            Ok(())
+        }
+        Err(e)
+            if e.to_string().contains("already exists")
+                || e.to_string().contains("duplicate key") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,6 +702,53 @@ mod tests {
         let tables =
             ferry_testkit::psql(&url, "SELECT count(*) FROM seaql_migrations").expect("psql");
         assert_eq!(tables, "3", "each migration applied once");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replicas_create_their_missing_database_once() {
+        // A database that does not exist yet on the server `cargo xtask test` started.
+        let existing = ferry_testkit::shared_pg_database();
+        let mut url = url::Url::parse(&existing).expect("url");
+        let name = format!("ferry_new_{}", std::process::id());
+        url.set_path(&format!("/{name}"));
+        let url = url.to_string();
+        let opens: Vec<_> = (0..3)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { History::open(&url).await.map(|_| ()) })
+            })
+            .collect();
+        for open in opens {
+            let result = open.await.expect("task");
+            assert!(result.is_ok(), "a replica failed to start: {result:?}");
+        }
+        let migrations =
+            ferry_testkit::psql(&url, "SELECT count(*) FROM seaql_migrations").expect("psql");
+        assert_eq!(migrations, "3", "created once, migrated once");
+    }
+
+    #[test]
+    fn a_password_from_its_own_variable_goes_into_a_postgresql_url_encoded() {
+        assert_eq!(
+            with_password(
+                "postgres://ferry@db:5432/ferry?sslmode=require",
+                Some("p@ss/w:rd")
+            ),
+            "postgres://ferry:p%40ss%2Fw%3Ard@db:5432/ferry?sslmode=require"
+        );
+        // A URL with its own password, SQLite, or no password: unchanged.
+        assert_eq!(
+            with_password("postgres://u:own@db/ferry", Some("other")),
+            "postgres://u:own@db/ferry"
+        );
+        assert_eq!(
+            with_password("sqlite://x.db?mode=rwc", Some("p")),
+            "sqlite://x.db?mode=rwc"
+        );
+        assert_eq!(
+            with_password("postgres://u@db/f", None),
+            "postgres://u@db/f"
+        );
     }
 
     fn table(db: &DatabaseConnection, me: &str) -> super::super::lease::LeaseTable {

@@ -114,7 +114,9 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     notify_config: Option<PathBuf>,
     /// Where sync history is kept (default: a SQLite file in the state folder). On
-    /// PostgreSQL, several `ferry run` replicas share the environments through leases.
+    /// PostgreSQL, several `ferry run` replicas share the environments through leases; the
+    /// password may come from FERRY_DATABASE_PASSWORD instead of the URL, and a database that
+    /// does not exist yet is created.
     #[arg(long, env = "FERRY_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// This replica's name among replicas on one PostgreSQL history database (shown as the
