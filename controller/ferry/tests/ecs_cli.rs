@@ -119,6 +119,23 @@ async fn plan_apply_and_status_against_moto_with_exit_codes() {
         "{}",
         text(&out)
     );
+
+    // promote / abort: a service Ferry does not know is refused before any call; a rolling
+    // service has no deployment to promote (moto has no service deployments either).
+    let out = ferry(&moto, dir.path(), &["promote", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no EcsService `nosuch` in environment `test`"),
+        "{}",
+        text(&out)
+    );
+    let out = ferry(&moto, dir.path(), &["abort", "web"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        !text(&out).trim().is_empty() && !text(&out).contains("panicked"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
