@@ -272,19 +272,15 @@ pub trait Platform: Send + Sync {
     ) -> impl Future<Output = Vec<ResourceResult>> + Send;
 
     /// Promote or abort the deployment in progress of `service`: what was done, in a sentence.
-    /// Platforms without progressive deployments refuse.
+    /// Platforms without progressive deployments refuse (see [`NO_PROGRESSIVE_DEPLOYMENTS`]).
     fn deployment_action(
         &self,
         desired: &DesiredState,
         service: &str,
         action: DeploymentAction,
-    ) -> impl Future<Output = Result<String, PlatformError>> + Send {
-        let _ = (desired, service, action);
-        async {
-            Err(PlatformError {
-                transient: false,
-                message: "this platform has no blue/green, canary or linear deployments to promote or abort".into(),
-            })
-        }
-    }
+    ) -> impl Future<Output = Result<String, PlatformError>> + Send;
 }
+
+/// What a platform without blue/green, canary or linear deployments answers to promote/abort.
+pub const NO_PROGRESSIVE_DEPLOYMENTS: &str =
+    "this platform has no blue/green, canary or linear deployments to promote or abort";

@@ -639,6 +639,18 @@ impl Platform for LocalPlatform {
             })
             .collect()
     }
+
+    async fn deployment_action(
+        &self,
+        _desired: &DesiredState,
+        _service: &str,
+        _action: ferry_core::platform::DeploymentAction,
+    ) -> Result<String, PlatformError> {
+        Err(PlatformError {
+            transient: false,
+            message: ferry_core::platform::NO_PROGRESSIVE_DEPLOYMENTS.into(),
+        })
+    }
 }
 
 fn live_service(svc: &RenderedService, arn: String) -> LiveService {

@@ -243,6 +243,21 @@ impl<P: Platform> Platform for Fenced<P> {
         }
         self.inner.redeploy(desired, revisions).await
     }
+
+    async fn deployment_action(
+        &self,
+        desired: &DesiredState,
+        service: &str,
+        action: ferry_core::platform::DeploymentAction,
+    ) -> Result<String, PlatformError> {
+        if let Some(message) = self.refused() {
+            return Err(PlatformError {
+                transient: false,
+                message,
+            });
+        }
+        self.inner.deployment_action(desired, service, action).await
+    }
 }
 
 /// The rendezvous score of `replica` for `env`: stable across processes and versions.
