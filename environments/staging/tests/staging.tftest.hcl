@@ -475,9 +475,9 @@ run "outputs" {
   assert {
     condition = (
       can(regex("^postgres://[^:@/]+@[^@]+$", module.numbers.ferry.database.url))
-      && !strcontains(lower(module.numbers.ferry.database.url), "password")
+      && strcontains(lower(module.numbers.ferry.database.url), "password") == false
       && contains([for e in module.numbers.ferry.container.environment : e.name], "FERRY_DATABASE_URL")
-      && !contains([for s in module.numbers.ferry.container.secrets : s.name], "FERRY_DATABASE_URL")
+      && contains([for s in module.numbers.ferry.container.secrets : s.name], "FERRY_DATABASE_URL") == false
     )
     error_message = "FERRY_DATABASE_URL is plain task environment and must carry no password."
   }
@@ -486,7 +486,7 @@ run "outputs" {
     condition = (
       module.numbers.ferry.database.password_from == "${output.db_secret_arn}:password::"
       && contains(module.numbers.ferry.container.secrets, { name = "FERRY_DATABASE_PASSWORD", valueFrom = "${output.db_secret_arn}:password::" })
-      && !contains([for e in module.numbers.ferry.container.environment : e.name], "FERRY_DATABASE_PASSWORD")
+      && contains([for e in module.numbers.ferry.container.environment : e.name], "FERRY_DATABASE_PASSWORD") == false
     )
     error_message = "FERRY_DATABASE_PASSWORD must be an ECS secret: the password key of the RDS-managed master user secret (db_secret_arn)."
   }

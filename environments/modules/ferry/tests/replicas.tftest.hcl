@@ -64,8 +64,8 @@ run "history_database_on_the_environments_rds" {
     # No "user:password@" userinfo, and nothing secret-looking in the URL.
     condition = (
       can(regex("^postgres://[^:@/]+@[^@]+$", output.database.url))
-      && !strcontains(lower(output.database.url), "password")
-      && !contains([for s in local.container.secrets : s.name], "FERRY_DATABASE_URL")
+      && strcontains(lower(output.database.url), "password") == false
+      && contains([for s in local.container.secrets : s.name], "FERRY_DATABASE_URL") == false
     )
     error_message = "FERRY_DATABASE_URL is plain environment and must carry no password."
   }
@@ -73,7 +73,7 @@ run "history_database_on_the_environments_rds" {
   assert {
     condition = (
       output.database.password_from == "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-00000000-0000-0000-0000-000000000000-AbCdEf:password::"
-      && !contains([for e in local.container.environment : e.name], "FERRY_DATABASE_PASSWORD")
+      && contains([for e in local.container.environment : e.name], "FERRY_DATABASE_PASSWORD") == false
     )
     error_message = "FERRY_DATABASE_PASSWORD must be an ECS secret: the password key of the RDS-managed master user secret."
   }
