@@ -197,7 +197,7 @@ async fn terraform_dev_on_moto_then_ferry_deploys_the_numbers_service_onto_it() 
     let applied = text(&out);
     assert!(out.status.success(), "terraform apply: {applied}");
     assert!(
-        applied.contains("Apply complete! Resources: 117 added, 0 changed, 0 destroyed."),
+        applied.contains("Apply complete! Resources: 119 added, 0 changed, 0 destroyed."),
         "{applied}"
     );
 

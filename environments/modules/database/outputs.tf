@@ -16,6 +16,11 @@ output "database_name" {
   value       = aws_db_instance.this.db_name
 }
 
+output "master_username" {
+  description = "Master user name (its password is in master_user_secret_arn)."
+  value       = aws_db_instance.this.username
+}
+
 output "master_user_secret_arn" {
   description = "ARN of the RDS-managed Secrets Manager secret holding the master user name and password."
   value       = one(aws_db_instance.this.master_user_secret[*].secret_arn)

@@ -7,7 +7,8 @@
 #        │                              ├─ load_balancer (ALB, primary + alternate target groups,
 #        │                              │                 production + test listener rules, ACM, DNS, WAF)
 #        │                              │    └─ progressive_delivery (5xx + latency alarms)
-#        │                              └─ ferry (Ferry's own ECS service, its ECR repository)
+#        │                              └─ ferry (Ferry's own ECS service, its ECR repository;
+#        │                                        its history in the database's instance)
 #        └─ github_ci (OIDC provider, CI roles)
 #
 # The root modules (dev, staging, prod) call this module once each, with
@@ -192,4 +193,11 @@ module "ferry" {
   oidc                = var.ferry_oidc
   oidc_client_secret  = var.ferry_oidc_client_secret
   secrets_kms_key_arn = module.kms.data_key_arn
+
+  # Ferry's history: database "ferry" on the environment's instance, as its
+  # master user (password from the RDS-managed secret).
+  database_host       = module.database.address
+  database_port       = module.database.port
+  database_username   = module.database.master_username
+  database_secret_arn = module.database.master_user_secret_arn
 }

@@ -217,13 +217,14 @@ output "ci_trust_policies" {
 }
 
 output "ferry" {
-  description = "Ferry's own ECS service: service and task settings, container definition, image and repository."
+  description = "Ferry's own ECS service: service and task settings, container definition, image, repository, ingress and history database."
   value = {
     service    = module.ferry.service
     container  = module.ferry.container
     image      = module.ferry.image
     repository = module.ferry.repository
     ingress    = module.ferry.ingress
+    database   = module.ferry.database
   }
 }
 

@@ -164,7 +164,9 @@ resource "aws_secretsmanager_secret_version" "ferry" {
   }
 }
 
-# The task execution role hands them to Ferry's container at start.
+# The task execution role hands them, and the database password (the RDS-managed
+# master user secret, encrypted with the same data key), to Ferry's container
+# at start.
 resource "aws_iam_role_policy" "ferry_secrets" {
   name = "${local.service_name}-secrets"
   role = regex("[^/]+$", var.execution_role_arn)
@@ -177,7 +179,7 @@ resource "aws_iam_role_policy" "ferry_secrets" {
       Action = "secretsmanager:GetSecretValue"
       Resource = concat(
         [for secret in aws_secretsmanager_secret.ferry : secret.arn],
-        local.replicated ? [var.history_database_url_secret_arn] : [],
+        [var.database_secret_arn],
       )
     }]
   })

@@ -1,14 +1,16 @@
 # Ferry itself, as an ECS service of the environment it reconciles.
 #
 # Ferry cannot deploy itself from the manifests (it would have to be running
-# first), so Terraform runs it: one Fargate task that follows the manifests'
-# branch and reconciles this environment's services, task definitions and ECR
+# first), so Terraform runs it: two Fargate tasks that follow the manifests'
+# branch and reconcile this environment's services, task definitions and ECR
 # repositories through Ferry's own role (modules/iam). What it creates is
 # tagged ferry.dev/managed-by and ferry.dev/environment; this service and its
 # task definition carry neither tag, so Ferry never adopts, changes or prunes
 # them, and its role is denied changes to this service outright.
 #
-#   git push --> GitHub <--443-- ferry task --443--> ECS / ECR APIs
+#   git push --> GitHub <--443-- ferry tasks (2) --443--> ECS / ECR APIs
+#                                      |
+#                                      +--5432--> RDS PostgreSQL, database "ferry"
 #
 # - Trigger: polling (`--interval`, 60s by default) and the GitHub webhook
 #   (FERRY_WEBHOOK_SECRET) at https://ferry.<domain>/webhook/github; `/sync`,
@@ -18,22 +20,31 @@
 #   sign-in (ingress.tf). Ferry's security group accepts port 9000 from the
 #   ALB's group only. ECS Exec is off because it does not work with a
 #   read-only root file system.
-# - Replicas: with a PostgreSQL history database (history_database_url_secret_arn,
-#   a secret holding a postgres:// URL of a database of Ferry's own, handed to
-#   Ferry as FERRY_DATABASE_URL), two tasks run and share the environments
-#   through leases in that database (one owner per environment, takeover within
-#   seconds, fencing; see the README), and a deployment may run old and new
-#   tasks side by side (minimum healthy 50 %, maximum 200 %). Without it the
-#   history is SQLite on task-local storage, which two tasks cannot share, so
-#   exactly one task runs and a deployment stops the old task before it starts
-#   the new one (minimum healthy 0 %, maximum 100 %): two controllers must never
-#   reconcile the same environment at once. Either way a new revision that never
-#   gets healthy is rolled back by the circuit breaker.
+# - Replicas: two tasks, always. Their history lives in the database "ferry"
+#   on the environment's RDS instance (Ferry creates it when it is missing),
+#   and they share the environments through leases in it (one owner per
+#   environment, takeover within seconds, fencing; see the README). A
+#   deployment runs old and new tasks side by side (minimum healthy 50 %,
+#   maximum 200 %); the leases keep two controllers off one environment. A new
+#   revision that never gets healthy is rolled back by the circuit breaker.
+# - Database credentials: FERRY_DATABASE_URL is plain environment and holds no
+#   password (postgres://<master user>@<host>:<port>/ferry?sslmode=require);
+#   the password is the "password" key of the RDS-managed master user secret,
+#   handed to Ferry as the ECS secret FERRY_DATABASE_PASSWORD. RDS rotates that
+#   password; tasks read it when they start, so redeploy Ferry (force a new
+#   deployment) after a rotation, like the app's services.
 
 locals {
-  # Replicas need the shared (PostgreSQL) history; see the header.
-  replicated = var.history_database_url_secret_arn != null
-  replicas   = local.replicated ? 2 : 1
+  # Two replicas on the shared PostgreSQL history; see the header.
+  replicas = 2
+
+  # Ferry's own database on the environment's instance, and how Ferry reaches
+  # it: TLS (the instance enforces rds.force_ssl), no password in the URL.
+  database_name = "ferry"
+  database_url  = "postgres://${urlencode(var.database_username)}@${var.database_host}:${var.database_port}/${local.database_name}?sslmode=require"
+  # The "password" key of the RDS-managed secret's JSON (ECS secret syntax
+  # <arn>:<json key>:<version stage>:<version id>).
+  database_password_from = "${var.database_secret_arn}:password::"
 
   service_name   = "${var.name}-ferry"
   container_name = "ferry"
@@ -92,11 +103,12 @@ locals {
         for key, secret in aws_secretsmanager_secret.ferry :
         { name = "FERRY_${upper(replace(key, "-", "_"))}", valueFrom = secret.arn }
       ],
-      local.replicated ? [{ name = "FERRY_DATABASE_URL", valueFrom = var.history_database_url_secret_arn }] : [],
+      [{ name = "FERRY_DATABASE_PASSWORD", valueFrom = local.database_password_from }],
     )
     environment = [
       { name = "AWS_REGION", value = var.region },
-      # git's and SQLite's scratch files go to the writable state volume.
+      { name = "FERRY_DATABASE_URL", value = local.database_url },
+      # git's scratch files go to the writable state volume.
       { name = "HOME", value = local.state_dir },
       { name = "TMPDIR", value = local.state_dir },
     ]
@@ -204,8 +216,9 @@ resource "aws_ecs_task_definition" "ferry" {
   }
 
   # Task-local scratch space (Fargate ephemeral storage) for the state folder:
-  # the git cache, snapshots and sync history. Lost when the task stops, which
-  # is fine: Ferry rebuilds it from git and from what it observes in AWS.
+  # the git cache and snapshots (the history is in PostgreSQL). Lost when the
+  # task stops, which is fine: Ferry rebuilds it from git and from what it
+  # observes in AWS.
   # Fargate mounts it owned by root unless the image declares
   # VOLUME ["/var/lib/ferry"] (then it starts as the image's directory, owned
   # by uid 65532), so controller/ferry/Dockerfile needs that line.
@@ -227,9 +240,9 @@ resource "aws_ecs_service" "ferry" {
   platform_version = "LATEST"
 
   # Replicas share environments through leases and may overlap during a
-  # deployment; a single SQLite-backed task never overlaps (see the header).
-  deployment_minimum_healthy_percent = local.replicated ? 50 : 0
-  deployment_maximum_percent         = local.replicated ? 200 : 100
+  # deployment (see the header).
+  deployment_minimum_healthy_percent = 50
+  deployment_maximum_percent         = 200
 
   deployment_circuit_breaker {
     enable   = true

@@ -38,6 +38,15 @@ output "service" {
   }
 }
 
+output "database" {
+  description = "How Ferry reaches its history database: the URL (no password), where the password comes from, and the secrets the execution role may read for Ferry."
+  value = {
+    url              = one([for e in local.container.environment : e.value if e.name == "FERRY_DATABASE_URL"])
+    password_from    = one([for s in local.container.secrets : s.valueFrom if s.name == "FERRY_DATABASE_PASSWORD"])
+    readable_secrets = jsondecode(aws_iam_role_policy.ferry_secrets.policy).Statement[0].Resource
+  }
+}
+
 output "container" {
   description = "Ferry's container definition, as registered."
   value       = local.container

@@ -31,7 +31,7 @@ variable "subnet_ids" {
 }
 
 variable "security_group_id" {
-  description = "Ferry's own security group (no ingress, HTTPS egress)."
+  description = "Ferry's own security group (9000 from the ALB; HTTPS and PostgreSQL to the database out)."
   type        = string
 }
 
@@ -101,14 +101,31 @@ variable "memory" {
   default     = 512
 }
 
-variable "history_database_url_secret_arn" {
-  description = "Secrets Manager secret holding a postgres:// URL of a PostgreSQL database of Ferry's own (FERRY_DATABASE_URL). With it Ferry runs two replicas that share the environments through leases; null keeps one task with SQLite history on task-local storage. Encrypted with secrets_kms_key_arn (the execution role decrypts with it)."
+# --- Ferry's history database (database "ferry" on the environment's RDS) -----
+
+variable "database_host" {
+  description = "Host name of the environment's PostgreSQL (RDS) instance. Ferry keeps its history in database \"ferry\" there (creating it when missing); its two replicas share it."
   type        = string
-  default     = null
+}
+
+variable "database_port" {
+  description = "PostgreSQL port of the instance."
+  type        = number
+  default     = 5432
+}
+
+variable "database_username" {
+  description = "User Ferry connects as (the instance's master user); it goes into FERRY_DATABASE_URL, the password does not."
+  type        = string
+}
+
+variable "database_secret_arn" {
+  description = "RDS-managed Secrets Manager secret of that user (JSON with username and password); its password key becomes FERRY_DATABASE_PASSWORD. Encrypted with secrets_kms_key_arn (the execution role decrypts with it)."
+  type        = string
 
   validation {
-    condition     = var.history_database_url_secret_arn == null || can(regex("^arn:[^:]+:secretsmanager:", var.history_database_url_secret_arn))
-    error_message = "history_database_url_secret_arn must be a Secrets Manager secret ARN."
+    condition     = can(regex("^arn:[^:]+:secretsmanager:", var.database_secret_arn))
+    error_message = "database_secret_arn must be a Secrets Manager secret ARN."
   }
 }
 

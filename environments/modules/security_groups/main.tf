@@ -3,14 +3,14 @@
 # Traffic allowed, and nothing else:
 #
 #   internet --443/80--> alb --8000--> tasks --5432--> database <--5432-- bastion
+#                        alb --9000--> ferry --5432--> database (Ferry's history, database "ferry")
 #                                      tasks --443--> AWS APIs (ECR, Logs, Secrets Manager) via NAT
 #                                                     bastion --443--> SSM endpoints via NAT
 #                                                       ferry --443--> GitHub (git fetch), ECS/ECR APIs via NAT
 #
-# The bastion and Ferry accept no inbound connection at all: operators reach
-# the bastion through SSM Session Manager, which the instance's agent dials out
-# to; Ferry only polls (git fetch on an interval) and calls AWS, so nothing
-# needs to reach it (see modules/ferry).
+# The bastion accepts no inbound connection at all: operators reach it through
+# SSM Session Manager, which the instance's agent dials out to. Ferry accepts
+# only its status server and webhook from the ALB (see modules/ferry).
 #
 # Each rule is its own resource (aws_vpc_security_group_*_rule), so that every
 # rule carries a description and changes one rule at a time. The rules that
@@ -173,6 +173,15 @@ resource "aws_vpc_security_group_egress_rule" "ferry_to_https" {
   cidr_ipv4         = local.anywhere_ipv4
 }
 
+resource "aws_vpc_security_group_egress_rule" "ferry_to_database" {
+  security_group_id            = aws_security_group.ferry.id
+  description                  = "PostgreSQL to the environment's database (Ferry's shared history, database ferry)"
+  ip_protocol                  = "tcp"
+  from_port                    = var.database_port
+  to_port                      = var.database_port
+  referenced_security_group_id = aws_security_group.database.id
+}
+
 # --- Database (no egress rules: RDS answers on established connections) ------
 
 resource "aws_vpc_security_group_ingress_rule" "database_from_tasks" {
@@ -191,4 +200,13 @@ resource "aws_vpc_security_group_ingress_rule" "database_from_bastion" {
   from_port                    = var.database_port
   to_port                      = var.database_port
   referenced_security_group_id = aws_security_group.bastion.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "database_from_ferry" {
+  security_group_id            = aws_security_group.database.id
+  description                  = "PostgreSQL from Ferry (its replicas' shared history, database ferry)"
+  ip_protocol                  = "tcp"
+  from_port                    = var.database_port
+  to_port                      = var.database_port
+  referenced_security_group_id = aws_security_group.ferry.id
 }

@@ -16,7 +16,7 @@ output "bastion_security_group_id" {
 }
 
 output "ferry_security_group_id" {
-  description = "Security group of Ferry's own ECS service (no ingress, HTTPS egress)."
+  description = "Security group of Ferry's own ECS service (9000 from the ALB; HTTPS and PostgreSQL to the database out)."
   value       = aws_security_group.ferry.id
 }
 
@@ -37,6 +37,7 @@ output "ingress_rules" {
       ferry_from_alb        = aws_vpc_security_group_ingress_rule.ferry_from_alb
       database_from_tasks   = aws_vpc_security_group_ingress_rule.database_from_tasks
       database_from_bastion = aws_vpc_security_group_ingress_rule.database_from_bastion
+      database_from_ferry   = aws_vpc_security_group_ingress_rule.database_from_ferry
     } :
     name => {
       security_group_id            = rule.security_group_id
@@ -62,6 +63,7 @@ output "egress_rules" {
       bastion_to_https    = aws_vpc_security_group_egress_rule.bastion_to_https
       bastion_to_database = aws_vpc_security_group_egress_rule.bastion_to_database
       ferry_to_https      = aws_vpc_security_group_egress_rule.ferry_to_https
+      ferry_to_database   = aws_vpc_security_group_egress_rule.ferry_to_database
     } :
     name => {
       security_group_id            = rule.security_group_id

@@ -244,24 +244,24 @@ run "plan" {
 
   assert {
     condition = (
-      module.numbers.ferry.service.desired_count == 1
+      module.numbers.ferry.service.desired_count == 2
       && module.numbers.ferry.service.launch_type == "FARGATE"
       && module.numbers.ferry.service.cpu == "256"
       && module.numbers.ferry.service.memory == "512"
       && module.numbers.ferry.service.assign_public_ip == false
       && module.numbers.ferry.service.enable_execute_command == false
     )
-    error_message = "Ferry must run as one Fargate task (256 CPU, 512 MiB) without a public address."
+    error_message = "Ferry must run as two Fargate tasks (256 CPU, 512 MiB each) without a public address."
   }
 
   assert {
     condition = (
       module.numbers.ferry.service.circuit_breaker.enable
       && module.numbers.ferry.service.circuit_breaker.rollback
-      && module.numbers.ferry.service.minimum_healthy_percent == 0
-      && module.numbers.ferry.service.maximum_percent == 100
+      && module.numbers.ferry.service.minimum_healthy_percent == 50
+      && module.numbers.ferry.service.maximum_percent == 200
     )
-    error_message = "Ferry's deployments must roll back on failure and never run two Ferry tasks at once."
+    error_message = "Ferry's deployments must roll back on failure and run old and new replicas side by side (minimum healthy 50 %, maximum 200 %): the leases in the shared database keep them off each other's environments."
   }
 
   assert {
@@ -399,8 +399,9 @@ run "outputs" {
       ]) == toset([
       module.numbers.security_group_ids.tasks,
       module.numbers.security_group_ids.bastion,
+      module.numbers.security_group_ids.ferry,
     ])
-    error_message = "The database must accept connections from the tasks and the bastion only."
+    error_message = "The database must accept connections from the tasks, the bastion and Ferry only."
   }
 
   assert {
@@ -444,12 +445,55 @@ run "outputs" {
   }
 
   assert {
-    condition = [
+    condition = toset([
       for rule in module.numbers.egress_rules : {
-        protocol = rule.ip_protocol, from = rule.from_port, to = rule.to_port, cidr = rule.cidr_ipv4
+        protocol = rule.ip_protocol, from = rule.from_port, to = rule.to_port, cidr = rule.cidr_ipv4, target = rule.referenced_security_group_id
       } if rule.security_group_id == module.numbers.security_group_ids.ferry
-    ] == [{ protocol = "tcp", from = 443, to = 443, cidr = "0.0.0.0/0" }]
-    error_message = "Ferry's security group must allow egress on TCP 443 only."
+      ]) == toset([
+      { protocol = "tcp", from = 443, to = 443, cidr = "0.0.0.0/0", target = null },
+      { protocol = "tcp", from = 5432, to = 5432, cidr = null, target = module.numbers.security_group_ids.database },
+    ])
+    error_message = "Ferry's security group must allow egress on TCP 443 and to the database's security group on 5432 only."
+  }
+
+  # Ferry's two replicas share their history in database "ferry" on the
+  # environment's RDS instance.
+  assert {
+    condition = [
+      for rule in module.numbers.ingress_rules : {
+        protocol = rule.ip_protocol, from = rule.from_port, to = rule.to_port, source = rule.referenced_security_group_id
+      } if rule.security_group_id == module.numbers.security_group_ids.database && rule.referenced_security_group_id == module.numbers.security_group_ids.ferry
+    ] == [{ protocol = "tcp", from = 5432, to = 5432, source = module.numbers.security_group_ids.ferry }]
+    error_message = "The database's security group must accept PostgreSQL (5432) from Ferry's security group."
+  }
+
+  assert {
+    condition     = module.numbers.ferry.database.url == "postgres://numbers@${output.db_host}:${output.db_port}/ferry?sslmode=require"
+    error_message = "FERRY_DATABASE_URL must name database ferry on the environment's instance, as its master user, over TLS."
+  }
+
+  assert {
+    condition = (
+      can(regex("^postgres://[^:@/]+@[^@]+$", module.numbers.ferry.database.url))
+      && strcontains(lower(module.numbers.ferry.database.url), "password") == false
+      && contains([for e in module.numbers.ferry.container.environment : e.name], "FERRY_DATABASE_URL")
+      && contains([for s in module.numbers.ferry.container.secrets : s.name], "FERRY_DATABASE_URL") == false
+    )
+    error_message = "FERRY_DATABASE_URL is plain task environment and must carry no password."
+  }
+
+  assert {
+    condition = (
+      module.numbers.ferry.database.password_from == "${output.db_secret_arn}:password::"
+      && contains(module.numbers.ferry.container.secrets, { name = "FERRY_DATABASE_PASSWORD", valueFrom = "${output.db_secret_arn}:password::" })
+      && contains([for e in module.numbers.ferry.container.environment : e.name], "FERRY_DATABASE_PASSWORD") == false
+    )
+    error_message = "FERRY_DATABASE_PASSWORD must be an ECS secret: the password key of the RDS-managed master user secret (db_secret_arn)."
+  }
+
+  assert {
+    condition     = contains(module.numbers.ferry.database.readable_secrets, output.db_secret_arn)
+    error_message = "The execution role must be allowed to read the RDS-managed master user secret for Ferry."
   }
 
   assert {

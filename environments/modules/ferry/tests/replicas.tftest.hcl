@@ -1,6 +1,7 @@
 # Tests of the ferry module on its own, run with `terraform test` in
-# environments/modules/ferry (AWS mocked): how many Ferry tasks run, and how a
-# deployment replaces them, with and without a shared history database.
+# environments/modules/ferry (AWS mocked): how many Ferry tasks run, how a
+# deployment replaces them, and how they reach their shared history database
+# (database "ferry" on the environment's RDS instance).
 
 mock_provider "aws" {
   source = "../../tests/mocks"
@@ -24,54 +25,76 @@ variables {
   listener_arn             = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/numbers-test/0123456789abcdef/0123456789abcdef"
   host_name                = "ferry.test.numbers.example.com"
   secrets_kms_key_arn      = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+  database_host            = "numbers-test.abcdefghijkl.us-east-1.rds.amazonaws.com"
+  database_username        = "numbers"
+  database_secret_arn      = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-00000000-0000-0000-0000-000000000000-AbCdEf"
 }
 
-run "sqlite_history_runs_one_task_never_two_at_once" {
+run "two_replicas_that_may_overlap" {
   command = plan
-
-  assert {
-    condition = (
-      aws_ecs_service.ferry.desired_count == 1
-      && aws_ecs_service.ferry.deployment_minimum_healthy_percent == 0
-      && aws_ecs_service.ferry.deployment_maximum_percent == 100
-    )
-    error_message = "Without a shared history database exactly one Ferry task runs, and a deployment stops it before starting the next."
-  }
-
-  assert {
-    condition     = !contains([for s in local.container.secrets : s.name], "FERRY_DATABASE_URL")
-    error_message = "Without a shared history database Ferry keeps SQLite history."
-  }
-}
-
-run "postgresql_history_runs_two_replicas_that_may_overlap" {
-  # Applied against the mock: the secrets policy is known only then.
-  command = apply
-
-  variables {
-    history_database_url_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:numbers-test/ferry/database-url-AbCdEf"
-  }
 
   assert {
     condition = (
       aws_ecs_service.ferry.desired_count == 2
       && aws_ecs_service.ferry.deployment_minimum_healthy_percent == 50
       && aws_ecs_service.ferry.deployment_maximum_percent == 200
+      && aws_ecs_service.ferry.deployment_circuit_breaker[0].enable
       && aws_ecs_service.ferry.deployment_circuit_breaker[0].rollback
     )
-    error_message = "With a shared history database two Ferry replicas run, old and new side by side during a deployment, rolled back on failure."
+    error_message = "Two Ferry replicas must run, old and new side by side during a deployment (50 %/200 %), rolled back on failure."
   }
+}
+
+run "history_database_on_the_environments_rds" {
+  # Applied against the mock: the secrets policy is known only then.
+  command = apply
 
   assert {
-    condition = contains(
-      [for s in local.container.secrets : "${s.name}=${s.valueFrom}"],
-      "FERRY_DATABASE_URL=arn:aws:secretsmanager:us-east-1:123456789012:secret:numbers-test/ferry/database-url-AbCdEf",
+    condition = (
+      output.database.url == "postgres://numbers@numbers-test.abcdefghijkl.us-east-1.rds.amazonaws.com:5432/ferry?sslmode=require"
+      && contains(local.container.environment, {
+        name  = "FERRY_DATABASE_URL"
+        value = "postgres://numbers@numbers-test.abcdefghijkl.us-east-1.rds.amazonaws.com:5432/ferry?sslmode=require"
+      })
     )
-    error_message = "The database URL reaches Ferry as the FERRY_DATABASE_URL secret, never as plain environment."
+    error_message = "FERRY_DATABASE_URL must name database ferry on the instance, as its master user, over TLS."
   }
 
   assert {
-    condition     = strcontains(aws_iam_role_policy.ferry_secrets.policy, "numbers-test/ferry/database-url-AbCdEf")
-    error_message = "The execution role may read the database URL secret."
+    # No "user:password@" userinfo, and nothing secret-looking in the URL.
+    condition = (
+      can(regex("^postgres://[^:@/]+@[^@]+$", output.database.url))
+      && strcontains(lower(output.database.url), "password") == false
+      && contains([for s in local.container.secrets : s.name], "FERRY_DATABASE_URL") == false
+    )
+    error_message = "FERRY_DATABASE_URL is plain environment and must carry no password."
   }
+
+  assert {
+    condition = (
+      output.database.password_from == "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-00000000-0000-0000-0000-000000000000-AbCdEf:password::"
+      && contains([for e in local.container.environment : e.name], "FERRY_DATABASE_PASSWORD") == false
+    )
+    error_message = "FERRY_DATABASE_PASSWORD must be an ECS secret: the password key of the RDS-managed master user secret."
+  }
+
+  assert {
+    condition     = contains(output.database.readable_secrets, "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-00000000-0000-0000-0000-000000000000-AbCdEf")
+    error_message = "The execution role must be allowed to read the RDS-managed master user secret for Ferry."
+  }
+
+  assert {
+    condition     = toset([for s in local.container.secrets : s.name]) == toset(["FERRY_API_TOKEN", "FERRY_WEBHOOK_SECRET", "FERRY_DATABASE_PASSWORD"])
+    error_message = "Ferry's secrets must be its bearer token, its webhook secret and the database password, nothing else."
+  }
+}
+
+run "database_secret_must_be_a_secret_arn" {
+  command = plan
+
+  variables {
+    database_secret_arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+  }
+
+  expect_failures = [var.database_secret_arn]
 }
