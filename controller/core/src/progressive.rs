@@ -488,17 +488,13 @@ fn validate_service(svc: &Loaded<EcsServiceSpec>, ecs: bool, out: &mut Vec<Diagn
                 "the alternate target group is the primary one: blue and green need two".into(),
             ));
         }
-        let advanced = [
-            &lb.alternate_target_group_arn,
-            &lb.production_listener_rule,
-            &lb.role_arn,
+        let required = [
+            ("alternateTargetGroupArn", &lb.alternate_target_group_arn),
+            ("productionListenerRule", &lb.production_listener_rule),
+            ("roleArn", &lb.role_arn),
         ];
-        if advanced.iter().any(|v| v.is_some()) || lb.test_listener_rule.is_some() {
-            for (field, value) in [
-                ("alternateTargetGroupArn", &lb.alternate_target_group_arn),
-                ("productionListenerRule", &lb.production_listener_rule),
-                ("roleArn", &lb.role_arn),
-            ] {
+        if required.iter().any(|(_, v)| v.is_some()) || lb.test_listener_rule.is_some() {
+            for (field, value) in required {
                 if value.is_none() {
                     out.push(d(
                         &path,
@@ -593,14 +589,6 @@ fn validate_service(svc: &Loaded<EcsServiceSpec>, ecs: bool, out: &mut Vec<Diagn
                     ),
                 ));
             }
-        }
-        if spec
-            .deployment
-            .as_ref()
-            .and_then(|d| d.circuit_breaker.as_ref())
-            .is_some()
-        {
-            // ECS accepts it; nothing to refuse.
         }
     }
     if let Some(a) = &dep.alarms {
