@@ -3,6 +3,7 @@
 
 mod bench;
 mod browser;
+mod ecs_model;
 mod failover_bench;
 mod infra;
 mod latency_bench;
@@ -30,6 +31,8 @@ enum Task {
     Test(test::TestArgs),
     /// Run benchmarks side by side with their anchors and print ratios.
     Bench(bench::BenchArgs),
+    /// Derive Ferry's ECS field set from the ECS API model (botocore) and write the generated files.
+    GenEcsModel(ecs_model::GenArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +40,6 @@ fn main() -> anyhow::Result<()> {
         Task::Up(args) => up::run(&args),
         Task::Test(args) => test::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::GenEcsModel(args) => ecs_model::run(&args),
     }
 }

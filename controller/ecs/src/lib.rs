@@ -9,6 +9,8 @@
 pub mod analysis;
 pub mod api;
 mod apply;
+pub mod generated;
+pub mod model_json;
 pub mod autoscaling;
 pub mod fake;
 mod observe;
