@@ -111,7 +111,7 @@ fn identical_live(rendered: &ferry_core::render::Rendered) -> ActualState {
             LiveService {
                 service_name: svc.name.clone(),
                 status: "ACTIVE".into(),
-                desired_count: c.desired_count,
+                desired_count: c.desired_count.unwrap_or_default(),
                 task_definition: arn,
                 launch_type: c.launch_type.clone(),
                 network_configuration: c.network_configuration.clone(),

@@ -257,16 +257,22 @@ fn put(map: &mut Map<String, Value>, key: &str, value: Value) {
 pub fn normalize_task_definition(td: &TaskDefinition) -> Value {
     let mut m = Map::new();
     put(&mut m, "family", json!(td.family));
-    put(
-        &mut m,
-        "networkMode",
-        json!(td.network_mode.clone().unwrap_or_else(|| "awsvpc".into())),
-    );
+    // Left out, ECS registers `bridge` (Ferry always renders it).
+    let network_mode = td.network_mode.clone().unwrap_or_else(|| "bridge".into());
+    put(&mut m, "networkMode", json!(network_mode));
     let mut compat = td.requires_compatibilities.clone();
+    if compat.is_empty() {
+        compat.push("EC2".into());
+    }
     compat.sort();
+    compat.dedup();
     put(&mut m, "requiresCompatibilities", json!(compat));
-    put(&mut m, "cpu", json!(td.cpu));
-    put(&mut m, "memory", json!(td.memory));
+    // ECS turns `1 vcpu` / `2 gb` into units and MiB at registration.
+    let units = |v: &Option<String>, f: fn(&str) -> Option<u32>| {
+        v.as_deref().map(|t| f(t).map_or_else(|| t.to_owned(), |n| n.to_string()))
+    };
+    put(&mut m, "cpu", json!(units(&td.cpu, crate::ecs_model::cpu_units)));
+    put(&mut m, "memory", json!(units(&td.memory, crate::ecs_model::memory_mib)));
     put(&mut m, "executionRoleArn", json!(td.execution_role_arn));
     put(&mut m, "taskRoleArn", json!(td.task_role_arn));
     crate::ecs_features::normalize_task(
@@ -278,13 +284,15 @@ pub fn normalize_task_definition(td: &TaskDefinition) -> Value {
     let containers: Map<String, Value> = td
         .container_definitions
         .iter()
-        .map(|c| (c.name.clone(), normalize_container(c)))
+        .map(|c| (c.name.clone(), normalize_container(c, &network_mode)))
         .collect();
     put(&mut m, "containerDefinitions", Value::Object(containers));
+    crate::ecs_model::merge_normalized(&mut m, &td.ecs, "RegisterTaskDefinitionRequest");
+    m.remove("tags");
     Value::Object(m)
 }
 
-fn normalize_container(c: &ContainerDefinition) -> Value {
+fn normalize_container(c: &ContainerDefinition, network_mode: &str) -> Value {
     let mut m = Map::new();
     put(&mut m, "image", json!(c.image));
     put(&mut m, "cpu", json!(c.cpu.filter(|cpu| *cpu > 0)));
@@ -299,15 +307,18 @@ fn normalize_container(c: &ContainerDefinition) -> Value {
         .map(|p| {
             let mut pm = Map::new();
             pm.insert("containerPort".into(), json!(p.container_port));
-            pm.insert(
-                "hostPort".into(),
-                json!(p.host_port.unwrap_or(p.container_port)),
-            );
+            // awsvpc and host: the host port is the container port; bridge: none (or 0) is
+            // a dynamic one.
+            let host_port = p.host_port.filter(|h| *h != 0).or_else(|| {
+                matches!(network_mode, "awsvpc" | "host").then_some(p.container_port)
+            });
+            put(&mut pm, "hostPort", json!(host_port));
             pm.insert(
                 "protocol".into(),
                 json!(p.protocol.clone().unwrap_or_else(|| "tcp".into())),
             );
             put(&mut pm, "name", json!(p.name));
+            crate::ecs_model::merge_normalized(&mut pm, &p.ecs, "PortMapping");
             Value::Object(pm)
         })
         .collect();
@@ -342,10 +353,11 @@ fn normalize_container(c: &ContainerDefinition) -> Value {
     deps.sort();
     put(&mut m, "dependsOn", json!(deps));
     if let Some(l) = &c.log_configuration {
-        m.insert(
-            "logConfiguration".into(),
-            json!({"logDriver": l.log_driver, "options": l.options}),
-        );
+        let mut lm = Map::new();
+        lm.insert("logDriver".into(), json!(l.log_driver));
+        put(&mut lm, "options", json!(l.options));
+        crate::ecs_model::merge_normalized(&mut lm, &l.ecs, "LogConfiguration");
+        m.insert("logConfiguration".into(), Value::Object(lm));
     }
     put(&mut m, "workingDirectory", json!(c.working_directory));
     if c.readonly_root_filesystem == Some(true) {
@@ -353,6 +365,7 @@ fn normalize_container(c: &ContainerDefinition) -> Value {
     }
     put(&mut m, "user", json!(c.user));
     crate::ecs_features::normalize_container(&mut m, &c.mount_points, &c.ulimits, c.stop_timeout);
+    crate::ecs_model::merge_normalized(&mut m, &c.ecs, "ContainerDefinition");
     Value::Object(m)
 }
 
@@ -409,6 +422,18 @@ fn normalize_deployment(
     Value::Object(m)
 }
 
+/// The desired service's ECS members beyond Ferry's own (normalized, defaults left out).
+fn desired_service_extras(svc: &RenderedService) -> Map<String, Value> {
+    let c = &svc.create_service;
+    let mut extra = c.ecs.clone();
+    extra.insert("propagateTags".into(), json!(c.propagate_tags));
+    extra.insert("enableECSManagedTags".into(), json!(c.enable_ecs_managed_tags));
+    match crate::ecs_model::normalize(&Value::Object(extra), "CreateServiceRequest") {
+        Value::Object(o) => o,
+        _ => Map::new(),
+    }
+}
+
 fn normalize_service_desired(svc: &RenderedService) -> Value {
     let c = &svc.create_service;
     let lbs = normalize_load_balancers(&c.load_balancers);
@@ -420,10 +445,14 @@ fn normalize_service_desired(svc: &RenderedService) -> Value {
         .map(|t| (t.key.clone(), json!(t.value)))
         .collect();
     let mut m = Map::new();
-    // With autoscaling, Application Auto Scaling owns the count: never drift.
-    if svc.autoscaling.is_none() {
-        m.insert("desiredCount".into(), json!(c.desired_count));
+    // With autoscaling, Application Auto Scaling owns the count: never drift (nor of a
+    // DAEMON service, one task per instance).
+    if svc.autoscaling.is_none()
+        && let Some(count) = c.desired_count
+    {
+        m.insert("desiredCount".into(), json!(count));
     }
+    m.extend(desired_service_extras(svc));
     put(&mut m, "launchType", json!(c.launch_type));
     put(&mut m, "capacityProviderStrategy", json!(strategy));
     put(
@@ -476,8 +505,30 @@ fn normalize_service_live(live: &LiveService, desired: &RenderedService) -> Valu
         None
     };
     let mut m = Map::new();
-    if desired.autoscaling.is_none() {
+    if desired.autoscaling.is_none() && desired.create_service.desired_count.is_some() {
         m.insert("desiredCount".into(), json!(live.desired_count));
+    }
+    // ECS's other service members: those the manifest sets (or that differ from ECS's
+    // default); what AWS adds on its own is not Ferry's business.
+    let wanted = desired_service_extras(desired);
+    let live_extra = match crate::ecs_model::normalize(
+        &Value::Object(live.ecs.clone()),
+        "CreateServiceRequest",
+    ) {
+        Value::Object(o) => o,
+        _ => Map::new(),
+    };
+    for (k, v) in live_extra {
+        if wanted.contains_key(&k) || k != "availabilityZoneRebalancing" {
+            m.insert(k, v);
+        }
+    }
+    // A member the live service does not report at all cannot be compared (emulators and
+    // older APIs leave some out): it is taken as it is desired.
+    for (k, v) in wanted {
+        if !live.ecs.contains_key(&k) {
+            m.insert(k, v);
+        }
     }
     put(&mut m, "launchType", json!(launch_type));
     put(&mut m, "capacityProviderStrategy", json!(strategy));

@@ -53,20 +53,34 @@ impl CpuArchitecture {
     }
 }
 
-/// Operating system family of a task (Ferry runs Linux containers).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-pub enum OperatingSystemFamily {
-    /// Linux.
-    #[serde(rename = "LINUX")]
-    Linux,
+/// Operating system family of a task: `LINUX` or one of ECS's `WINDOWS_SERVER_*` values
+/// (checked against the ECS API model).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OperatingSystemFamily(pub String);
+
+impl JsonSchema for OperatingSystemFamily {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "OperatingSystemFamily".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let values = crate::ecs_model::shape("OSFamily")
+            .map(|s| s.values.clone())
+            .unwrap_or_default();
+        schemars::json_schema!({"type": "string", "enum": values})
+    }
 }
 
 impl OperatingSystemFamily {
+    /// Linux, ECS's default.
+    pub fn linux() -> Self {
+        Self("LINUX".into())
+    }
+
     /// ECS's spelling.
-    pub fn as_str(self) -> &'static str {
-        "LINUX"
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -94,16 +108,19 @@ impl Toggle {
 
 /// One task volume: an EFS file system, or (without `efsVolumeConfiguration`) scratch space
 /// that lives as long as the task and can be shared by its containers.
-#[derive(
-    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Volume {
     /// Name that containers' `mountPoints[].sourceVolume` refer to.
     pub name: String,
     /// An Amazon EFS file system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub efs_volume_configuration: Option<EfsVolumeConfiguration>,
+    /// Any other field of ECS's Volume (`host`, `dockerVolumeConfiguration`,
+    /// `fsxWindowsFileServerVolumeConfiguration`, `configuredAtLaunch`).
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub ecs: Map<String, Value>,
 }
 
 /// `efsVolumeConfiguration`.
@@ -379,7 +396,8 @@ pub fn render_runtime_platform(p: Option<&RuntimePlatform>) -> Option<RuntimePla
         cpu_architecture: Some(p.cpu_architecture.unwrap_or(CpuArchitecture::X86_64)),
         operating_system_family: Some(
             p.operating_system_family
-                .unwrap_or(OperatingSystemFamily::Linux),
+                .clone()
+                .unwrap_or_else(OperatingSystemFamily::linux),
         ),
     })
 }
@@ -425,7 +443,7 @@ pub fn normalize_task(
 ) {
     let default = RuntimePlatform {
         cpu_architecture: Some(CpuArchitecture::X86_64),
-        operating_system_family: Some(OperatingSystemFamily::Linux),
+        operating_system_family: Some(OperatingSystemFamily::linux()),
     };
     if let Some(p) = render_runtime_platform(runtime_platform)
         && p != default
@@ -446,7 +464,10 @@ pub fn normalize_task(
                     "iam": auth.iam.unwrap_or(Toggle::Disabled),
                 })
             });
-            (v.name.clone(), json!({ "efs": efs }))
+            let mut vm = Map::new();
+            put(&mut vm, "efs", json!(efs));
+            crate::ecs_model::merge_normalized(&mut vm, &v.ecs, "Volume");
+            (v.name.clone(), Value::Object(vm))
         })
         .collect();
     put(m, "volumes", Value::Object(volumes));

@@ -199,7 +199,7 @@ pub struct LocalCommand {
     kind = "EcsService",
     namespaced
 )]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct EcsServiceSpec {
     /// How many tasks to run (with `autoscaling`: only at creation, kept within its bounds).
     #[serde(default = "one")]
@@ -254,6 +254,12 @@ pub struct EcsServiceSpec {
     /// definition or is created (e.g. database migrations). See [`PreDeployTask`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pre_deploy: Vec<PreDeployTask>,
+    /// Any other field of ECS's CreateService / UpdateService, by ECS's own name
+    /// (`platformVersion`, `schedulingStrategy`, `propagateTags`, `volumeConfigurations`...),
+    /// checked against the ECS API model.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub ecs: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A one-off task of a service (a Kubernetes Job's role, or Helm's pre-upgrade hook): run with
@@ -331,24 +337,33 @@ pub struct CapacityProviderItem {
 
 /// The inline task definition.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TaskDefinitionSpec {
     /// Family; default `<environment>-<service>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
-    /// Task CPU units (Fargate pairs with memory).
-    #[serde(deserialize_with = "scalar_string")]
-    pub cpu: String,
-    /// Task memory in MiB.
-    #[serde(deserialize_with = "scalar_string")]
-    pub memory: String,
+    /// Task CPU units (Fargate pairs with memory; optional on EC2).
+    #[serde(
+        default,
+        deserialize_with = "opt_scalar_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cpu: Option<String>,
+    /// Task memory in MiB (optional on EC2).
+    #[serde(
+        default,
+        deserialize_with = "opt_scalar_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub memory: Option<String>,
     /// Execution role ARN (defaults to the Environment's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_role_arn: Option<String>,
     /// Task role ARN (defaults to the Environment's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_role_arn: Option<String>,
-    /// The containers.
+    /// The containers (ECS's `containerDefinitions`).
+    #[serde(alias = "containerDefinitions")]
     pub containers: Vec<ContainerSpec>,
     /// CPU architecture and operating system (`ARM64` for Graviton; default X86_64 Linux).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -359,11 +374,27 @@ pub struct TaskDefinitionSpec {
     /// Fargate ephemeral storage above the default 20 GiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral_storage: Option<crate::ecs_features::EphemeralStorage>,
+    /// Any other field of ECS's RegisterTaskDefinition, by ECS's own name (`networkMode`,
+    /// `requiresCompatibilities`, `pidMode`, `proxyConfiguration`, `placementConstraints`...),
+    /// checked against the ECS API model.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub ecs: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TaskDefinitionSpec {
+    /// `networkMode`: `awsvpc` unless the manifest says otherwise.
+    pub fn network_mode(&self) -> &str {
+        self.ecs
+            .get("networkMode")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("awsvpc")
+    }
 }
 
 /// One container of a task.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ContainerSpec {
     /// Container name, unique in the task.
     pub name: String,
@@ -390,15 +421,20 @@ pub struct ContainerSpec {
     /// Ports the container listens on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub port_mappings: Vec<PortMapping>,
-    /// Plain environment variables (never secrets).
+    /// Plain environment variables (never secrets): a mapping, or ECS's `[{name, value}]`.
     #[serde(
         default,
         deserialize_with = "scalar_map",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub environment: BTreeMap<String, String>,
-    /// Secret environment variables: name → Secrets Manager or SSM parameter ARN.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Secret environment variables: name → Secrets Manager or SSM parameter ARN (a mapping,
+    /// or ECS's `[{name, valueFrom}]`).
+    #[serde(
+        default,
+        deserialize_with = "secret_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub secrets: BTreeMap<String, String>,
     /// Container health check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -406,8 +442,9 @@ pub struct ContainerSpec {
     /// Start order inside the task.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<ContainerDependency>,
-    /// Log configuration (default: awslogs to the Environment's log group).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Log configuration, ECS's `logConfiguration` (default: awslogs to the Environment's log
+    /// group).
+    #[serde(default, alias = "logConfiguration", skip_serializing_if = "Option::is_none")]
     pub logging: Option<LogConfiguration>,
     /// Working directory inside the container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -428,11 +465,17 @@ pub struct ContainerSpec {
     /// default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<u32>,
+    /// Any other field of ECS's ContainerDefinition, by ECS's own name (`linuxParameters`,
+    /// `firelensConfiguration`, `links`, `privileged`, `dockerLabels`...), checked against the
+    /// ECS API model.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub ecs: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A container port.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct PortMapping {
     /// Port inside the container.
     pub container_port: u16,
@@ -445,6 +488,10 @@ pub struct PortMapping {
     /// Port name (Service Connect).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Any other field of ECS's PortMapping (`appProtocol`, `containerPortRange`).
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub ecs: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Transport protocol of a port.
@@ -505,13 +552,17 @@ pub struct ContainerDependency {
 
 /// Container log configuration (as ECS's `logConfiguration`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct LogConfiguration {
     /// e.g. `awslogs`.
     pub log_driver: String,
     /// Driver options.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// Any other field of ECS's LogConfiguration (`secretOptions`).
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub ecs: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A load balancer target group attachment.
@@ -649,19 +700,6 @@ pub struct Lifecycle {
     pub expire_untagged_after_days: Option<u32>,
 }
 
-/// Accept a string, number or boolean scalar as a string (`cpu: 512` or `cpu: "512"`).
-fn scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    match serde_json::Value::deserialize(d)? {
-        serde_json::Value::String(s) => Ok(s),
-        serde_json::Value::Number(n) => Ok(n.to_string()),
-        serde_json::Value::Bool(b) => Ok(b.to_string()),
-        other => Err(serde::de::Error::custom(format!(
-            "expected a string or number, got {}",
-            json_kind(&other)
-        ))),
-    }
-}
-
 /// What kind of JSON value `value` is (messages name the kind, never the value).
 fn json_kind(value: &serde_json::Value) -> &'static str {
     match value {
@@ -674,9 +712,82 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
+/// An optional string that may be written as any scalar.
+fn opt_scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::String(s) => Ok(Some(s)),
+        serde_json::Value::Number(n) => Ok(Some(n.to_string())),
+        serde_json::Value::Bool(b) => Ok(Some(b.to_string())),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string or number, got {}",
+            json_kind(&other)
+        ))),
+    }
+}
+
+/// ECS's `[{name, <value_key>}]` list as a map (a name twice is an error).
+fn pairs_to_map<E: serde::de::Error>(
+    items: Vec<serde_json::Value>,
+    value_key: &str,
+) -> Result<BTreeMap<String, serde_json::Value>, E> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let serde_json::Value::Object(mut o) = item else {
+            return Err(E::custom(format!("expected `{{name, {value_key}}}` entries")));
+        };
+        let name = match o.remove("name") {
+            Some(serde_json::Value::String(n)) => n,
+            _ => return Err(E::custom("an entry has no `name`")),
+        };
+        let value = o.remove(value_key).unwrap_or(serde_json::Value::String(String::new()));
+        if let Some(k) = o.keys().next() {
+            return Err(E::custom(format!("unknown field `{k}` in `{name}`'s entry")));
+        }
+        if out.insert(name.clone(), value).is_some() {
+            return Err(E::custom(format!("`{name}` is listed twice")));
+        }
+    }
+    Ok(out)
+}
+
+/// Secrets as a map, or as ECS's `[{name, valueFrom}]`.
+fn secret_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => return Ok(BTreeMap::new()),
+        serde_json::Value::Array(items) => pairs_to_map::<D::Error>(items, "valueFrom")?,
+        serde_json::Value::Object(o) => o.into_iter().collect(),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a mapping of name: ARN, got {}",
+                json_kind(&other)
+            )));
+        }
+    };
+    raw.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, s)),
+            other => Err(serde::de::Error::custom(format!(
+                "secret `{k}` must be an ARN string, got {}",
+                json_kind(&other)
+            ))),
+        })
+        .collect()
+}
+
 /// A map whose values may be written as any scalar (`PORT: 5000`), kept as strings.
 fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    let raw = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+    let raw = match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => return Ok(BTreeMap::new()),
+        serde_json::Value::Array(items) => pairs_to_map::<D::Error>(items, "value")?,
+        serde_json::Value::Object(o) => o.into_iter().collect(),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a mapping of NAME: value, got {}",
+                json_kind(&other)
+            )));
+        }
+    };
     raw.into_iter()
         .map(|(k, v)| match v {
             serde_json::Value::String(s) => Ok((k, s)),

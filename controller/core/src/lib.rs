@@ -7,6 +7,8 @@
 pub mod autoscaling;
 pub mod diff;
 pub mod ecs_features;
+pub mod ecs_fields;
+pub mod ecs_model;
 pub mod health;
 pub mod kinds;
 pub mod live;

@@ -72,6 +72,10 @@ pub struct LiveService {
     pub service_registries: Vec<crate::ecs_features::ServiceRegistry>,
     /// Service Connect (ECS reports it on the PRIMARY deployment).
     pub service_connect_configuration: Option<crate::ecs_features::ServiceConnect>,
+    /// Every other member DescribeServices returns, as ECS spells it (`propagateTags`,
+    /// `platformVersion`, `schedulingStrategy`, `deploymentController`...).
+    #[serde(flatten)]
+    pub ecs: serde_json::Map<String, serde_json::Value>,
 }
 
 impl LiveService {

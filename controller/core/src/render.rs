@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::ecs_features::{
     EphemeralStorage, MountPoint, PlacementConstraint, PlacementStrategy, RuntimePlatform,
@@ -49,7 +50,7 @@ pub struct Secret {
 }
 
 /// A port mapping as ECS writes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PortMappingOut {
     /// Container port.
@@ -63,6 +64,9 @@ pub struct PortMappingOut {
     /// Port name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// ECS's other members (`appProtocol`, `containerPortRange`).
+    #[serde(flatten)]
+    pub ecs: Map<String, Value>,
 }
 
 /// Container health check as ECS writes it.
@@ -103,6 +107,9 @@ pub struct LogConfigurationOut {
     pub log_driver: String,
     /// Options.
     pub options: BTreeMap<String, String>,
+    /// ECS's other members (`secretOptions`).
+    #[serde(flatten)]
+    pub ecs: Map<String, Value>,
 }
 
 /// One `containerDefinitions` entry.
@@ -167,6 +174,9 @@ pub struct ContainerDefinition {
     /// Seconds from SIGTERM to SIGKILL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<u32>,
+    /// Every other member of ECS's ContainerDefinition, as ECS spells it.
+    #[serde(flatten)]
+    pub ecs: Map<String, Value>,
 }
 
 /// `RegisterTaskDefinition` input (and the `taskDefinition` of `DescribeTaskDefinition`).
@@ -207,6 +217,10 @@ pub struct TaskDefinition {
     /// Fargate ephemeral storage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ephemeral_storage: Option<EphemeralStorage>,
+    /// Every other member (of RegisterTaskDefinition's input, or what DescribeTaskDefinition
+    /// returns beyond it), as ECS spells it.
+    #[serde(flatten)]
+    pub ecs: Map<String, Value>,
 }
 
 /// `awsvpcConfiguration`.
@@ -296,8 +310,9 @@ pub struct CreateService {
     pub service_name: String,
     /// Family (the platform substitutes the registered revision's ARN).
     pub task_definition: String,
-    /// Count.
-    pub desired_count: u32,
+    /// Count (absent for a DAEMON service).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desired_count: Option<u32>,
     /// Launch type (absent with a capacity provider strategy).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<String>,
@@ -320,6 +335,7 @@ pub struct CreateService {
     /// `SERVICE`: tasks carry the service's tags.
     pub propagate_tags: String,
     /// ECS-managed tags on tasks.
+    #[serde(rename = "enableECSManagedTags")]
     pub enable_ecs_managed_tags: bool,
     /// ECS Exec.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -336,6 +352,9 @@ pub struct CreateService {
     /// Service Connect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_connect_configuration: Option<ServiceConnect>,
+    /// Every other member of ECS's CreateService input, as ECS spells it.
+    #[serde(flatten)]
+    pub ecs: Map<String, Value>,
 }
 
 /// `UpdateService` input (tags are changed with `TagResource`).
@@ -380,6 +399,9 @@ pub struct UpdateService {
     /// Service Connect; absent = unchanged (apply sends `enabled: false` to turn it off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_connect_configuration: Option<ServiceConnect>,
+    /// Every other member of ECS's UpdateService input the manifest sets, as ECS spells it.
+    #[serde(flatten)]
+    pub ecs: Map<String, Value>,
 }
 
 /// `CreateRepository` input.
@@ -695,10 +717,15 @@ fn render_service(
     }
     let fargate =
         spec.capacity_provider_strategy.is_empty() && spec.launch_type != Some(LaunchType::Ec2);
-    let task_definition = TaskDefinition {
-        family: family.clone(),
-        network_mode: Some("awsvpc".into()),
-        requires_compatibilities: vec![if fargate
+    let mut td_extra = td.ecs.clone();
+    let network_mode = td.network_mode().to_owned();
+    td_extra.remove("networkMode");
+    let requires_compatibilities: Vec<String> = match td_extra.remove("requiresCompatibilities") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => vec![if fargate
             || spec
                 .capacity_provider_strategy
                 .iter()
@@ -708,8 +735,13 @@ fn render_service(
         } else {
             "EC2".into()
         }],
-        cpu: Some(td.cpu.clone()),
-        memory: Some(td.memory.clone()),
+    };
+    let task_definition = TaskDefinition {
+        family: family.clone(),
+        network_mode: Some(network_mode.clone()),
+        requires_compatibilities,
+        cpu: td.cpu.clone(),
+        memory: td.memory.clone(),
         execution_role_arn: td
             .execution_role_arn
             .clone()
@@ -721,7 +753,7 @@ fn render_service(
         container_definitions: td
             .containers
             .iter()
-            .map(|c| container(state, &svc.name, c, digests))
+            .map(|c| container(state, &svc.name, c, &network_mode, digests))
             .collect(),
         tags,
         runtime_platform: crate::ecs_features::render_runtime_platform(
@@ -729,11 +761,13 @@ fn render_service(
         ),
         volumes: td.volumes.clone(),
         ephemeral_storage: td.ephemeral_storage.clone(),
+        ecs: td_extra,
     };
     let network = spec
         .network
         .as_ref()
         .or(env.network.as_ref())
+        .filter(|_| network_mode == "awsvpc")
         .map(|n| NetworkConfiguration {
             awsvpc_configuration: AwsVpcConfiguration {
                 subnets: n.subnets.clone(),
@@ -794,6 +828,27 @@ fn render_service(
         })
         .collect();
     let cluster = env.cluster.clone().unwrap_or_default();
+    let mut service_extra = spec.ecs.clone();
+    let propagate_tags = match service_extra.remove("propagateTags") {
+        Some(Value::String(p)) => p,
+        _ => "SERVICE".into(),
+    };
+    let enable_ecs_managed_tags = service_extra
+        .remove("enableECSManagedTags")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
+    let daemon = is_daemon(spec);
+    // UpdateService takes the members it has (the others are set at creation only).
+    let mut update_extra: Map<String, Value> = service_extra
+        .iter()
+        .filter(|(k, _)| crate::ecs_model::member_shape("UpdateServiceRequest", k).is_some())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    update_extra.insert("propagateTags".into(), Value::String(propagate_tags.clone()));
+    update_extra.insert(
+        "enableECSManagedTags".into(),
+        Value::Bool(enable_ecs_managed_tags),
+    );
     RenderedService {
         name: svc.name.clone(),
         register_task_definition: task_definition,
@@ -801,7 +856,7 @@ fn render_service(
             cluster: cluster.clone(),
             service_name: svc.name.clone(),
             task_definition: family.clone(),
-            desired_count: crate::autoscaling::initial_count(spec),
+            desired_count: (!daemon).then(|| crate::autoscaling::initial_count(spec)),
             launch_type: strategy
                 .is_empty()
                 .then(|| if fargate { "FARGATE" } else { "EC2" }.to_owned()),
@@ -811,8 +866,8 @@ fn render_service(
             deployment_configuration: deployment_configuration.clone(),
             health_check_grace_period_seconds: spec.health_check_grace_period_seconds,
             tags: service_tags,
-            propagate_tags: "SERVICE".into(),
-            enable_ecs_managed_tags: true,
+            propagate_tags,
+            enable_ecs_managed_tags,
             enable_execute_command: spec.enable_execute_command,
             placement_constraints: spec.placement_constraints.clone(),
             placement_strategy: spec.placement_strategy.clone(),
@@ -820,12 +875,13 @@ fn render_service(
             service_connect_configuration: crate::ecs_features::render_service_connect(
                 spec.service_connect.as_ref(),
             ),
+            ecs: service_extra,
         },
         update_service: UpdateService {
             cluster,
             service: svc.name.clone(),
             task_definition: family,
-            desired_count: spec.autoscaling.is_none().then_some(spec.desired_count),
+            desired_count: (spec.autoscaling.is_none() && !daemon).then_some(spec.desired_count),
             capacity_provider_strategy: strategy,
             network_configuration: network,
             load_balancers,
@@ -841,16 +897,23 @@ fn render_service(
             service_connect_configuration: crate::ecs_features::render_service_connect(
                 spec.service_connect.as_ref(),
             ),
+            ecs: update_extra,
         },
         autoscaling,
         pre_deploy: Vec::new(),
     }
 }
 
+/// Whether a service runs one task per container instance (`schedulingStrategy: DAEMON`).
+pub fn is_daemon(spec: &EcsServiceSpec) -> bool {
+    spec.ecs.get("schedulingStrategy").and_then(Value::as_str) == Some("DAEMON")
+}
+
 fn container(
     state: &DesiredState,
     service: &str,
     c: &ContainerSpec,
+    network_mode: &str,
     digests: &Digests,
 ) -> ContainerDefinition {
     let env = &state.environment.spec;
@@ -860,9 +923,11 @@ fn container(
         .map(|l| LogConfigurationOut {
             log_driver: l.log_driver.clone(),
             options: l.options.clone(),
+            ecs: l.ecs.clone(),
         })
         .or_else(|| {
             env.log_group.as_ref().map(|group| LogConfigurationOut {
+                ecs: Map::new(),
                 log_driver: "awslogs".into(),
                 options: BTreeMap::from([
                     ("awslogs-group".to_owned(), group.clone()),
@@ -888,12 +953,16 @@ fn container(
             .iter()
             .map(|p| PortMappingOut {
                 container_port: p.container_port,
-                host_port: Some(p.host_port.unwrap_or(p.container_port)),
+                // Under bridge networking no host port means a dynamic one.
+                host_port: p.host_port.or_else(|| {
+                    matches!(network_mode, "awsvpc" | "host").then_some(p.container_port)
+                }),
                 protocol: Some(match p.protocol.unwrap_or(Protocol::Tcp) {
                     Protocol::Tcp => "tcp".into(),
                     Protocol::Udp => "udp".into(),
                 }),
                 name: p.name.clone(),
+                ecs: p.ecs.clone(),
             })
             .collect(),
         environment: c
@@ -938,6 +1007,7 @@ fn container(
         mount_points: c.mount_points.clone(),
         ulimits: c.ulimits.clone(),
         stop_timeout: c.stop_timeout,
+        ecs: c.ecs.clone(),
     }
 }
 

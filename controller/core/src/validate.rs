@@ -31,6 +31,7 @@ pub fn validate_with(state: &DesiredState, broken: &Broken) -> Vec<Diagnostic> {
     }
     out.extend(crate::autoscaling::validate(state));
     out.extend(crate::ecs_features::validate(state));
+    out.extend(crate::ecs_fields::validate(state));
     out.extend(crate::progressive::validate(state));
     out
 }
@@ -287,11 +288,22 @@ fn service(
             .capacity_provider_strategy
             .iter()
             .any(|c| c.capacity_provider.starts_with("FARGATE"));
-    if fargate
-        && state.environment.spec.platform == PlatformKind::Ecs
-        && let Err(msg) = fargate_size(&td.cpu, &td.memory)
-    {
-        out.push(d("spec.taskDefinition.cpu", msg));
+    if fargate && state.environment.spec.platform == PlatformKind::Ecs {
+        match (&td.cpu, &td.memory) {
+            (Some(cpu), Some(memory)) => {
+                if let Err(msg) = fargate_size(cpu, memory) {
+                    out.push(d("spec.taskDefinition.cpu", msg));
+                }
+            }
+            (None, _) => out.push(d(
+                "spec.taskDefinition",
+                "a Fargate task needs a task-level `cpu` (or set `launchType: EC2`)".into(),
+            )),
+            (_, None) => out.push(d(
+                "spec.taskDefinition",
+                "a Fargate task needs a task-level `memory` (or set `launchType: EC2`)".into(),
+            )),
+        }
     }
     if td.containers.is_empty() {
         out.push(d(
@@ -653,12 +665,11 @@ fn repository(repo: &Loaded<crate::kinds::EcrRepositorySpec>, out: &mut Vec<Diag
 
 /// Whether (cpu, memory) is a valid Fargate task size.
 pub fn fargate_size(cpu: &str, memory: &str) -> Result<(), String> {
-    let cpu_n: u32 = cpu.parse().map_err(|_| {
-        format!("cpu `{cpu}` must be CPU units (256, 512, 1024, 2048, 4096, 8192, 16384)")
+    let cpu_n: u32 = crate::ecs_model::cpu_units(cpu).ok_or_else(|| {
+        format!("cpu `{cpu}` must be CPU units (256, 512, 1024, 2048, 4096, 8192, 16384) or vCPUs (`1 vcpu`)")
     })?;
-    let mem: u32 = memory
-        .parse()
-        .map_err(|_| format!("memory `{memory}` must be MiB (e.g. 1024)"))?;
+    let mem: u32 = crate::ecs_model::memory_mib(memory)
+        .ok_or_else(|| format!("memory `{memory}` must be MiB (e.g. 1024) or GB (`2 gb`)"))?;
     let ok = match cpu_n {
         256 => [512, 1024, 2048].contains(&mem),
         512 => (1024..=4096).contains(&mem) && mem.is_multiple_of(1024),

@@ -196,7 +196,7 @@ fn renders_application_auto_scaling_inputs_with_the_alb_label_and_no_update_coun
     let rendered = render(&state, &Digests::new());
     let web = &rendered.services[0];
     // desiredCount 9 is kept within 2..5 at creation, and never sent on UpdateService.
-    assert_eq!(web.create_service.desired_count, 5);
+    assert_eq!(web.create_service.desired_count, Some(5));
     assert_eq!(web.update_service.desired_count, None);
     let update = serde_json::to_value(&web.update_service).expect("json");
     assert!(update.get("desiredCount").is_none(), "{update}");
@@ -282,7 +282,7 @@ fn services_without_autoscaling_render_and_compare_desired_count_as_before() {
     let rendered = render(&state, &Digests::new());
     let web = &rendered.services[0];
     assert_eq!(web.update_service.desired_count, Some(9));
-    assert_eq!(web.create_service.desired_count, 9);
+    assert_eq!(web.create_service.desired_count, Some(9));
     assert!(web.autoscaling.is_none());
     assert!(
         web.create_service

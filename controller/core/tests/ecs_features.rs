@@ -252,7 +252,7 @@ fn as_ecs_reports(rendered: &Rendered) -> ActualState {
             LiveService {
                 service_name: svc.name.clone(),
                 status: "ACTIVE".into(),
-                desired_count: c.desired_count,
+                desired_count: c.desired_count.unwrap_or_default(),
                 task_definition: arn,
                 launch_type: c.launch_type.clone(),
                 capacity_provider_strategy: c.capacity_provider_strategy.clone(),

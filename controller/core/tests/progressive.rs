@@ -143,7 +143,7 @@ fn as_ecs_reports(desired: &DesiredState) -> ActualState {
         service_arn: format!("arn:aws:ecs:us-east-1:1:service/c/{}", c.service_name),
         status: "ACTIVE".into(),
         task_definition: "arn:aws:ecs:us-east-1:1:task-definition/dev-web:1".into(),
-        desired_count: c.desired_count,
+        desired_count: c.desired_count.unwrap_or_default(),
         launch_type: c.launch_type.clone(),
         network_configuration: c.network_configuration.clone(),
         load_balancers: lbs,
