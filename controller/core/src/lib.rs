@@ -10,6 +10,7 @@ pub mod ecs_features;
 pub mod ecs_fields;
 pub mod ecs_model;
 pub mod health;
+pub mod import;
 pub mod kinds;
 pub mod live;
 pub mod load;

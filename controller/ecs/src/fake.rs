@@ -638,7 +638,7 @@ impl EcsApi for FakeEcs {
             service_name: input.service_name.clone(),
             service_arn: format!("{ACCOUNT}:service/{}/{}", input.cluster, input.service_name),
             status: "ACTIVE".into(),
-            desired_count: input.desired_count,
+            desired_count: input.desired_count.unwrap_or_default(),
             task_definition: input.task_definition.clone(),
             launch_type: input.launch_type.clone(),
             capacity_provider_strategy: input.capacity_provider_strategy.clone(),

@@ -19,7 +19,6 @@ pub mod platform;
 mod progress;
 mod rollout;
 pub mod sdk;
-mod sdk_features;
 mod sdk_progressive;
 mod settings;
 mod tasks;

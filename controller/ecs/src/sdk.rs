@@ -13,17 +13,15 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ecr::types as ecr;
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types as ecs;
-use ferry_core::live::{LiveDeployment, LiveRepository, LiveService};
+use ferry_core::live::{LiveRepository, LiveService};
 use ferry_core::render::{
-    AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerDefinition, ContainerDependencyOut,
-    CreateRepository, CreateService, DeploymentCircuitBreaker, DeploymentConfiguration,
-    EncryptionConfiguration, HealthCheckOut, ImageScanningConfiguration, KeyValuePair,
-    LoadBalancer, LogConfigurationOut, NetworkConfiguration, PortMappingOut, RunTask, Secret, Tag,
+    CreateRepository, CreateService,
+    EncryptionConfiguration, ImageScanningConfiguration, RunTask, Tag,
     TagOut, TaskDefinition, UpdateService,
 };
 
 use crate::api::{ApiError, ApiResult, EcsApi, LiveContainer, LiveTask};
-use crate::sdk_features as features;
+use crate::model_json::{JsonError, ToJson};
 
 /// How to reach AWS. Every field left `None` comes from the default chain.
 #[derive(Clone, Debug)]
@@ -153,306 +151,68 @@ fn build_error(operation: &'static str, err: impl std::fmt::Display) -> ApiError
     }
 }
 
-fn count(n: i32) -> u32 {
-    u32::try_from(n).unwrap_or(0)
-}
 
-fn opt_count(n: Option<i32>) -> Option<u32> {
-    n.and_then(|v| u32::try_from(v).ok())
-}
 
-fn int(n: u32) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
 
+/// A described service in ferry-core's shape: every member ECS returns, through the
+/// conversions generated from the ECS API model. Service Connect is read from the PRIMARY
+/// deployment (ECS reports it there).
 fn live_service(s: &ecs::Service) -> LiveService {
-    LiveService {
-        service_name: s.service_name().unwrap_or_default().to_owned(),
-        service_arn: s.service_arn().unwrap_or_default().to_owned(),
-        status: s.status().unwrap_or_default().to_owned(),
-        desired_count: count(s.desired_count()),
-        running_count: count(s.running_count()),
-        pending_count: count(s.pending_count()),
-        task_definition: s.task_definition().unwrap_or_default().to_owned(),
-        launch_type: s.launch_type().map(|l| l.as_str().to_owned()),
-        capacity_provider_strategy: s
-            .capacity_provider_strategy()
-            .iter()
-            .map(|c| CapacityProviderStrategyItem {
-                capacity_provider: c.capacity_provider().to_owned(),
-                weight: count(c.weight()),
-                base: count(c.base()),
-            })
-            .collect(),
-        network_configuration: s
-            .network_configuration()
-            .and_then(|n| n.awsvpc_configuration())
-            .map(|v| NetworkConfiguration {
-                awsvpc_configuration: AwsVpcConfiguration {
-                    subnets: v.subnets().to_vec(),
-                    security_groups: v.security_groups().to_vec(),
-                    assign_public_ip: v.assign_public_ip().map(|a| a.as_str().to_owned()),
-                },
-            }),
-        load_balancers: s
-            .load_balancers()
-            .iter()
-            .map(|l| LoadBalancer {
-                target_group_arn: l.target_group_arn().unwrap_or_default().to_owned(),
-                container_name: l.container_name().unwrap_or_default().to_owned(),
-                container_port: l
-                    .container_port()
-                    .and_then(|p| u16::try_from(p).ok())
-                    .unwrap_or(0),
-                advanced_configuration: l
-                    .advanced_configuration()
-                    .map(crate::sdk_progressive::advanced_from),
-            })
-            .collect(),
-        deployment_configuration: s
-            .deployment_configuration()
-            .map(|d| DeploymentConfiguration {
-                minimum_healthy_percent: opt_count(d.minimum_healthy_percent()),
-                maximum_percent: opt_count(d.maximum_percent()),
-                deployment_circuit_breaker: d.deployment_circuit_breaker().map(|c| {
-                    DeploymentCircuitBreaker {
-                        enable: c.enable(),
-                        rollback: c.rollback(),
-                    }
-                }),
-                strategy: crate::sdk_progressive::strategy_from(d),
-            }),
-        health_check_grace_period_seconds: opt_count(s.health_check_grace_period_seconds()),
-        tags: s
-            .tags()
-            .iter()
-            .map(|t| Tag {
-                key: t.key().unwrap_or_default().to_owned(),
-                value: t.value().unwrap_or_default().to_owned(),
-            })
-            .collect(),
-        deployments: s
-            .deployments()
-            .iter()
-            .map(|d| LiveDeployment {
-                id: d.id().unwrap_or_default().to_owned(),
-                status: d.status().unwrap_or_default().to_owned(),
-                task_definition: d.task_definition().unwrap_or_default().to_owned(),
-                desired_count: count(d.desired_count()),
-                running_count: count(d.running_count()),
-                pending_count: count(d.pending_count()),
-                failed_tasks: count(d.failed_tasks()),
-                rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
-                rollout_state_reason: d.rollout_state_reason().map(str::to_owned),
-            })
-            .collect(),
-        enable_execute_command: s.enable_execute_command(),
-        placement_constraints: features::placement_constraints_from(s.placement_constraints()),
-        placement_strategy: features::placement_strategy_from(s.placement_strategy()),
-        service_registries: features::service_registries_from(s.service_registries()),
-        service_connect_configuration: s
-            .deployments()
-            .iter()
-            .find(|d| d.status() == Some("PRIMARY"))
-            .or_else(|| s.deployments().first())
-            .and_then(|d| d.service_connect_configuration())
-            .map(features::service_connect_from),
+    let mut json = s.to_json();
+    let connect = s
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .or_else(|| s.deployments().first())
+        .and_then(|d| d.service_connect_configuration())
+        .map(ToJson::to_json);
+    if let Some(o) = json.as_object_mut() {
+        for output_only in ["events", "createdAt", "createdBy", "clusterArn", "roleArn"] {
+            o.remove(output_only);
+        }
+        if let Some(c) = connect {
+            o.insert("serviceConnectConfiguration".into(), c);
+        }
+    }
+    match serde_json::from_value(json) {
+        Ok(live) => live,
+        Err(e) => {
+            tracing::warn!(error = %e, service = s.service_name().unwrap_or_default(), "a described service does not fit ferry-core's shape");
+            LiveService {
+                service_name: s.service_name().unwrap_or_default().to_owned(),
+                service_arn: s.service_arn().unwrap_or_default().to_owned(),
+                status: s.status().unwrap_or_default().to_owned(),
+                task_definition: s.task_definition().unwrap_or_default().to_owned(),
+                ..LiveService::default()
+            }
+        }
     }
 }
 
+/// A described task definition in ferry-core's shape: every member ECS returns, through the
+/// conversions generated from the ECS API model.
 fn task_definition_from(td: &ecs::TaskDefinition) -> TaskDefinition {
-    TaskDefinition {
-        family: td.family().unwrap_or_default().to_owned(),
-        network_mode: td.network_mode().map(|m| m.as_str().to_owned()),
-        requires_compatibilities: td
-            .requires_compatibilities()
-            .iter()
-            .map(|c| c.as_str().to_owned())
-            .collect(),
-        cpu: td.cpu().map(str::to_owned),
-        memory: td.memory().map(str::to_owned),
-        execution_role_arn: td.execution_role_arn().map(str::to_owned),
-        task_role_arn: td.task_role_arn().map(str::to_owned),
-        container_definitions: td
-            .container_definitions()
-            .iter()
-            .map(container_from)
-            .collect(),
-        tags: Vec::new(),
-        runtime_platform: td.runtime_platform().map(features::runtime_platform_from),
-        volumes: td.volumes().iter().map(features::volume_from).collect(),
-        ephemeral_storage: td.ephemeral_storage().map(features::ephemeral_storage_from),
-    }
-}
-
-fn container_from(c: &ecs::ContainerDefinition) -> ContainerDefinition {
-    ContainerDefinition {
-        name: c.name().unwrap_or_default().to_owned(),
-        image: c.image().unwrap_or_default().to_owned(),
-        cpu: Some(count(c.cpu())),
-        memory: opt_count(c.memory()),
-        memory_reservation: opt_count(c.memory_reservation()),
-        essential: c.essential(),
-        command: c.command().to_vec(),
-        entry_point: c.entry_point().to_vec(),
-        port_mappings: c
-            .port_mappings()
-            .iter()
-            .map(|p| PortMappingOut {
-                container_port: p
-                    .container_port()
-                    .and_then(|v| u16::try_from(v).ok())
-                    .unwrap_or(0),
-                host_port: p.host_port().and_then(|v| u16::try_from(v).ok()),
-                protocol: p.protocol().map(|v| v.as_str().to_owned()),
-                name: p.name().map(str::to_owned),
-            })
-            .collect(),
-        environment: c
-            .environment()
-            .iter()
-            .map(|kv| KeyValuePair {
-                name: kv.name().unwrap_or_default().to_owned(),
-                value: kv.value().unwrap_or_default().to_owned(),
-            })
-            .collect(),
-        secrets: c
-            .secrets()
-            .iter()
-            .map(|s| Secret {
-                name: s.name().to_owned(),
-                value_from: s.value_from().to_owned(),
-            })
-            .collect(),
-        health_check: c.health_check().map(|h| HealthCheckOut {
-            command: h.command().to_vec(),
-            interval: opt_count(h.interval()),
-            timeout: opt_count(h.timeout()),
-            retries: opt_count(h.retries()),
-            start_period: opt_count(h.start_period()),
-        }),
-        depends_on: c
-            .depends_on()
-            .iter()
-            .map(|d| ContainerDependencyOut {
-                container_name: d.container_name().to_owned(),
-                condition: d.condition().as_str().to_owned(),
-            })
-            .collect(),
-        log_configuration: c.log_configuration().map(|l| LogConfigurationOut {
-            log_driver: l.log_driver().as_str().to_owned(),
-            options: l
-                .options()
-                .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-        }),
-        working_directory: c.working_directory().map(str::to_owned),
-        readonly_root_filesystem: c.readonly_root_filesystem(),
-        user: c.user().map(str::to_owned),
-        mount_points: c
-            .mount_points()
-            .iter()
-            .map(features::mount_point_from)
-            .collect(),
-        ulimits: c
-            .ulimits()
-            .iter()
-            .filter_map(features::ulimit_from)
-            .collect(),
-        stop_timeout: opt_count(c.stop_timeout()),
+    match serde_json::from_value(td.to_json()) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "a described task definition does not fit ferry-core's shape");
+            TaskDefinition {
+                family: td.family().unwrap_or_default().to_owned(),
+                ..TaskDefinition::default()
+            }
+        }
     }
 }
 
 const REGISTER: &str = "RegisterTaskDefinition";
 
-fn container_to(c: &ContainerDefinition) -> ApiResult<ecs::ContainerDefinition> {
-    let mut b = ecs::ContainerDefinition::builder()
-        .name(&c.name)
-        .image(&c.image)
-        .set_memory(c.memory.map(int))
-        .set_memory_reservation(c.memory_reservation.map(int))
-        .set_essential(c.essential)
-        .set_command((!c.command.is_empty()).then(|| c.command.clone()))
-        .set_entry_point((!c.entry_point.is_empty()).then(|| c.entry_point.clone()))
-        .set_working_directory(c.working_directory.clone())
-        .set_readonly_root_filesystem(c.readonly_root_filesystem)
-        .set_user(c.user.clone())
-        .set_stop_timeout(c.stop_timeout.map(int))
-        .set_mount_points((!c.mount_points.is_empty()).then(|| {
-            c.mount_points
-                .iter()
-                .map(features::mount_point_to)
-                .collect()
-        }));
-    for u in &c.ulimits {
-        b = b.ulimits(features::ulimit_to(REGISTER, u)?);
-    }
-    if let Some(cpu) = c.cpu {
-        b = b.cpu(int(cpu));
-    }
-    for p in &c.port_mappings {
-        b = b.port_mappings(
-            ecs::PortMapping::builder()
-                .container_port(i32::from(p.container_port))
-                .set_host_port(p.host_port.map(i32::from))
-                .set_protocol(p.protocol.as_deref().map(ecs::TransportProtocol::from))
-                .set_name(p.name.clone())
-                .build(),
-        );
-    }
-    for kv in &c.environment {
-        b = b.environment(
-            ecs::KeyValuePair::builder()
-                .name(&kv.name)
-                .value(&kv.value)
-                .build(),
-        );
-    }
-    for s in &c.secrets {
-        b = b.secrets(
-            ecs::Secret::builder()
-                .name(&s.name)
-                .value_from(&s.value_from)
-                .build()
-                .map_err(|e| build_error(REGISTER, e))?,
-        );
-    }
-    if let Some(h) = &c.health_check {
-        b = b.health_check(
-            ecs::HealthCheck::builder()
-                .set_command(Some(h.command.clone()))
-                .set_interval(h.interval.map(int))
-                .set_timeout(h.timeout.map(int))
-                .set_retries(h.retries.map(int))
-                .set_start_period(h.start_period.map(int))
-                .build()
-                .map_err(|e| build_error(REGISTER, e))?,
-        );
-    }
-    for d in &c.depends_on {
-        b = b.depends_on(
-            ecs::ContainerDependency::builder()
-                .container_name(&d.container_name)
-                .condition(ecs::ContainerCondition::from(d.condition.as_str()))
-                .build()
-                .map_err(|e| build_error(REGISTER, e))?,
-        );
-    }
-    if let Some(l) = &c.log_configuration {
-        b = b.log_configuration(
-            ecs::LogConfiguration::builder()
-                .log_driver(ecs::LogDriver::from(l.log_driver.as_str()))
-                .set_options((!l.options.is_empty()).then(|| {
-                    l.options
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                }))
-                .build()
-                .map_err(|e| build_error(REGISTER, e))?,
-        );
-    }
-    Ok(b.build())
+/// What ferry-core rendered, as the ECS API's JSON input.
+fn input_json<T: serde::Serialize>(operation: &'static str, input: &T) -> ApiResult<serde_json::Value> {
+    serde_json::to_value(input).map_err(|e| build_error(operation, e))
+}
+
+fn json_error(operation: &'static str, err: &JsonError) -> ApiError {
+    build_error(operation, err)
 }
 
 fn ecs_tags(tags: &[Tag]) -> Vec<ecs::Tag> {
@@ -461,72 +221,9 @@ fn ecs_tags(tags: &[Tag]) -> Vec<ecs::Tag> {
         .collect()
 }
 
-fn network_to(
-    operation: &'static str,
-    n: Option<&NetworkConfiguration>,
-) -> ApiResult<Option<ecs::NetworkConfiguration>> {
-    let Some(n) = n else { return Ok(None) };
-    let v = &n.awsvpc_configuration;
-    let vpc = ecs::AwsVpcConfiguration::builder()
-        .set_subnets(Some(v.subnets.clone()))
-        .set_security_groups((!v.security_groups.is_empty()).then(|| v.security_groups.clone()))
-        .set_assign_public_ip(v.assign_public_ip.as_deref().map(ecs::AssignPublicIp::from))
-        .build()
-        .map_err(|e| build_error(operation, e))?;
-    Ok(Some(
-        ecs::NetworkConfiguration::builder()
-            .awsvpc_configuration(vpc)
-            .build(),
-    ))
-}
 
-fn load_balancers_to(lbs: &[LoadBalancer]) -> Vec<ecs::LoadBalancer> {
-    lbs.iter()
-        .map(|l| {
-            ecs::LoadBalancer::builder()
-                .target_group_arn(&l.target_group_arn)
-                .container_name(&l.container_name)
-                .container_port(i32::from(l.container_port))
-                .set_advanced_configuration(
-                    l.advanced_configuration
-                        .as_ref()
-                        .map(crate::sdk_progressive::advanced_to),
-                )
-                .build()
-        })
-        .collect()
-}
 
-fn strategy_to(
-    operation: &'static str,
-    items: &[CapacityProviderStrategyItem],
-) -> ApiResult<Vec<ecs::CapacityProviderStrategyItem>> {
-    items
-        .iter()
-        .map(|c| {
-            ecs::CapacityProviderStrategyItem::builder()
-                .capacity_provider(&c.capacity_provider)
-                .weight(int(c.weight))
-                .base(int(c.base))
-                .build()
-                .map_err(|e| build_error(operation, e))
-        })
-        .collect()
-}
 
-fn deployment_to(d: &DeploymentConfiguration) -> ecs::DeploymentConfiguration {
-    let builder = ecs::DeploymentConfiguration::builder();
-    crate::sdk_progressive::strategy_to(builder, &d.strategy)
-        .set_minimum_healthy_percent(d.minimum_healthy_percent.map(int))
-        .set_maximum_percent(d.maximum_percent.map(int))
-        .set_deployment_circuit_breaker(d.deployment_circuit_breaker.as_ref().map(|c| {
-            ecs::DeploymentCircuitBreaker::builder()
-                .enable(c.enable)
-                .rollback(c.rollback)
-                .build()
-        }))
-        .build()
-}
 
 fn repository_from(r: &ecr::Repository) -> LiveRepository {
     LiveRepository {
@@ -660,48 +357,14 @@ impl EcsApi for SdkApi {
     }
 
     async fn register_task_definition(&self, td: &TaskDefinition) -> ApiResult<String> {
-        let containers = td
-            .container_definitions
-            .iter()
-            .map(container_to)
-            .collect::<ApiResult<Vec<_>>>()?;
-        let out = self
-            .ecs
-            .register_task_definition()
-            .family(&td.family)
-            .set_network_mode(td.network_mode.as_deref().map(ecs::NetworkMode::from))
-            .set_requires_compatibilities(Some(
-                td.requires_compatibilities
-                    .iter()
-                    .map(|c| ecs::Compatibility::from(c.as_str()))
-                    .collect(),
-            ))
-            .set_cpu(td.cpu.clone())
-            .set_memory(td.memory.clone())
-            .set_execution_role_arn(td.execution_role_arn.clone())
-            .set_task_role_arn(td.task_role_arn.clone())
-            .set_container_definitions(Some(containers))
-            .set_runtime_platform(
-                td.runtime_platform
-                    .as_ref()
-                    .map(features::runtime_platform_to),
-            )
-            .set_volumes(
-                (!td.volumes.is_empty())
-                    .then(|| {
-                        td.volumes
-                            .iter()
-                            .map(|v| features::volume_to(REGISTER, v))
-                            .collect::<ApiResult<Vec<_>>>()
-                    })
-                    .transpose()?,
-            )
-            .set_ephemeral_storage(
-                td.ephemeral_storage
-                    .as_ref()
-                    .map(features::ephemeral_storage_to),
-            )
-            .set_tags((!td.tags.is_empty()).then(|| ecs_tags(&td.tags)))
+        let mut input = input_json(REGISTER, td)?;
+        if td.tags.is_empty()
+            && let Some(o) = input.as_object_mut()
+        {
+            o.remove("tags");
+        }
+        let out = crate::generated::register_task_definition(&self.ecs, &input)
+            .map_err(|e| json_error(REGISTER, &e))?
             .customize()
             .config_override(
                 aws_sdk_ecs::config::Config::builder().retry_config(RetryConfig::disabled()),
@@ -736,50 +399,12 @@ impl EcsApi for SdkApi {
         client_token: &str,
     ) -> ApiResult<LiveService> {
         const OP: &str = "CreateService";
-        let out = self
-            .ecs
-            .create_service()
-            .cluster(&input.cluster)
-            .service_name(&input.service_name)
-            .task_definition(&input.task_definition)
-            .desired_count(int(input.desired_count))
-            .set_launch_type(input.launch_type.as_deref().map(ecs::LaunchType::from))
-            .set_capacity_provider_strategy(
-                (!input.capacity_provider_strategy.is_empty())
-                    .then(|| strategy_to(OP, &input.capacity_provider_strategy))
-                    .transpose()?,
-            )
-            .set_network_configuration(network_to(OP, input.network_configuration.as_ref())?)
-            .set_load_balancers(
-                (!input.load_balancers.is_empty())
-                    .then(|| load_balancers_to(&input.load_balancers)),
-            )
-            .deployment_configuration(deployment_to(&input.deployment_configuration))
-            .set_health_check_grace_period_seconds(input.health_check_grace_period_seconds.map(int))
-            .set_tags(Some(ecs_tags(&input.tags)))
-            .propagate_tags(ecs::PropagateTags::from(input.propagate_tags.as_str()))
-            .enable_ecs_managed_tags(input.enable_ecs_managed_tags)
-            .set_enable_execute_command(input.enable_execute_command.then_some(true))
-            .set_placement_constraints(
-                (!input.placement_constraints.is_empty())
-                    .then(|| features::placement_constraints_to(&input.placement_constraints)),
-            )
-            .set_placement_strategy(
-                (!input.placement_strategy.is_empty())
-                    .then(|| features::placement_strategy_to(&input.placement_strategy)),
-            )
-            .set_service_registries(
-                (!input.service_registries.is_empty())
-                    .then(|| features::service_registries_to(&input.service_registries)),
-            )
-            .set_service_connect_configuration(
-                input
-                    .service_connect_configuration
-                    .as_ref()
-                    .map(|sc| features::service_connect_to(OP, sc))
-                    .transpose()?,
-            )
-            .client_token(client_token)
+        let mut json = input_json(OP, input)?;
+        if let Some(o) = json.as_object_mut() {
+            o.insert("clientToken".into(), client_token.into());
+        }
+        let out = crate::generated::create_service(&self.ecs, &json)
+            .map_err(|e| json_error(OP, &e))?
             .send()
             .await
             .map_err(|e| api_error(OP, e))?;
@@ -788,53 +413,14 @@ impl EcsApi for SdkApi {
 
     async fn update_service(&self, input: &UpdateService) -> ApiResult<LiveService> {
         const OP: &str = "UpdateService";
-        let out = self
-            .ecs
-            .update_service()
-            .cluster(&input.cluster)
-            .service(&input.service)
-            .set_task_definition(
-                (!input.task_definition.is_empty()).then(|| input.task_definition.clone()),
-            )
-            .set_desired_count(input.desired_count.map(int))
-            .set_capacity_provider_strategy(
-                (!input.capacity_provider_strategy.is_empty())
-                    .then(|| strategy_to(OP, &input.capacity_provider_strategy))
-                    .transpose()?,
-            )
-            .set_network_configuration(network_to(OP, input.network_configuration.as_ref())?)
-            .set_load_balancers(
-                (!input.load_balancers.is_empty())
-                    .then(|| load_balancers_to(&input.load_balancers)),
-            )
-            .deployment_configuration(deployment_to(&input.deployment_configuration))
-            .set_health_check_grace_period_seconds(input.health_check_grace_period_seconds.map(int))
-            .set_enable_execute_command(input.enable_execute_command)
-            .set_placement_constraints(
-                input
-                    .placement_constraints
-                    .as_deref()
-                    .map(features::placement_constraints_to),
-            )
-            .set_placement_strategy(
-                input
-                    .placement_strategy
-                    .as_deref()
-                    .map(features::placement_strategy_to),
-            )
-            .set_service_registries(
-                input
-                    .service_registries
-                    .as_deref()
-                    .map(features::service_registries_to),
-            )
-            .set_service_connect_configuration(
-                input
-                    .service_connect_configuration
-                    .as_ref()
-                    .map(|sc| features::service_connect_to(OP, sc))
-                    .transpose()?,
-            )
+        let mut json = input_json(OP, input)?;
+        if input.task_definition.is_empty()
+            && let Some(o) = json.as_object_mut()
+        {
+            o.remove("taskDefinition");
+        }
+        let out = crate::generated::update_service(&self.ecs, &json)
+            .map_err(|e| json_error(OP, &e))?
             .send()
             .await
             .map_err(|e| api_error(OP, e))?;
@@ -1045,23 +631,17 @@ impl EcsApi for SdkApi {
         client_token: &str,
     ) -> ApiResult<String> {
         const OP: &str = "RunTask";
-        let out = self
-            .ecs
-            .run_task()
-            .cluster(&input.cluster)
-            .task_definition(task_definition)
-            .count(int(input.count.max(1)))
-            .set_launch_type(input.launch_type.as_deref().map(ecs::LaunchType::from))
-            .set_capacity_provider_strategy(
-                (!input.capacity_provider_strategy.is_empty())
-                    .then(|| strategy_to(OP, &input.capacity_provider_strategy))
-                    .transpose()?,
-            )
-            .set_network_configuration(network_to(OP, input.network_configuration.as_ref())?)
-            .started_by(&input.started_by)
-            .set_tags((!input.tags.is_empty()).then(|| ecs_tags(&input.tags)))
-            .propagate_tags(ecs::PropagateTags::from(input.propagate_tags.as_str()))
-            .client_token(client_token)
+        let mut json = input_json(OP, input)?;
+        if let Some(o) = json.as_object_mut() {
+            o.insert("taskDefinition".into(), task_definition.into());
+            o.insert("count".into(), input.count.max(1).into());
+            o.insert("clientToken".into(), client_token.into());
+            if input.tags.is_empty() {
+                o.remove("tags");
+            }
+        }
+        let out = crate::generated::run_task(&self.ecs, &json)
+            .map_err(|e| json_error(OP, &e))?
             .send()
             .await
             .map_err(|e| api_error(OP, e))?;

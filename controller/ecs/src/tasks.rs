@@ -144,6 +144,7 @@ mod tests {
             name: name.into(),
             essential,
             log_configuration: Some(LogConfigurationOut {
+                ecs: Default::default(),
                 log_driver: "awslogs".into(),
                 options: [
                     ("awslogs-group".to_owned(), "/ecs/numbers-dev".to_owned()),

@@ -1,0 +1,487 @@
+//! Import, the inverse of render: ECS's own JSON (a RegisterTaskDefinition input, a
+//! `describe-task-definition` or `describe-services` answer, ecspresso's `ecs-task-def.json` /
+//! `ecs-service-def.json`, or what a live cluster reports) → `EcsService` and `Environment`
+//! manifests that render back to the same inputs.
+//!
+//! Nothing is dropped silently: what ECS only reports (ARNs, revision, status, events...) is
+//! left out because no input takes it; anything else Ferry cannot carry is refused with the
+//! field named. Literal `${...}` text is written `$${...}` (Ferry's escape), so values are
+//! never substituted.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::ecs_model::{self, Problem};
+use crate::kinds::API_VERSION;
+
+/// What an import of one service gives.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImportedService {
+    /// `metadata.name`.
+    pub name: String,
+    /// The `spec` of the `EcsService`.
+    pub spec: Map<String, Value>,
+    /// The awsvpc network the service uses (lifted into the Environment when shared).
+    pub network: Option<Value>,
+    /// The cluster the service definition names, if any.
+    pub cluster: Option<String>,
+}
+
+fn problem(path: &str, message: impl Into<String>) -> Problem {
+    Problem {
+        path: path.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// `${` in every string written `$${` (Ferry substitutes `${name}` values; ECS's JSON often
+/// holds literal `${VAR}` text for other tools).
+pub fn escape(value: &Value) -> Value {
+    match value {
+        Value::String(s) if s.contains("${") => Value::String(s.replace("${", "$${")),
+        Value::Array(a) => Value::Array(a.iter().map(escape).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), escape(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Null members left out, recursively (ECS treats an explicit null as absent).
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Split `object` into the members of input shape `input`, refusing those that are neither
+/// an input member nor one ECS only reports (members of `output`).
+fn input_members(
+    object: &Map<String, Value>,
+    input: &str,
+    output: &str,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> Map<String, Value> {
+    let mut kept = Map::new();
+    for (k, v) in object {
+        if ecs_model::member_shape(input, k).is_some() {
+            kept.insert(k.clone(), v.clone());
+        } else if ecs_model::member_shape(output, k).is_none() {
+            let at = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            problems.push(problem(&at, ecs_model::unknown_member(input, k)));
+        }
+    }
+    kept
+}
+
+/// The task definition of `json`: a RegisterTaskDefinition input, or a describe answer
+/// (`{"taskDefinition": {...}, "tags": [...]}` or the bare object).
+pub fn task_definition_json(json: &Value) -> Result<(Map<String, Value>, Vec<Value>), Vec<Problem>> {
+    let Value::Object(root) = json else {
+        return Err(vec![problem("", "expected a JSON object (a task definition)")]);
+    };
+    let (object, tags) = match root.get("taskDefinition") {
+        Some(Value::Object(td)) => (
+            td.clone(),
+            root.get("tags").and_then(Value::as_array).cloned().unwrap_or_default(),
+        ),
+        _ => (root.clone(), Vec::new()),
+    };
+    let object = match without_nulls(&Value::Object(object)) {
+        Value::Object(o) => o,
+        _ => Map::new(),
+    };
+    let mut problems = Vec::new();
+    let mut td = input_members(&object, "RegisterTaskDefinitionRequest", "TaskDefinition", "", &mut problems);
+    ecs_model::check(&Value::Object(td.clone()), "RegisterTaskDefinitionRequest", "", &mut problems);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut tags = tags;
+    if let Some(Value::Array(t)) = td.remove("tags") {
+        tags.extend(t);
+    }
+    Ok((td, tags))
+}
+
+/// An image in an ECR registry: `(registry, repository, tag)`.
+pub fn ecr_image(image: &str) -> Option<(String, String, Option<String>)> {
+    let (registry, rest) = image.split_once('/')?;
+    let parts: Vec<&str> = registry.split('.').collect();
+    let ecr = parts.len() >= 6
+        && parts[0].len() == 12
+        && parts[0].bytes().all(|b| b.is_ascii_digit())
+        && parts[1] == "dkr"
+        && parts[2] == "ecr"
+        && parts[4] == "amazonaws";
+    if !ecr || rest.contains('@') {
+        return None;
+    }
+    let (repo, tag) = match rest.rsplit_once(':') {
+        Some((r, t)) => (r.to_owned(), Some(t.to_owned())),
+        None => (rest.to_owned(), None),
+    };
+    Some((registry.to_owned(), repo, tag))
+}
+
+/// Images of a registry Ferry resolves by repository name: the registry and each repository's
+/// tag (the first one seen wins; a service using another tag keeps its full reference).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Registry {
+    /// The registry host, once one image named it.
+    pub host: Option<String>,
+    /// Tag per repository.
+    pub images: BTreeMap<String, String>,
+}
+
+impl Registry {
+    /// The image as the manifest writes it: the repository name when `image` is in this
+    /// registry with the tag recorded for it (recording it when first seen).
+    pub fn image(&mut self, image: &str) -> String {
+        let Some((host, repo, Some(tag))) = ecr_image(image) else {
+            return image.to_owned();
+        };
+        if self.host.as_deref().is_some_and(|h| h != host) {
+            return image.to_owned();
+        }
+        match self.images.get(&repo) {
+            Some(t) if *t != tag => image.to_owned(),
+            _ => {
+                self.host = Some(host);
+                self.images.insert(repo.clone(), tag);
+                repo
+            }
+        }
+    }
+}
+
+/// The `spec.taskDefinition` of a manifest for task definition `td` (input members only).
+pub fn task_definition_spec(td: &Map<String, Value>, registry: &mut Registry) -> Map<String, Value> {
+    let mut spec = Map::new();
+    for (k, v) in td {
+        match k.as_str() {
+            "containerDefinitions" => {
+                let containers: Vec<Value> = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        let mut c = c.as_object().cloned().unwrap_or_default();
+                        if let Some(Value::String(image)) = c.get("image") {
+                            let image = registry.image(image);
+                            c.insert("image".into(), Value::String(image));
+                        }
+                        Value::Object(c)
+                    })
+                    .collect();
+                spec.insert("containers".into(), Value::Array(containers));
+            }
+            _ => {
+                spec.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    // Ferry's defaults differ from ECS's: say ECS's explicitly.
+    if !spec.contains_key("networkMode") {
+        spec.insert("networkMode".into(), json!("bridge"));
+    }
+    match escape(&Value::Object(spec)) {
+        Value::Object(o) => o,
+        _ => Map::new(),
+    }
+}
+
+/// Whether a task definition can run on Fargate only (so the service's launch type is
+/// Fargate, Ferry's default).
+pub fn fargate_only(td: &Map<String, Value>) -> bool {
+    td.get("requiresCompatibilities")
+        .and_then(Value::as_array)
+        .is_some_and(|c| c.iter().any(|x| x == "FARGATE") && !c.iter().any(|x| x == "EC2"))
+}
+
+/// CreateService members Ferry writes its own way (handled below); every other input member
+/// is written as it is.
+const SERVICE_MAPPED: &[&str] = &[
+    "cluster",
+    "serviceName",
+    "taskDefinition",
+    "clientToken",
+    "desiredCount",
+    "launchType",
+    "capacityProviderStrategy",
+    "networkConfiguration",
+    "loadBalancers",
+    "deploymentConfiguration",
+    "healthCheckGracePeriodSeconds",
+    "tags",
+    "enableExecuteCommand",
+    "placementConstraints",
+    "placementStrategy",
+    "serviceRegistries",
+    "serviceConnectConfiguration",
+    "propagateTags",
+    "enableECSManagedTags",
+];
+
+/// The service spec (without its task definition) of a CreateService input or a described
+/// service. Refused: services deployed by an external or CodeDeploy controller (ECS does not
+/// let Ferry roll them out), classic load balancers.
+pub fn service_spec(json: &Value, name: Option<&str>) -> Result<ImportedService, Vec<Problem>> {
+    let Value::Object(root) = json else {
+        return Err(vec![problem("", "expected a JSON object (a service definition)")]);
+    };
+    let root = match root.get("services").and_then(Value::as_array).and_then(|s| s.first()) {
+        Some(Value::Object(s)) => s.clone(),
+        _ => match root.get("service") {
+            Some(Value::Object(s)) => s.clone(),
+            _ => root.clone(),
+        },
+    };
+    let object = match without_nulls(&Value::Object(root)) {
+        Value::Object(o) => o,
+        _ => Map::new(),
+    };
+    let mut problems = Vec::new();
+    let svc = input_members(&object, "CreateServiceRequest", "Service", "", &mut problems);
+    // Describe answers name the ARN of the role, CreateService takes `role`.
+    ecs_model::check(&Value::Object(svc.clone()), "CreateServiceRequest", "", &mut problems);
+    problems.retain(|p| !p.message.starts_with("missing required field"));
+    if let Some(kind) = svc
+        .get("deploymentController")
+        .and_then(|d| d.get("type"))
+        .and_then(Value::as_str)
+        .filter(|k| *k != "ECS")
+    {
+        problems.push(problem(
+            "deploymentController.type",
+            format!("the service is deployed by the {kind} deployment controller: ECS accepts a new task definition for it only through {}, so Ferry cannot roll it out; move it to the ECS controller first (UpdateService deploymentController: ECS)", if kind == "CODE_DEPLOY" { "CodeDeploy" } else { "its task sets" }),
+        ));
+    }
+    let mut spec = Map::new();
+    let mut network = None;
+    for (k, v) in &svc {
+        if !SERVICE_MAPPED.contains(&k.as_str()) {
+            spec.insert(k.clone(), v.clone());
+        }
+    }
+    let daemon = svc.get("schedulingStrategy").and_then(Value::as_str) == Some("DAEMON");
+    if !daemon {
+        spec.insert("desiredCount".into(), svc.get("desiredCount").cloned().unwrap_or(json!(1)));
+    }
+    for k in [
+        "launchType",
+        "capacityProviderStrategy",
+        "healthCheckGracePeriodSeconds",
+        "placementConstraints",
+        "placementStrategy",
+        "serviceRegistries",
+    ] {
+        if let Some(v) = svc.get(k).filter(|v| !ecs_model::is_empty(v)) {
+            spec.insert(k.into(), v.clone());
+        }
+    }
+    if svc.get("enableExecuteCommand") == Some(&Value::Bool(true)) {
+        spec.insert("enableExecuteCommand".into(), json!(true));
+    }
+    // Ferry renders SERVICE and true when the manifest says nothing; ECS's own defaults are
+    // NONE and false.
+    spec.insert(
+        "propagateTags".into(),
+        svc.get("propagateTags").cloned().unwrap_or(json!("NONE")),
+    );
+    spec.insert(
+        "enableECSManagedTags".into(),
+        svc.get("enableECSManagedTags").cloned().unwrap_or(json!(false)),
+    );
+    if let Some(n) = svc.get("networkConfiguration").and_then(|n| n.get("awsvpcConfiguration")) {
+        network = Some(json!({
+            "subnets": n.get("subnets").cloned().unwrap_or(json!([])),
+            "securityGroups": n.get("securityGroups").cloned().unwrap_or(json!([])),
+            "assignPublicIp": n.get("assignPublicIp").and_then(Value::as_str) == Some("ENABLED"),
+        }));
+    }
+    let mut lbs = Vec::new();
+    for (i, lb) in svc.get("loadBalancers").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let Some(tg) = lb.get("targetGroupArn") else {
+            problems.push(problem(
+                &format!("loadBalancers[{i}]"),
+                "a Classic Load Balancer (`loadBalancerName`) is not supported by Ferry: attach a target group instead",
+            ));
+            continue;
+        };
+        let mut out = json!({
+            "targetGroupArn": tg,
+            "containerName": lb.get("containerName").cloned().unwrap_or(Value::Null),
+            "containerPort": lb.get("containerPort").cloned().unwrap_or(Value::Null),
+        });
+        if let Some(Value::Object(a)) = lb.get("advancedConfiguration") {
+            for (k, v) in a {
+                out[k] = v.clone();
+            }
+        }
+        lbs.push(out);
+    }
+    if !lbs.is_empty() {
+        spec.insert("loadBalancers".into(), Value::Array(lbs));
+    }
+    if let Some(Value::Object(d)) = svc.get("deploymentConfiguration") {
+        let mut dep = Map::new();
+        for (k, v) in d {
+            match k.as_str() {
+                "minimumHealthyPercent" | "maximumPercent" => {
+                    dep.insert(k.clone(), v.clone());
+                }
+                "deploymentCircuitBreaker" => {
+                    dep.insert(
+                        "circuitBreaker".into(),
+                        json!({"enable": v.get("enable").cloned().unwrap_or(json!(false)), "rollback": v.get("rollback").cloned().unwrap_or(json!(false))}),
+                    );
+                }
+                "alarms" => {
+                    let names = v.get("alarmNames").cloned().unwrap_or(json!([]));
+                    if v.get("enable") == Some(&Value::Bool(true)) {
+                        dep.insert(
+                            "alarms".into(),
+                            json!({"names": names, "rollback": v.get("rollback").cloned().unwrap_or(json!(false))}),
+                        );
+                    }
+                }
+                "strategy" if v == "ROLLING" => {}
+                _ => problems.push(problem(
+                    &format!("deploymentConfiguration.{k}"),
+                    "Ferry imports rolling deployments; write this service's progressive strategy as `deployment.strategy` (see the README) after importing",
+                )),
+            }
+        }
+        if !dep.is_empty() {
+            spec.insert("deployment".into(), Value::Object(dep));
+        }
+    }
+    if let Some(sc) = svc.get("serviceConnectConfiguration").filter(|v| !ecs_model::is_empty(v)) {
+        spec.insert("serviceConnect".into(), sc.clone());
+    }
+    if let Some(tags) = svc.get("tags").and_then(Value::as_array) {
+        let map: Map<String, Value> = tags
+            .iter()
+            .filter_map(|t| Some((t.get("key")?.as_str()?.to_owned(), t.get("value").cloned().unwrap_or(json!("")))))
+            .filter(|(k, _)| !k.starts_with("ferry.dev/") && !k.starts_with("aws:"))
+            .collect();
+        if !map.is_empty() {
+            spec.insert("tags".into(), Value::Object(map));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let name = name
+        .map(str::to_owned)
+        .or_else(|| svc.get("serviceName").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default();
+    Ok(ImportedService {
+        name,
+        spec: match escape(&Value::Object(spec)) {
+            Value::Object(o) => o,
+            _ => Map::new(),
+        },
+        network,
+        cluster: object
+            .get("cluster")
+            .or_else(|| object.get("clusterArn"))
+            .and_then(Value::as_str)
+            .map(|c| c.rsplit('/').next().unwrap_or(c).to_owned()),
+    })
+}
+
+/// The `EcsService` manifest of an imported service with its task definition spec.
+pub fn service_manifest(svc: &ImportedService, task_definition: Map<String, Value>) -> Value {
+    let mut spec = svc.spec.clone();
+    spec.insert("taskDefinition".into(), Value::Object(task_definition));
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": "EcsService",
+        "metadata": {"name": svc.name},
+        "spec": spec,
+    })
+}
+
+/// The `Environment` manifest for imported services: platform ecs, the cluster and region,
+/// the registry and image tags, and the network the services share.
+pub fn environment_manifest(
+    env: &str,
+    cluster: Option<&str>,
+    region: Option<&str>,
+    registry: &Registry,
+    network: Option<&Value>,
+) -> Value {
+    let mut spec = Map::new();
+    spec.insert("platform".into(), json!("ecs"));
+    if let Some(r) = region {
+        spec.insert("region".into(), json!(r));
+    }
+    if let Some(c) = cluster {
+        spec.insert("cluster".into(), json!(c));
+    }
+    if let Some(h) = &registry.host {
+        spec.insert("registry".into(), json!(h));
+        let images: Map<String, Value> = registry
+            .images
+            .iter()
+            .map(|(r, t)| (r.clone(), json!({"tag": t})))
+            .collect();
+        spec.insert("images".into(), Value::Object(images));
+    }
+    if let Some(n) = network {
+        spec.insert("network".into(), n.clone());
+    }
+    spec.insert("resources".into(), json!(["services"]));
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": "Environment",
+        "metadata": {"name": env},
+        "spec": escape(&Value::Object(spec)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_dollar_braces_are_escaped() {
+        assert_eq!(escape(&json!({"a": ["${IMAGE}", "x"]})), json!({"a": ["$${IMAGE}", "x"]}));
+    }
+
+    #[test]
+    fn ecr_images_become_repository_names_once_per_tag() {
+        let mut r = Registry::default();
+        assert_eq!(r.image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.2"), "web");
+        assert_eq!(r.image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.2"), "web");
+        assert_eq!(
+            r.image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.3"),
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.3"
+        );
+        assert_eq!(r.image("nginx:latest"), "nginx:latest");
+    }
+
+    #[test]
+    fn describe_answers_lose_only_what_ecs_reports() {
+        let (td, tags) = task_definition_json(&json!({"taskDefinition": {"family": "f", "revision": 4, "status": "ACTIVE", "containerDefinitions": [{"name": "a", "image": "i"}]}, "tags": [{"key": "k", "value": "v"}]})).unwrap();
+        assert_eq!(td.keys().collect::<Vec<_>>(), ["containerDefinitions", "family"]);
+        assert_eq!(tags.len(), 1);
+        let err = task_definition_json(&json!({"family": "f", "containerDefinitions": [], "Tags": []})).unwrap_err();
+        assert_eq!(err[0].message, "unknown field `Tags` (did you mean `tags`?)");
+    }
+
+    #[test]
+    fn external_controllers_are_refused_with_the_reason() {
+        let err = service_spec(&json!({"serviceName": "s", "deploymentController": {"type": "CODE_DEPLOY"}}), None).unwrap_err();
+        assert!(err[0].message.contains("CodeDeploy"), "{err:?}");
+    }
+}
