@@ -742,7 +742,10 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
                 .network
                 .as_ref()
                 .or(state.environment.spec.network.as_ref());
-            if ecs && net.is_none_or(|n| n.subnets.is_empty()) {
+            if ecs
+                && spec.task_definition.network_mode() == "awsvpc"
+                && net.is_none_or(|n| n.subnets.is_empty())
+            {
                 out.push(d(
                     &format!("{path}.efsVolumeConfiguration"),
                     "an EFS volume needs awsvpc networking with subnets that reach the file system's mount targets: set spec.network.subnets".into(),
@@ -768,7 +771,10 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
                     ),
                 ));
             }
-            if !m.container_path.starts_with('/') || m.container_path.chars().any(char::is_control)
+            let windows_drive = m.container_path.get(1..3).is_some_and(|d| d == ":\\" || d == ":/")
+                && m.container_path.starts_with(|c: char| c.is_ascii_alphabetic());
+            if !(m.container_path.starts_with('/') || windows_drive)
+                || m.container_path.chars().any(char::is_control)
             {
                 out.push(d(
                     &format!("{mp}.containerPath"),

@@ -101,6 +101,25 @@ pub fn task_definition_json(json: &Value) -> Result<(Map<String, Value>, Vec<Val
     let mut problems = Vec::new();
     let mut td = input_members(&object, "RegisterTaskDefinitionRequest", "TaskDefinition", "", &mut problems);
     ecs_model::check(&Value::Object(td.clone()), "RegisterTaskDefinitionRequest", "", &mut problems);
+    if td.get("family").and_then(Value::as_str).is_some_and(str::is_empty) {
+        problems.push(problem("family", "must not be empty (ECS names revisions by their family)"));
+    }
+    for (i, c) in td
+        .get("containerDefinitions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        for k in ["name", "image"] {
+            if c.get(k).and_then(Value::as_str).is_none_or(str::is_empty) {
+                problems.push(problem(
+                    &format!("containerDefinitions[{i}].{k}"),
+                    "must be set (ECS refuses a container without it)",
+                ));
+            }
+        }
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -440,7 +459,6 @@ pub fn environment_manifest(
     if let Some(n) = network {
         spec.insert("network".into(), n.clone());
     }
-    spec.insert("resources".into(), json!(["services"]));
     json!({
         "apiVersion": API_VERSION,
         "kind": "Environment",

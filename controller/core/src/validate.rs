@@ -127,7 +127,9 @@ fn environment(state: &DesiredState, broken: &Broken, out: &mut Vec<Diagnostic>)
         }
         for svc in state.services.values() {
             let net = svc.spec.network.as_ref().or(spec.network.as_ref());
-            if net.is_none_or(|n| n.subnets.is_empty()) {
+            if svc.spec.task_definition.network_mode() == "awsvpc"
+                && net.is_none_or(|n| n.subnets.is_empty())
+            {
                 out.push(svc.origins.diagnostic("spec", format!(
                     "service {} has no subnets: set spec.network.subnets in the Environment or the service",
                     quote(&svc.name)
@@ -329,7 +331,8 @@ fn service(
                 ),
             ));
         }
-        container(state, c, &path, &svc.origins, broken, out);
+        let awsvpc = svc.spec.task_definition.network_mode() == "awsvpc";
+        container(state, c, &path, &svc.origins, broken, awsvpc, out);
     }
     let ports = |name: &str| -> Option<BTreeSet<u16>> {
         td.containers
@@ -432,6 +435,7 @@ fn container(
     path: &str,
     origins: &Origins,
     broken: &Broken,
+    awsvpc: bool,
     out: &mut Vec<Diagnostic>,
 ) {
     let d = |path: &str, msg: String| origins.diagnostic(path, msg);
@@ -459,6 +463,7 @@ fn container(
         && !is_image_reference(&c.image)
         && !local
         && !broken.covers("EcrRepository", &c.image)
+        && looks_like_a_stack_repository(state, &c.image)
     {
         out.push(d(&image_path, format!(
             "{image} is not an EcrRepository of this stack, a repository pinned in the Environment's spec.images, nor a full image reference (registry/name:tag or name@sha256:...)"
@@ -523,7 +528,7 @@ fn container(
         }
         if !is_secret_arn(arn) {
             out.push(d(&var, format!(
-                "{} must be a Secrets Manager or SSM parameter ARN (arn:aws:secretsmanager:... or arn:aws:ssm:...), never a value",
+                "{} must be a Secrets Manager or SSM parameter ARN (arn:aws:secretsmanager:... or arn:aws:ssm:...) or an SSM parameter name (/path/name), never a value",
                 quote(name)
             )));
         }
@@ -548,6 +553,7 @@ fn container(
         }
         if let Some(host) = p.host_port
             && host != p.container_port
+            && awsvpc
         {
             out.push(d(
                 &format!("{pm}.hostPort"),
@@ -743,6 +749,17 @@ fn is_port_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
+/// Whether a bare image name (`nginx`) is a near miss of a repository the stack knows (a
+/// typo) rather than an image of Docker Hub, which ECS pulls by such a name.
+fn looks_like_a_stack_repository(state: &DesiredState, image: &str) -> bool {
+    let known = state
+        .repositories
+        .keys()
+        .chain(state.environment.spec.images.keys())
+        .map(String::as_str);
+    crate::ecs_model::suggest(image, known).is_some()
+}
+
 fn is_image_reference(image: &str) -> bool {
     !image.is_empty()
         && !image.contains(char::is_whitespace)
@@ -768,7 +785,23 @@ fn is_secret_arn(arn: &str) -> bool {
     matches!(
         (parts.next(), parts.next(), parts.next()),
         (Some("arn"), Some(partition), Some("secretsmanager" | "ssm")) if partition.starts_with("aws")
-    )
+    ) || is_parameter_name(arn)
+}
+
+/// An SSM parameter of the task's region by name, as ECS takes it: a path (`/app/db/password`)
+/// or a name in capitals (`DB_PASSWORD`). Anything else (`hunter2`) reads as a value.
+fn is_parameter_name(name: &str) -> bool {
+    let path = name.starts_with('/')
+        && name.len() > 1
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b));
+    let capitals = !name.is_empty()
+        && name.bytes().any(|b| b.is_ascii_uppercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+    path || capitals
 }
 
 /// Whether an environment variable name suggests a secret (`PG_PASSWORD`, `API_KEY`...).

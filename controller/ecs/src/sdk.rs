@@ -110,7 +110,7 @@ impl SdkApi {
 }
 
 /// Classify an SDK error: throttling, 5xx, timeouts and connection failures are transient.
-pub(crate) fn api_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> ApiError
+pub fn api_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,

@@ -14,6 +14,7 @@ use ferry_core::{discover, load_environment};
 use kube_schema::Schemas;
 
 mod aws;
+mod import;
 mod kube_schema;
 mod run;
 
@@ -62,6 +63,9 @@ enum Command {
     Promote(aws::DeploymentArgs),
     /// Stop a blue/green, canary or linear deployment in progress and roll it back.
     Abort(aws::DeploymentArgs),
+    /// Write manifests for services that already run: from a live cluster (`--cluster`), or
+    /// offline from ECS's JSON (`--task-definition`, `--service-definition`).
+    Import(import::ImportArgs),
     /// Run the GitOps controller: watch a folder or follow a git branch, reconcile every
     /// environment, serve status.
     Run(Box<run::RunArgs>),
@@ -109,6 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) => aws::plan(&args),
+        Command::Import(args) => import::run(&args),
         Command::Apply(args) => aws::apply(&args),
         Command::Status(args) => aws::status(&args),
         Command::Rollback(args) => aws::rollback(&args),

@@ -385,7 +385,7 @@ fn service_health(running: &RunningService) -> ResourceHealth {
         .filter(|(_, s)| !s.healthy)
         .map(|(n, _)| n.as_str())
         .collect();
-    let desired = running.rendered.create_service.desired_count;
+    let desired = running.rendered.create_service.desired_count.unwrap_or(1);
     let mut cap = if desired > 1 {
         format!(" (desiredCount {desired} capped at 1 locally)")
     } else {
@@ -658,7 +658,7 @@ fn live_service(svc: &RenderedService, arn: String) -> LiveService {
     LiveService {
         service_name: svc.name.clone(),
         status: "ACTIVE".into(),
-        desired_count: c.desired_count,
+        desired_count: c.desired_count.unwrap_or(1),
         task_definition: arn,
         launch_type: c.launch_type.clone(),
         capacity_provider_strategy: c.capacity_provider_strategy.clone(),
