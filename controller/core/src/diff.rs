@@ -372,6 +372,10 @@ fn normalize_container(c: &ContainerDefinition, network_mode: &str) -> Value {
 fn normalize_network(n: Option<&NetworkConfiguration>) -> Value {
     let Some(n) = n else { return Value::Null };
     let vpc = &n.awsvpc_configuration;
+    // Some APIs report an empty awsvpc configuration for a bridge or host service.
+    if vpc.subnets.is_empty() && vpc.security_groups.is_empty() {
+        return Value::Null;
+    }
     let mut subnets = vpc.subnets.clone();
     subnets.sort();
     let mut groups = vpc.security_groups.clone();

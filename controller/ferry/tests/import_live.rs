@@ -1,0 +1,196 @@
+//! `ferry import --cluster` against moto: services created by hand from real task definitions
+//! (EC2 bridge and host, Fargate awsvpc, a DAEMON, FireLens, links, volumes...) are adopted:
+//! right after the import the plan is only Ferry's ownership tags, apply registers no task
+//! definition revision and changes no service setting, and a later image change is exactly one
+//! field. A service deployed by CodeDeploy is refused with the reason.
+
+#[path = "../../ecs/tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use support::{CLUSTER, Moto};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferry");
+
+fn ferry(moto: &Moto, args: &[&str]) -> Output {
+    support::moto_env(&mut Command::new(BIN), &moto.endpoint())
+        .args(args)
+        .output()
+        .expect("ferry runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn corpus(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/ecs-corpus/task-definitions")
+        .join(format!("{name}.json"));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("corpus file"))
+        .expect("json");
+    v.get("taskDefinition").cloned().unwrap_or(v)
+}
+
+/// Register `td` as it is (output-only members left out) and return its ARN.
+async fn register(client: &aws_sdk_ecs::Client, td: &Value) -> String {
+    let (input, _) = ferry_core::import::task_definition_json(td).expect("a valid definition");
+    ferry_ecs::generated::register_task_definition(client, &Value::Object(input))
+        .expect("fits the SDK")
+        .send()
+        .await
+        .expect("registered")
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .expect("arn")
+        .to_owned()
+}
+
+async fn revisions(client: &aws_sdk_ecs::Client) -> usize {
+    client
+        .list_task_definitions()
+        .send()
+        .await
+        .expect("list")
+        .task_definition_arns()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_cluster_is_adopted_with_an_empty_plan_and_no_new_revision() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk(&moto.endpoint()).await;
+    let client = sdk.ecs_client();
+    // (task definition, service JSON beyond its name and task definition)
+    let network = json!({"awsvpcConfiguration": {"subnets": [moto.subnet], "securityGroups": [moto.security_group], "assignPublicIp": "DISABLED"}});
+    let cases = [
+        ("agent-extra-hosts", json!({"launchType": "EC2", "desiredCount": 2})),
+        ("agent-datavolume-links-volumesfrom", json!({"launchType": "EC2", "desiredCount": 1, "placementStrategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}]})),
+        ("agent-linux-init-process", json!({"launchType": "EC2", "desiredCount": 1, "propagateTags": "TASK_DEFINITION"})),
+        ("consul-server-host-network", json!({"launchType": "EC2", "schedulingStrategy": "DAEMON"})),
+        ("firelens-fluentbit-metrics-fargate", json!({"launchType": "FARGATE", "desiredCount": 2, "networkConfiguration": network, "enableECSManagedTags": true, "propagateTags": "SERVICE"})),
+        ("firelens-newrelic-fargate-cpu-memory-units", json!({"launchType": "FARGATE", "desiredCount": 1, "networkConfiguration": network, "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 200, "deploymentCircuitBreaker": {"enable": true, "rollback": true}}})),
+        ("agent-nofile-ulimit", json!({"launchType": "EC2", "desiredCount": 3, "tags": [{"key": "team", "value": "core"}]})),
+        ("agent-docker-volume-task-scope-tmpfs", json!({"launchType": "EC2", "desiredCount": 1})),
+    ];
+    let mut names = Vec::new();
+    for (i, (file, extra)) in cases.iter().enumerate() {
+        let arn = register(client, &corpus(file)).await;
+        let name = format!("svc{i}");
+        let mut input = extra.clone();
+        input["cluster"] = json!(CLUSTER);
+        input["serviceName"] = json!(name);
+        input["taskDefinition"] = json!(arn);
+        ferry_ecs::generated::create_service(client, &input)
+            .expect("fits the SDK")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create {file}: {e:?}"));
+        names.push(name);
+    }
+    let before = revisions(client).await;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().to_str().expect("utf-8");
+    let out = ferry(&moto, &["import", "--cluster", CLUSTER, "--env", "adopted", "--out", out_dir]);
+    assert!(out.status.success(), "{}", text(&out));
+    for n in &names {
+        assert!(dir.path().join(format!("adopted/{n}.yaml")).is_file(), "{n} written");
+    }
+
+    // The plan: only the adoption (ownership tags), no task definition, no other field.
+    let out = ferry(&moto, &["plan", "--manifests", out_dir, "--env", "adopted", "-o", "json"]);
+    let plan: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let changes = plan["changes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(changes.len(), names.len(), "{plan:#}");
+    for c in &changes {
+        assert_eq!(c["key"]["kind"], "EcsService", "{c:#}");
+        for f in c["fields"].as_array().into_iter().flatten() {
+            let path = f["path"].as_str().unwrap_or_default();
+            assert!(path.starts_with("tags.ferry.dev/"), "not only ownership: {c:#}");
+        }
+    }
+
+    // Apply adopts: no new revision, the same task definitions, every service's settings kept.
+    let described = |names: Vec<String>| {
+        let client = client.clone();
+        async move {
+            let out = client
+                .describe_services()
+                .cluster(CLUSTER)
+                .set_services(Some(names))
+                .send()
+                .await
+                .expect("describe");
+            out.services()
+                .iter()
+                .map(|s| {
+                    (
+                        s.service_name().unwrap_or_default().to_owned(),
+                        s.task_definition().unwrap_or_default().to_owned(),
+                        s.desired_count(),
+                        s.propagate_tags().map(|p| p.as_str().to_owned()),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let live_before = described(names.clone()).await;
+    let out = ferry(&moto, &["apply", "--manifests", out_dir, "--env", "adopted"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(revisions(client).await, before, "apply registered a revision");
+    assert_eq!(described(names.clone()).await, live_before);
+    let out = ferry(&moto, &["plan", "--manifests", out_dir, "--env", "adopted"]);
+    assert_eq!(out.status.code(), Some(0), "not converged: {}", text(&out));
+
+    // A later image change is that one field.
+    let file = dir.path().join("adopted/svc0.yaml");
+    let yaml = std::fs::read_to_string(&file).expect("manifest");
+    let changed = yaml.replacen("image: ", "image: example.com/", 1);
+    std::fs::write(&file, changed).expect("edit");
+    let out = ferry(&moto, &["plan", "--manifests", out_dir, "--env", "adopted", "-o", "json"]);
+    let plan: Value = serde_json::from_slice(&out.stdout).expect("json plan");
+    let td: Vec<&Value> = plan["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["key"]["kind"] == "TaskDefinition")
+        .collect();
+    assert_eq!(td.len(), 1, "{plan:#}");
+    let fields: Vec<&str> = td[0]["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert_eq!(fields.len(), 1, "{fields:?}");
+    assert!(fields[0].ends_with(".image"), "{fields:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_deployed_by_codedeploy_is_refused_with_the_reason() {
+    let moto = Moto::start().await;
+    let sdk = moto.sdk(&moto.endpoint()).await;
+    let client = sdk.ecs_client();
+    let arn = register(client, &corpus("agent-extra-hosts")).await;
+    let input = json!({"cluster": CLUSTER, "serviceName": "blue", "taskDefinition": arn, "launchType": "EC2", "desiredCount": 1, "deploymentController": {"type": "CODE_DEPLOY"}});
+    ferry_ecs::generated::create_service(client, &input)
+        .expect("fits")
+        .send()
+        .await
+        .expect("created");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = ferry(&moto, &["import", "--cluster", CLUSTER, "--env", "adopted", "--out", dir.path().to_str().expect("utf-8")]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("deploymentController.type") && t.contains("CodeDeploy"), "{t}");
+    assert!(!dir.path().join("adopted").exists(), "nothing written");
+}
