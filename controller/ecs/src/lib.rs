@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod api;
 mod apply;
 pub mod autoscaling;
+pub mod diagnose;
 pub mod fake;
 mod observe;
 pub mod pace;
