@@ -20,6 +20,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ecs::config::{ProvideCredentials, Region};
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 use crate::AwsSettings;
 
@@ -220,11 +221,41 @@ where
                 _ => None,
             }
         }
-        SdkError::ResponseError(_) => Some(AwsProblem::NotTheApi {
-            endpoint: endpoint.clone(),
-        }),
+        // An answer the SDK could not read: an error in another protocol's shape (XML from a
+        // proxy or an emulator) still carries AWS's code.
+        SdkError::ResponseError(_) => err
+            .raw_response()
+            .and_then(|raw| (raw as &dyn std::any::Any).downcast_ref::<HttpResponse>())
+            .filter(|raw| matches!(raw.status().as_u16(), 400 | 401 | 403))
+            .and_then(|raw| raw.body().bytes())
+            .and_then(error_code)
+            .and_then(|code| by_code(action, &code))
+            .or_else(|| {
+                Some(AwsProblem::NotTheApi {
+                    endpoint: endpoint.clone(),
+                })
+            }),
         _ => None,
     }
+}
+
+/// The error code in an error body: `<Code>…</Code>` (XML protocols) or `"__type"` /
+/// `"code"` (JSON protocols, `…#Code`).
+fn error_code(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let code = if let Some((_, rest)) = text.split_once("<Code>") {
+        rest.split_once("</Code>")?.0.to_owned()
+    } else {
+        let json: serde_json::Value = serde_json::from_str(text).ok()?;
+        let raw = json
+            .get("__type")
+            .or_else(|| json.get("code"))
+            .and_then(|v| v.as_str())?;
+        raw.rsplit('#').next()?.split(':').next()?.to_owned()
+    };
+    let code = code.trim();
+    (!code.is_empty() && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+        .then(|| code.to_owned())
 }
 
 /// A service error's code, sorted.
@@ -540,6 +571,15 @@ mod tests {
             ),
             "{line}"
         );
+    }
+
+    #[test]
+    fn error_codes_are_read_from_xml_and_json_bodies() {
+        let xml = b"<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>m</Message></Error></Errors></ErrorResponse>";
+        assert_eq!(error_code(xml).as_deref(), Some("AccessDenied"));
+        let json = br#"{"__type":"com.amazonaws.ecs#ExpiredTokenException","message":"m"}"#;
+        assert_eq!(error_code(json).as_deref(), Some("ExpiredTokenException"));
+        assert_eq!(error_code(b"<html>nope</html>"), None);
     }
 
     #[test]

@@ -156,3 +156,76 @@ fn expired_credentials_are_named_with_how_to_refresh_them() {
         "refresh them (`aws sso login`, a new AWS_SESSION_TOKEN, or assume the role again)",
     );
 }
+
+/// One unsigned IAM query action against moto (allowed while its auth is not enforced yet).
+fn iam(endpoint: &str, form: &str) -> String {
+    use std::io::{Read, Write};
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("moto");
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
+}
+
+fn xml_field(xml: &str, name: &str) -> String {
+    xml.split_once(&format!("<{name}>"))
+        .and_then(|(_, rest)| rest.split_once(&format!("</{name}>")))
+        .map(|(v, _)| v.to_owned())
+        .unwrap_or_else(|| panic!("no <{name}> in {xml}"))
+}
+
+/// moto enforcing IAM (after the two calls that create a user without any policy and its
+/// key): that user is denied `ecs:ListServices`, and an unknown key is rejected.
+#[test]
+fn access_denied_names_the_action_and_an_unknown_key_is_rejected() {
+    let moto =
+        ferry_testkit::moto::MotoServer::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "2")])
+            .expect("moto");
+    let endpoint = moto.endpoint();
+    iam(
+        &endpoint,
+        "Action=CreateUser&UserName=ci&Version=2010-05-08",
+    );
+    let created = iam(
+        &endpoint,
+        "Action=CreateAccessKey&UserName=ci&Version=2010-05-08",
+    );
+    let key = xml_field(&created, "AccessKeyId");
+    let secret = xml_field(&created, "SecretAccessKey");
+    let home = tempfile::tempdir().expect("home");
+    let with = |key: &str| {
+        ferry(
+            "plan",
+            home.path(),
+            &[
+                ("AWS_ACCESS_KEY_ID", key),
+                ("AWS_SECRET_ACCESS_KEY", &secret),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ENDPOINT_URL", &endpoint),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ],
+        )
+    };
+    let out = with(&key);
+    let stderr = assert_one_clear_line(
+        &out,
+        "access denied: the AWS identity in use may not call ecs:ListServices",
+        "allow ecs:ListServices in the IAM policy",
+    );
+    assert!(!stderr.contains(&secret), "{stderr}");
+
+    let out = with(KEY_ID);
+    let stderr = assert_one_clear_line(
+        &out,
+        "AWS rejected the credentials",
+        "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+    );
+    assert!(!stderr.contains(&secret), "{stderr}");
+}
