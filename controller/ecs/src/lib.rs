@@ -12,6 +12,7 @@ mod apply;
 pub mod generated;
 pub mod model_json;
 pub mod autoscaling;
+pub mod diagnose;
 pub mod fake;
 mod observe;
 pub mod pace;

@@ -180,21 +180,31 @@ impl Ferry {
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
+        self.stop_within("-TERM", Duration::from_secs(30)).0
+    }
+
+    /// Send `signal` (`-TERM`, `-INT`) and wait for Ferry to exit: fails unless it has within
+    /// `deadline`. Its exit status and how long it took.
+    fn stop_within(
+        &mut self,
+        signal: &str,
+        deadline: Duration,
+    ) -> (std::process::ExitStatus, Duration) {
+        let sent = Instant::now();
         Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .expect("kill");
-        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
+                return (status, sent.elapsed());
             }
             assert!(
-                Instant::now() < deadline,
-                "ferry did not exit after SIGTERM:\n{}",
+                sent.elapsed() < deadline,
+                "ferry did not exit within {deadline:?} after {signal}:\n{}",
                 self.logs()
             );
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
@@ -780,5 +790,64 @@ fn sync_history_in_postgresql_survives_a_restart_with_a_fresh_state_folder() {
     assert!(
         !logs.contains("postgres://"),
         "the database URL is not logged: {logs}"
+    );
+}
+
+/// Ferry used to take 10 s to exit after SIGTERM or Ctrl-C (its history writer waited for a
+/// sender that lives as long as the process). Well under that now; the bound is loose for a
+/// busy machine, the log line gives the measured time.
+const PROMPT_EXIT: Duration = Duration::from_secs(5);
+
+#[test]
+fn sigterm_or_ctrl_c_stops_ferry_and_its_processes_at_once() {
+    for signal in ["-TERM", "-INT"] {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let manifests = dir.path().join("manifests");
+        mini_stack(&manifests, &[("w", "worker")]);
+        let mut ferry = Ferry::start(
+            &["--manifests", manifests.to_str().expect("utf-8")],
+            &dir.path().join("run"),
+            &[],
+        );
+        ferry.wait_env("dev", "healthy", Duration::from_secs(30), |e| {
+            health(e, "w") == "Healthy" && e["lastAppliedRevision"].is_string()
+        });
+        let worker = wait_for("the worker", Duration::from_secs(10), || {
+            children(ferry.child.id()).first().map(|(p, _)| *p)
+        });
+        let (status, took) = ferry.stop_within(signal, PROMPT_EXIT);
+        eprintln!("ferry run exited {took:?} after {signal}");
+        assert!(status.success(), "exit status {status}:\n{}", ferry.logs());
+        assert!(!alive(worker), "the worker outlived Ferry after {signal}");
+    }
+}
+
+#[test]
+fn on_postgresql_sigterm_hands_the_lease_back_and_exits_at_once() {
+    let url = ferry_testkit::shared_pg_database();
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let manifests = dir.path().join("manifests");
+    mini_stack(&manifests, &[("w", "worker")]);
+    let mut ferry = Ferry::start(
+        &["--manifests", manifests.to_str().expect("utf-8")],
+        &dir.path().join("run"),
+        &["--database-url", &url, "--lease-join-delay", "500ms"],
+    );
+    ferry.wait_env("dev", "healthy", Duration::from_secs(30), |e| {
+        health(e, "w") == "Healthy" && e["lastAppliedRevision"].is_string()
+    });
+    let worker = wait_for("the worker", Duration::from_secs(10), || {
+        children(ferry.child.id()).first().map(|(p, _)| *p)
+    });
+    let live = "SELECT count(*) FROM ferry_leases WHERE expires_at > now()";
+    assert_eq!(ferry_testkit::psql(&url, live).expect("psql"), "1");
+    let (status, took) = ferry.stop_within("-TERM", PROMPT_EXIT);
+    eprintln!("ferry run (PostgreSQL) exited {took:?} after SIGTERM");
+    assert!(status.success(), "exit status {status}:\n{}", ferry.logs());
+    assert!(!alive(worker), "the worker outlived Ferry");
+    assert_eq!(
+        ferry_testkit::psql(&url, live).expect("psql"),
+        "0",
+        "the lease is handed back on the way out"
     );
 }

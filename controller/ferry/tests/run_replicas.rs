@@ -68,6 +68,11 @@ fn env_name(i: usize) -> String {
 /// 30 local environments over one base service whose process says when it started and with
 /// which `MODE` (a marker of each platform write, in the log of the replica that made it).
 fn write_manifests(root: &Path, mode: &str) {
+    write_environments(root, mode, ENVS);
+}
+
+/// [`write_manifests`] with `count` environments.
+fn write_environments(root: &Path, mode: &str, count: usize) {
     std::fs::create_dir_all(root.join("base")).expect("mkdir");
     std::fs::write(
         root.join("base/worker.yaml"),
@@ -77,7 +82,7 @@ fn write_manifests(root: &Path, mode: &str) {
         ),
     )
     .expect("write");
-    for i in 0..ENVS {
+    for i in 0..count {
         let env = env_name(i);
         std::fs::create_dir_all(root.join(&env)).expect("mkdir");
         let path = root.join(&env).join("environment.yaml");
@@ -215,6 +220,22 @@ impl Replica {
 
     /// The environment and `MODE` of each process this replica runs, from /proc.
     fn processes(&self) -> Vec<(String, String)> {
+        self.process_ids()
+            .into_iter()
+            .map(|(env, mode, _)| (env, mode))
+            .collect()
+    }
+
+    /// Environment → PID of the processes this replica runs.
+    fn pids(&self) -> BTreeMap<String, u32> {
+        self.process_ids()
+            .into_iter()
+            .map(|(env, _, pid)| (env, pid))
+            .collect()
+    }
+
+    /// The environment, `MODE` and PID of each process this replica runs, from /proc.
+    fn process_ids(&self) -> Vec<(String, String, u32)> {
         children(self.child.id())
             .into_iter()
             .filter_map(|pid| {
@@ -233,7 +254,7 @@ impl Replica {
                     .find_map(|kv| kv.strip_prefix("MODE="))
                     .unwrap_or_default()
                     .to_owned();
-                Some((env, mode))
+                Some((env, mode, pid))
             })
             .collect()
     }
@@ -316,15 +337,22 @@ fn wait_for<T>(
 
 /// Live lease holders per environment, from the database.
 fn holders(database: &str) -> BTreeMap<String, String> {
-    ferry_testkit::psql(
-        database,
-        "SELECT env || '=' || holder FROM ferry_leases WHERE expires_at > now() ORDER BY env",
+    try_holders(database).expect("psql")
+}
+
+/// [`holders`], `None` while the replicas have not created the table yet.
+fn try_holders(database: &str) -> Option<BTreeMap<String, String>> {
+    Some(
+        ferry_testkit::psql(
+            database,
+            "SELECT env || '=' || holder FROM ferry_leases WHERE expires_at > now() ORDER BY env",
+        )
+        .ok()?
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(e, h)| (e.to_owned(), h.to_owned()))
+        .collect(),
     )
-    .expect("psql")
-    .lines()
-    .filter_map(|l| l.split_once('='))
-    .map(|(e, h)| (e.to_owned(), h.to_owned()))
-    .collect()
 }
 
 fn load(owners: &BTreeMap<String, String>) -> BTreeMap<String, usize> {
@@ -645,5 +673,144 @@ fn three_replicas_split_thirty_environments_take_over_a_killed_one_and_fence_a_s
         );
     }
     // Handed back on the way out: no lease left live.
+    assert!(holders(&database).is_empty(), "leases released at shutdown");
+}
+
+/// Live replicas, from the database.
+fn alive(database: &str) -> BTreeSet<String> {
+    ferry_testkit::psql(
+        database,
+        "SELECT id FROM ferry_replicas WHERE expires_at > now() ORDER BY id",
+    )
+    .expect("psql")
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// Two replicas, three environments. The replica holding two is frozen (SIGSTOP) past its
+/// leases: the other takes them over and starts their processes. Woken (SIGCONT), the frozen
+/// replica rejoins, but three environments on one of two replicas is within the bound (share
+/// 2, plus the slack of 1): nothing moves back and no process restarts. SIGTERM then stops
+/// both at once, leases handed back.
+#[test]
+fn environments_taken_over_from_a_frozen_replica_stay_with_their_new_owner() {
+    const COUNT: usize = 3;
+    let database = ferry_testkit::shared_pg_database();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifests = dir.path().join("manifests");
+    write_environments(&manifests, "one", COUNT);
+    let all: BTreeSet<String> = (0..COUNT).map(env_name).collect();
+    let mut replicas: Vec<Replica> = ["s0", "s1"]
+        .iter()
+        .map(|id| Replica::start(id, &manifests, &database, dir.path()))
+        .collect();
+    let refs: Vec<&Replica> = replicas.iter().collect();
+    let owners = wait_for(
+        "3 environments owned and running, split 2/1",
+        Duration::from_secs(40),
+        &refs,
+        || {
+            let owners = try_holders(&database)?;
+            let running: BTreeSet<String> = replicas
+                .iter()
+                .flat_map(|r| r.processes())
+                .map(|(env, _)| env)
+                .collect();
+            let l = load(&owners);
+            (owners.keys().cloned().collect::<BTreeSet<_>>() == all
+                && running == all
+                && l.len() == 2)
+                .then_some(owners)
+        },
+    );
+    let l = load(&owners);
+    let (frozen, other) = if l.get("s0") == Some(&2) {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    assert_eq!(l.get(replicas[frozen].id.as_str()), Some(&2), "{owners:?}");
+
+    // Frozen past its leases: the other replica owns and runs all three.
+    replicas[frozen].signal("-STOP");
+    let other_id = replicas[other].id.clone();
+    let both = [&replicas[0], &replicas[1]];
+    let pids = wait_for(
+        "the other replica owns and runs all three environments",
+        Duration::from_secs(30),
+        &both,
+        || {
+            let owners = holders(&database);
+            let pids = replicas[other].pids();
+            (owners.len() == COUNT
+                && owners.values().all(|o| *o == other_id)
+                && pids.keys().cloned().collect::<BTreeSet<_>>() == all)
+                .then_some(pids)
+        },
+    );
+
+    // Woken: its stale processes stop, it rejoins (its heartbeat is back), and past its join
+    // delay and many renewals, every environment is still with the other replica, on the
+    // same processes.
+    replicas[frozen].signal("-CONT");
+    let frozen_id = replicas[frozen].id.clone();
+    wait_for(
+        "the woken replica stopped its stale processes and rejoined",
+        Duration::from_secs(15),
+        &both,
+        || {
+            (replicas[frozen].processes().is_empty() && alive(&database).contains(&frozen_id))
+                .then_some(())
+        },
+    );
+    let quiet = Instant::now() + JOIN_DELAY + Duration::from_secs(4);
+    while Instant::now() < quiet {
+        let owners = holders(&database);
+        assert!(
+            owners.len() == COUNT && owners.values().all(|o| *o == other_id),
+            "an environment moved back to the woken replica: {owners:?}\n--- {frozen_id} ---\n{}",
+            replicas[frozen].logs()
+        );
+        assert_eq!(
+            replicas[other].pids(),
+            pids,
+            "the processes of the taken-over environments were restarted"
+        );
+        assert!(
+            replicas[frozen].processes().is_empty(),
+            "the woken replica runs processes: {:?}",
+            replicas[frozen].processes()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        alive(&database).contains(&frozen_id),
+        "the woken replica is a live member, not just silent"
+    );
+    let seen = replicas[frozen].owners().expect("status");
+    assert!(
+        seen.len() == COUNT && seen.values().all(|o| *o == other_id),
+        "the woken replica shows the other as owner: {seen:?}"
+    );
+
+    // SIGTERM: both exit at once and hand everything back.
+    for r in [frozen, other] {
+        let sent = Instant::now();
+        let status = replicas[r].terminate();
+        let took = sent.elapsed();
+        eprintln!("{} exited {took:?} after SIGTERM", replicas[r].id);
+        assert!(
+            status.success(),
+            "{}:\n{}",
+            replicas[r].id,
+            replicas[r].logs()
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "{} took {took:?} to exit",
+            replicas[r].id
+        );
+    }
     assert!(holders(&database).is_empty(), "leases released at shutdown");
 }

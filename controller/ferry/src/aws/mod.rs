@@ -17,7 +17,7 @@ use ferry_core::load_environment;
 use ferry_core::plan::Plan;
 use ferry_core::platform::{ApplyOptions, Observed, Platform, ResultCode};
 use ferry_core::render::{Rendered, render};
-use ferry_ecs::{AwsSettings, EcsOptions, EcsPlatform};
+use ferry_ecs::{AwsSettings, EcsOptions, EcsPlatform, diagnose};
 
 /// Output of `plan` and `status`.
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -108,21 +108,40 @@ fn load(target: &Target) -> Result<DesiredState, ExitCode> {
     })
 }
 
-async fn connect(desired: &DesiredState, options: EcsOptions) -> EcsPlatform {
-    let settings = AwsSettings {
+/// How the commands reach AWS for `desired`'s environment.
+fn settings(desired: &DesiredState) -> AwsSettings {
+    AwsSettings {
         region: std::env::var("AWS_REGION")
             .ok()
             .or_else(|| desired.environment.spec.region.clone()),
         ..AwsSettings::default()
-    };
-    EcsPlatform::connect(&settings, options).await
+    }
+}
+
+async fn connect(desired: &DesiredState, options: EcsOptions) -> EcsPlatform {
+    EcsPlatform::connect(&settings(desired), options).await
+}
+
+/// The error of a failed call to AWS, as one line: when the credentials, the permissions, the
+/// region or the endpoint are the cause, that cause and its fix (found by a diagnosis with the
+/// same settings); else `what` with the first line of the platform's message, without the
+/// SDK's Debug dump or any secret.
+pub(crate) async fn explain(desired: &DesiredState, what: &str, message: &str) -> anyhow::Error {
+    let cluster = desired.environment.spec.cluster.as_deref();
+    match diagnose::diagnose(&settings(desired), cluster).await {
+        Some(problem) => anyhow::anyhow!("{problem}"),
+        None => anyhow::anyhow!("{what}: {}", diagnose::scrub(message, &[])),
+    }
 }
 
 async fn observe(platform: &EcsPlatform, desired: DesiredState) -> anyhow::Result<Observation> {
-    let observed = platform
-        .observe(&desired)
-        .await
-        .with_context(|| format!("cannot observe environment `{}`", desired.env))?;
+    let observed = match platform.observe(&desired).await {
+        Ok(o) => o,
+        Err(e) => {
+            let what = format!("cannot observe environment `{}`", desired.env);
+            return Err(explain(&desired, &what, &e.message).await);
+        }
+    };
     let rendered = render(&desired, &observed.digests);
     let plan = diff(&desired, &rendered, &observed.actual);
     Ok(Observation {
@@ -298,8 +317,13 @@ pub(crate) fn deployment_action(
                 println!("{said}");
                 Ok(ExitCode::SUCCESS)
             }
+            Err(e) if e.transient => {
+                let what = format!("cannot reach the deployment of `{}`", args.service);
+                eprintln!("error: {:#}", explain(&desired, &what, &e.message).await);
+                Ok(ExitCode::FAILURE)
+            }
             Err(e) => {
-                eprintln!("{}", e.message);
+                eprintln!("{}", diagnose::scrub(&e.message, &[]));
                 Ok(ExitCode::FAILURE)
             }
         }
@@ -380,10 +404,13 @@ async fn rollback_async(args: &RollbackArgs, desired: DesiredState) -> anyhow::R
         }
         None => {
             // No history: each service's previous task definition revision in ECS.
-            let observed = platform
-                .observe(&desired)
-                .await
-                .with_context(|| format!("cannot observe environment `{env}`"))?;
+            let observed = match platform.observe(&desired).await {
+                Ok(o) => o,
+                Err(e) => {
+                    let what = format!("cannot observe environment `{env}`");
+                    return Err(explain(&desired, &what, &e.message).await);
+                }
+            };
             let mut previous = std::collections::BTreeMap::new();
             for name in desired.services.keys() {
                 let Some(live) = observed

@@ -286,11 +286,20 @@ pub(crate) fn share(envs: usize, replicas: usize) -> usize {
     envs.div_ceil(replicas.max(1))
 }
 
+/// How many environments a replica may hold beyond its share before it hands any back.
+/// Moving an environment costs a restart of its local processes and a reconcile by a cold
+/// owner, so a split one off the fair one is left as it is.
+pub(crate) const REBALANCE_SLACK: usize = 1;
+
 /// The moves of replica `me`, given the environments, the replicas alive (`me` among them)
 /// and who holds a live lease on which environment. Every replica computes the same split
-/// from the same view: each keeps what it holds up to its share (the environments it scores
-/// highest), and free environments go, best rendezvous score first, to replicas below their
-/// share. Sticky, so a replica dying moves only its own environments.
+/// from the same view. Ownership is sticky: a live owner keeps every environment it holds
+/// while it holds at most its share plus [`REBALANCE_SLACK`]; beyond that (a real
+/// imbalance, e.g. it took over a frozen replica's environments and that replica came back)
+/// it keeps its share, the environments it scores highest, and hands back the rest. Free
+/// environments (no live owner) go, best rendezvous score first, to replicas below their
+/// share. So a replica dying moves only its own environments, and one coming back takes only
+/// free environments and the excess of overloaded replicas.
 pub(crate) fn moves(
     envs: &[String],
     alive: &[String],
@@ -318,7 +327,11 @@ pub(crate) fn moves(
     }
     for (holder, mut held) in held_by {
         held.sort_by_key(|env| (std::cmp::Reverse(score(env, holder)), *env));
-        let keep = held.len().min(cap);
+        let keep = if held.len() > cap + REBALANCE_SLACK {
+            cap
+        } else {
+            held.len()
+        };
         load.insert(holder, keep);
         if holder == me {
             out.release = held[keep..].iter().map(|e| (*e).to_owned()).collect();
@@ -718,6 +731,58 @@ mod tests {
             "at most the share each: {l:?}"
         );
         assert!(l.values().all(|n| *n >= 9), "the newcomer gets work: {l:?}");
+    }
+
+    #[test]
+    fn a_replica_coming_back_takes_nothing_while_the_split_is_within_the_bound() {
+        // Three environments, two replicas: r0 took r1's while r1 was frozen.
+        let envs = names("env", 3);
+        let alive = names("r", 2);
+        let mut holders: BTreeMap<String, String> =
+            envs.iter().map(|e| (e.clone(), alive[0].clone())).collect();
+        let before = holders.clone();
+        for me in &alive {
+            assert_eq!(moves(&envs, &alive, &holders, me), Moves::default(), "{me}");
+        }
+        settle(&envs, &alive, &mut holders);
+        assert_eq!(holders, before, "no environment moves back");
+    }
+
+    #[test]
+    fn an_overloaded_replica_hands_back_only_its_excess() {
+        // r0 took everything while r1 was frozen; r1 is back: 30 > 15 + slack.
+        let envs = names("env", 30);
+        let alive = names("r", 2);
+        let mut holders: BTreeMap<String, String> =
+            envs.iter().map(|e| (e.clone(), alive[0].clone())).collect();
+        let m = moves(&envs, &alive, &holders, &alive[0]);
+        assert_eq!(m.release.len(), 15, "down to its share: {m:?}");
+        assert!(m.acquire.is_empty());
+        settle(&envs, &alive, &mut holders);
+        assert!(loads(&holders).values().all(|n| *n == 15), "{holders:?}");
+        // Settled: nothing moves any more.
+        for me in &alive {
+            assert_eq!(moves(&envs, &alive, &holders, me), Moves::default());
+        }
+    }
+
+    #[test]
+    fn free_environments_still_go_to_replicas_below_their_share() {
+        // r0 holds one over its share (kept); the free one goes to r1, not to r0.
+        let envs = names("env", 4);
+        let alive = names("r", 2);
+        let mut holders: BTreeMap<String, String> = envs[..3]
+            .iter()
+            .map(|e| (e.clone(), alive[0].clone()))
+            .collect();
+        assert_eq!(
+            moves(&envs, &alive, &holders, &alive[1]).acquire,
+            vec![envs[3].clone()]
+        );
+        assert_eq!(moves(&envs, &alive, &holders, &alive[0]), Moves::default());
+        settle(&envs, &alive, &mut holders);
+        assert_eq!(loads(&holders)[&alive[0]], 3);
+        assert_eq!(loads(&holders)[&alive[1]], 1);
     }
 
     #[test]

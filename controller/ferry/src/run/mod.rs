@@ -441,18 +441,12 @@ pub(crate) async fn run_with<A: EcsApi>(
     } else {
         history
     };
-    let (history_tx, mut history_rx) =
+    let (history_tx, history_rx) =
         tokio::sync::mpsc::unbounded_channel::<(String, status::SyncAttempt)>();
-    let writer = {
-        let history = history.clone();
-        tokio::spawn(async move {
-            while let Some((env, attempt)) = history_rx.recv().await {
-                if let Err(e) = history.record(&env, &attempt).await {
-                    tracing::warn!(error = %e, env = %env, "cannot record a sync attempt");
-                }
-            }
-        })
-    };
+    // Told to finish once the loops have stopped: it then stores what is queued and ends,
+    // without waiting for every sender to go (the loop kit, the notifier... keep theirs).
+    let (writer_done, writer_done_rx) = tokio::sync::oneshot::channel::<()>();
+    let writer = tokio::spawn(write_history(history.clone(), history_rx, writer_done_rx));
 
     let (revisions_tx, mut revisions_rx) = watch::channel::<Option<Revision>>(None);
     let (status_tx, status_rx) = watch::channel(StatusSnapshot::default());
@@ -664,10 +658,38 @@ pub(crate) async fn run_with<A: EcsApi>(
     }
     platforms.local.shutdown().await;
     drop(history_tx);
+    let _ = writer_done.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
     let _ = server.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Store finished sync attempts as they come, until every sender is gone or `done` fires
+/// (shutdown, after the loops stopped): then what is already queued is stored and it ends.
+async fn write_history(
+    history: history::History,
+    mut attempts: mpsc::UnboundedReceiver<(String, status::SyncAttempt)>,
+    mut done: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut closing = false;
+    loop {
+        let next = tokio::select! {
+            next = attempts.recv() => next,
+            _ = &mut done, if !closing => {
+                // No more sends; `recv` yields what is queued, then `None`.
+                closing = true;
+                attempts.close();
+                continue;
+            }
+        };
+        let Some((env, attempt)) = next else {
+            return;
+        };
+        if let Err(e) = history.record(&env, &attempt).await {
+            tracing::warn!(error = %e, env = %env, "cannot record a sync attempt");
+        }
+    }
 }
 
 /// What starting an environment's reconcile loop needs (the same for every environment).

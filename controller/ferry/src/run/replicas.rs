@@ -1,6 +1,7 @@
 //! Replicas of `ferry run` on one PostgreSQL history database: the coordinator that renews
 //! this replica's heartbeat and leases, splits the environments with the other replicas
-//! (takes free ones up to its share, hands back what is beyond it), starts and stops the
+//! (takes free ones up to its share, keeps what it holds unless that is more than its share
+//! plus a slack, then hands back the excess), starts and stops the
 //! reconcile loops accordingly, and shares status: it publishes the environments it owns and
 //! reads the others', so every replica's `/status` and page show every environment with its
 //! owner. It never reconciles or writes a platform itself.
@@ -258,7 +259,7 @@ impl Coordinator {
                 self.drop_env(
                     state,
                     &env,
-                    "handed over: this replica holds more than its share",
+                    "handed over: this replica holds more than its share and the slack",
                     true,
                 );
             }
