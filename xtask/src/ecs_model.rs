@@ -64,18 +64,34 @@ pub(crate) fn run(args: &GenArgs) -> anyhow::Result<()> {
     let core_json = core_model(shapes, &reachable)?;
     let rust = ecs_rust(shapes, &reachable)?;
     let outputs = [
-        (root.join("controller/core/src/ecs_model/model.json"), core_json),
+        (
+            root.join("controller/core/src/ecs_model/model.json"),
+            core_json,
+        ),
         (root.join("controller/ecs/src/generated.rs"), rust),
     ];
     let mut stale = Vec::new();
     for (path, text) in &outputs {
         let old = std::fs::read_to_string(path).unwrap_or_default();
-        if old != *text {
+        let formatted_old = path.extension().is_some_and(|e| e == "rs");
+        let differs = if formatted_old {
+            !args.check || old != rustfmt(text)?
+        } else {
+            old != *text
+        };
+        if differs {
             if args.check {
                 stale.push(path.display().to_string());
             } else {
                 std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
                 std::fs::write(path, text)?;
+                if path.extension().is_some_and(|e| e == "rs") {
+                    tools::run(
+                        Command::new("rustfmt")
+                            .args(["--edition", "2024"])
+                            .arg(path),
+                    )?;
+                }
                 println!("wrote {}", path.display());
             }
         }
@@ -89,21 +105,39 @@ pub(crate) fn run(args: &GenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `text` as rustfmt writes it (the committed file is formatted).
+fn rustfmt(text: &str) -> anyhow::Result<String> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("generated.rs");
+    std::fs::write(&path, text)?;
+    tools::run(
+        Command::new("rustfmt")
+            .args(["--edition", "2024"])
+            .arg(&path),
+    )?;
+    Ok(std::fs::read_to_string(&path)?)
+}
+
 /// botocore's ECS model, downloaded once (pip, from PyPI) into `.tools/botocore-<version>`.
 fn load_model(root: &Path) -> anyhow::Result<Value> {
     let dir = root.join(".tools").join(format!("botocore-{BOTOCORE}"));
     let gz = dir.join("service-2.json.gz");
     if !gz.exists() {
         std::fs::create_dir_all(&dir)?;
-        tools::run(Command::new("python3").args([
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "-d",
-        ]).arg(&dir).arg(format!("botocore=={BOTOCORE}")))?;
+        tools::run(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-deps",
+                    "-d",
+                ])
+                .arg(&dir)
+                .arg(format!("botocore=={BOTOCORE}")),
+        )?;
         let wheel: PathBuf = std::fs::read_dir(&dir)?
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -126,17 +160,34 @@ fn reachable(shapes: &Map<String, Value>) -> anyhow::Result<BTreeSet<String>> {
         if !seen.insert(name.clone()) {
             continue;
         }
-        let shape = shapes.get(&name).with_context(|| format!("no shape {name}"))?;
+        let shape = shapes
+            .get(&name)
+            .with_context(|| format!("no shape {name}"))?;
         match shape["type"].as_str() {
             Some("structure") => {
                 for m in shape["members"].as_object().into_iter().flatten() {
                     todo.push(m.1["shape"].as_str().unwrap_or_default().to_owned());
                 }
             }
-            Some("list") => todo.push(shape["member"]["shape"].as_str().unwrap_or_default().to_owned()),
+            Some("list") => todo.push(
+                shape["member"]["shape"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
             Some("map") => {
-                todo.push(shape["key"]["shape"].as_str().unwrap_or_default().to_owned());
-                todo.push(shape["value"]["shape"].as_str().unwrap_or_default().to_owned());
+                todo.push(
+                    shape["key"]["shape"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+                todo.push(
+                    shape["value"]["shape"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
             }
             _ => {}
         }
@@ -288,24 +339,39 @@ fn ecs_rust(shapes: &Map<String, Value>, reachable: &BTreeSet<String>) -> anyhow
         let ty = s["type"].as_str().unwrap_or_default();
         let rust_ty = pascal(name);
         if ty == "string" && s.get("enum").is_some() {
-            writeln!(r, "impl ToJson for t::{rust_ty} {{ fn to_json(&self) -> Value {{ Value::String(self.as_str().to_owned()) }} }}")?;
-            writeln!(r, "impl FromJson for t::{rust_ty} {{ fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {{ String::from_json(v, path).map(|s| t::{rust_ty}::from(s.as_str())) }} }}")?;
+            writeln!(
+                r,
+                "impl ToJson for t::{rust_ty} {{ fn to_json(&self) -> Value {{ Value::String(self.as_str().to_owned()) }} }}"
+            )?;
+            writeln!(
+                r,
+                "impl FromJson for t::{rust_ty} {{ fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {{ String::from_json(v, path).map(|s| t::{rust_ty}::from(s.as_str())) }} }}"
+            )?;
             continue;
         }
         if ty != "structure" || s.get("document").and_then(Value::as_bool) == Some(true) {
             continue;
         }
-        let members: Vec<(&String, &Value)> = s["members"].as_object().into_iter().flatten().collect();
+        let members: Vec<(&String, &Value)> =
+            s["members"].as_object().into_iter().flatten().collect();
         let names: Vec<String> = members.iter().map(|(m, _)| format!("{m:?}")).collect();
         if let Some(op) = ops.get(name.as_str()) {
             let input = pascal(name.trim_end_matches("Request"));
             writeln!(r, "/// Fill `{op}`'s fluent builder from its JSON input.")?;
-            writeln!(r, "pub fn {op}(client: &aws_sdk_ecs::Client, v: &Value) -> Result<aws_sdk_ecs::operation::{}::builders::{input}FluentBuilder, JsonError> {{", snake(name.trim_end_matches("Request")))?;
+            writeln!(
+                r,
+                "pub fn {op}(client: &aws_sdk_ecs::Client, v: &Value) -> Result<aws_sdk_ecs::operation::{}::builders::{input}FluentBuilder, JsonError> {{",
+                snake(name.trim_end_matches("Request"))
+            )?;
             writeln!(r, "    let m = object(v, \"\")?;")?;
             writeln!(r, "    only(m, &[{}], \"\")?;", names.join(", "))?;
             writeln!(r, "    Ok(client.{op}()")?;
             for (m, _) in &members {
-                writeln!(r, "        .set_{}(get(m, {m:?}, \"\")?)", snake(m).trim_start_matches("r#"))?;
+                writeln!(
+                    r,
+                    "        .set_{}(get(m, {m:?}, \"\")?)",
+                    snake(m).trim_start_matches("r#")
+                )?;
             }
             writeln!(r, "    )\n}}\n")?;
             continue;
@@ -315,26 +381,58 @@ fn ecs_rust(shapes: &Map<String, Value>, reachable: &BTreeSet<String>) -> anyhow
         }
         let union = s.get("union").and_then(Value::as_bool).unwrap_or(false);
         if union {
-            writeln!(r, "impl ToJson for t::{rust_ty} {{\n    fn to_json(&self) -> Value {{\n        let mut m = Map::new();\n        match self {{")?;
+            writeln!(
+                r,
+                "impl ToJson for t::{rust_ty} {{\n    fn to_json(&self) -> Value {{\n        let mut m = Map::new();\n        match self {{"
+            )?;
             for (m, _) in &members {
-                writeln!(r, "            t::{rust_ty}::{}(x) => {{ m.insert({m:?}.into(), x.to_json()); }}", pascal(m))?;
+                writeln!(
+                    r,
+                    "            t::{rust_ty}::{}(x) => {{ m.insert({m:?}.into(), x.to_json()); }}",
+                    pascal(m)
+                )?;
             }
-            writeln!(r, "            _ => {{}}\n        }}\n        Value::Object(m)\n    }}\n}}")?;
-            writeln!(r, "impl FromJson for t::{rust_ty} {{\n    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {{\n        let m = object(v, path)?;\n        only(m, &[{}], path)?;", names.join(", "))?;
+            writeln!(
+                r,
+                "            _ => {{}}\n        }}\n        Value::Object(m)\n    }}\n}}"
+            )?;
+            writeln!(
+                r,
+                "impl FromJson for t::{rust_ty} {{\n    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {{\n        let m = object(v, path)?;\n        only(m, &[{}], path)?;",
+                names.join(", ")
+            )?;
             for (m, _) in &members {
-                writeln!(r, "        if let Some(x) = get(m, {m:?}, path)? {{ return Ok(t::{rust_ty}::{}(x)); }}", pascal(m))?;
+                writeln!(
+                    r,
+                    "        if let Some(x) = get(m, {m:?}, path)? {{ return Ok(t::{rust_ty}::{}(x)); }}",
+                    pascal(m)
+                )?;
             }
-            writeln!(r, "        Err(JsonError::new(path, \"needs exactly one member\"))\n    }}\n}}\n")?;
+            writeln!(
+                r,
+                "        Err(JsonError::new(path, \"needs exactly one member\"))\n    }}\n}}\n"
+            )?;
             continue;
         }
-        writeln!(r, "impl ToJson for t::{rust_ty} {{\n    fn to_json(&self) -> Value {{\n        let mut m = Map::new();")?;
+        writeln!(
+            r,
+            "impl ToJson for t::{rust_ty} {{\n    fn to_json(&self) -> Value {{\n        let mut m = Map::new();"
+        )?;
         for (m, _) in &members {
             writeln!(r, "        self.{}.put(&mut m, {m:?});", snake(m))?;
         }
         writeln!(r, "        Value::Object(m)\n    }}\n}}")?;
-        writeln!(r, "impl FromJson for t::{rust_ty} {{\n    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {{\n        let m = object(v, path)?;\n        only(m, &[{}], path)?;\n        t::{rust_ty}::builder()", names.join(", "))?;
+        writeln!(
+            r,
+            "impl FromJson for t::{rust_ty} {{\n    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {{\n        let m = object(v, path)?;\n        only(m, &[{}], path)?;\n        t::{rust_ty}::builder()",
+            names.join(", ")
+        )?;
         for (m, _) in &members {
-            writeln!(r, "            .set_{}(get(m, {m:?}, path)?)", snake(m).trim_start_matches("r#"))?;
+            writeln!(
+                r,
+                "            .set_{}(get(m, {m:?}, path)?)",
+                snake(m).trim_start_matches("r#")
+            )?;
         }
         writeln!(r, "            .build().built(path)\n    }}\n}}\n")?;
     }

@@ -80,6 +80,9 @@ fn lint(root: &std::path::Path) -> anyhow::Result<()> {
             .args(["fmt", "--all", "--check"]),
     )
     .context("code is not formatted: run `cargo fmt --all`")?;
+    // The ECS field set is derived from botocore's model: the committed files must be what
+    // the generator writes.
+    crate::ecs_model::run(&crate::ecs_model::GenArgs { check: true })?;
     run_cmd(Command::new("cargo").current_dir(root).args([
         "clippy",
         "--workspace",

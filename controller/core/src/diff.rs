@@ -269,10 +269,19 @@ pub fn normalize_task_definition(td: &TaskDefinition) -> Value {
     put(&mut m, "requiresCompatibilities", json!(compat));
     // ECS turns `1 vcpu` / `2 gb` into units and MiB at registration.
     let units = |v: &Option<String>, f: fn(&str) -> Option<u32>| {
-        v.as_deref().map(|t| f(t).map_or_else(|| t.to_owned(), |n| n.to_string()))
+        v.as_deref()
+            .map(|t| f(t).map_or_else(|| t.to_owned(), |n| n.to_string()))
     };
-    put(&mut m, "cpu", json!(units(&td.cpu, crate::ecs_model::cpu_units)));
-    put(&mut m, "memory", json!(units(&td.memory, crate::ecs_model::memory_mib)));
+    put(
+        &mut m,
+        "cpu",
+        json!(units(&td.cpu, crate::ecs_model::cpu_units)),
+    );
+    put(
+        &mut m,
+        "memory",
+        json!(units(&td.memory, crate::ecs_model::memory_mib)),
+    );
     put(&mut m, "executionRoleArn", json!(td.execution_role_arn));
     put(&mut m, "taskRoleArn", json!(td.task_role_arn));
     crate::ecs_features::normalize_task(
@@ -301,27 +310,27 @@ fn normalize_container(c: &ContainerDefinition, network_mode: &str) -> Value {
     put(&mut m, "essential", json!(c.essential.unwrap_or(true)));
     put(&mut m, "command", json!(c.command));
     put(&mut m, "entryPoint", json!(c.entry_point));
-    let mut ports: Vec<Value> = c
-        .port_mappings
-        .iter()
-        .map(|p| {
-            let mut pm = Map::new();
-            pm.insert("containerPort".into(), json!(p.container_port));
-            // awsvpc and host: the host port is the container port; bridge: none (or 0) is
-            // a dynamic one.
-            let host_port = p.host_port.filter(|h| *h != 0).or_else(|| {
-                matches!(network_mode, "awsvpc" | "host").then_some(p.container_port)
-            });
-            put(&mut pm, "hostPort", json!(host_port));
-            pm.insert(
-                "protocol".into(),
-                json!(p.protocol.clone().unwrap_or_else(|| "tcp".into())),
-            );
-            put(&mut pm, "name", json!(p.name));
-            crate::ecs_model::merge_normalized(&mut pm, &p.ecs, "PortMapping");
-            Value::Object(pm)
-        })
-        .collect();
+    let mut ports: Vec<Value> =
+        c.port_mappings
+            .iter()
+            .map(|p| {
+                let mut pm = Map::new();
+                pm.insert("containerPort".into(), json!(p.container_port));
+                // awsvpc and host: the host port is the container port; bridge: none (or 0) is
+                // a dynamic one.
+                let host_port = p.host_port.filter(|h| *h != 0).or_else(|| {
+                    matches!(network_mode, "awsvpc" | "host").then_some(p.container_port)
+                });
+                put(&mut pm, "hostPort", json!(host_port));
+                pm.insert(
+                    "protocol".into(),
+                    json!(p.protocol.clone().unwrap_or_else(|| "tcp".into())),
+                );
+                put(&mut pm, "name", json!(p.name));
+                crate::ecs_model::merge_normalized(&mut pm, &p.ecs, "PortMapping");
+                Value::Object(pm)
+            })
+            .collect();
     ports.sort_by_key(|v| v.to_string());
     put(&mut m, "portMappings", Value::Array(ports));
     let env: Map<String, Value> = c
@@ -431,7 +440,10 @@ fn desired_service_extras(svc: &RenderedService) -> Map<String, Value> {
     let c = &svc.create_service;
     let mut extra = c.ecs.clone();
     extra.insert("propagateTags".into(), json!(c.propagate_tags));
-    extra.insert("enableECSManagedTags".into(), json!(c.enable_ecs_managed_tags));
+    extra.insert(
+        "enableECSManagedTags".into(),
+        json!(c.enable_ecs_managed_tags),
+    );
     match crate::ecs_model::normalize(&Value::Object(extra), "CreateServiceRequest") {
         Value::Object(o) => o,
         _ => Map::new(),
@@ -515,13 +527,12 @@ fn normalize_service_live(live: &LiveService, desired: &RenderedService) -> Valu
     // ECS's other service members: those the manifest sets (or that differ from ECS's
     // default); what AWS adds on its own is not Ferry's business.
     let wanted = desired_service_extras(desired);
-    let live_extra = match crate::ecs_model::normalize(
-        &Value::Object(live.ecs.clone()),
-        "CreateServiceRequest",
-    ) {
-        Value::Object(o) => o,
-        _ => Map::new(),
-    };
+    let live_extra =
+        match crate::ecs_model::normalize(&Value::Object(live.ecs.clone()), "CreateServiceRequest")
+        {
+            Value::Object(o) => o,
+            _ => Map::new(),
+        };
     for (k, v) in live_extra {
         if wanted.contains_key(&k) || k != "availabilityZoneRebalancing" {
             m.insert(k, v);

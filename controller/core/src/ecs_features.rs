@@ -771,8 +771,12 @@ fn validate_service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mu
                     ),
                 ));
             }
-            let windows_drive = m.container_path.get(1..3).is_some_and(|d| d == ":\\" || d == ":/")
-                && m.container_path.starts_with(|c: char| c.is_ascii_alphabetic());
+            let windows_drive = m
+                .container_path
+                .get(1..3)
+                .is_some_and(|d| d == ":\\" || d == ":/")
+                && m.container_path
+                    .starts_with(|c: char| c.is_ascii_alphabetic());
             if !(m.container_path.starts_with('/') || windows_drive)
                 || m.container_path.chars().any(char::is_control)
             {

@@ -23,7 +23,10 @@ const SERVICE_OWN: &[(&str, &str)] = &[
         "deploymentConfiguration",
         "write `deployment: {minimumHealthyPercent, maximumPercent, circuitBreaker, strategy...}`",
     ),
-    ("forceNewDeployment", "Ferry deploys when the task definition changes"),
+    (
+        "forceNewDeployment",
+        "Ferry deploys when the task definition changes",
+    ),
 ];
 
 /// RegisterTaskDefinition members Ferry sets itself.
@@ -93,7 +96,13 @@ fn service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mut Vec<Dia
             "a DAEMON service runs one task per instance: it cannot autoscale",
         ));
     }
-    task(o, "spec.taskDefinition", &spec.task_definition, ecs && fargate, out);
+    task(
+        o,
+        "spec.taskDefinition",
+        &spec.task_definition,
+        ecs && fargate,
+        out,
+    );
     for (i, t) in spec.pre_deploy.iter().enumerate() {
         task(
             o,
@@ -105,7 +114,13 @@ fn service(state: &DesiredState, svc: &Loaded<EcsServiceSpec>, out: &mut Vec<Dia
     }
 }
 
-fn task(o: &Origins, base: &str, td: &TaskDefinitionSpec, fargate: bool, out: &mut Vec<Diagnostic>) {
+fn task(
+    o: &Origins,
+    base: &str,
+    td: &TaskDefinitionSpec,
+    fargate: bool,
+    out: &mut Vec<Diagnostic>,
+) {
     // The task's own members (containers are checked one by one below).
     let mut problems = Vec::new();
     if let Ok(Value::Object(mut m)) = serde_json::to_value(td) {
@@ -118,7 +133,12 @@ fn task(o: &Origins, base: &str, td: &TaskDefinitionSpec, fargate: bool, out: &m
                 });
             }
         }
-        ecs_model::check(&Value::Object(m), "RegisterTaskDefinitionRequest", "", &mut problems);
+        ecs_model::check(
+            &Value::Object(m),
+            "RegisterTaskDefinitionRequest",
+            "",
+            &mut problems,
+        );
         problems.retain(|p| !p.message.starts_with("missing required field"));
     }
     push(out, o, base, problems);
@@ -135,7 +155,10 @@ fn task(o: &Origins, base: &str, td: &TaskDefinitionSpec, fargate: bool, out: &m
                 ("host", "host volumes"),
                 ("dockerVolumeConfiguration", "Docker volumes"),
             ] {
-                if v.ecs.get(k).is_some_and(|x| x.get("sourcePath").is_some() || k != "host") {
+                if v.ecs
+                    .get(k)
+                    .is_some_and(|x| x.get("sourcePath").is_some() || k != "host")
+                {
                     out.push(o.diagnostic(
                         &format!("{base}.volumes[{i}].{k}"),
                         format!("Fargate does not support {what} (use EFS, or `launchType: EC2`)"),
@@ -153,7 +176,14 @@ fn task(o: &Origins, base: &str, td: &TaskDefinitionSpec, fargate: bool, out: &m
         }
     }
     for (i, c) in td.containers.iter().enumerate() {
-        container(o, &format!("{base}.containers[{i}]"), c, fargate, network_mode, out);
+        container(
+            o,
+            &format!("{base}.containers[{i}]"),
+            c,
+            fargate,
+            network_mode,
+            out,
+        );
     }
 }
 
@@ -185,9 +215,18 @@ fn container(
         ecs_model::check(&Value::Object(m), "ContainerDefinition", "", &mut problems);
     }
     push(out, o, base, problems);
-    let on = |k: &str| c.ecs.get(k).is_some_and(|v| !ecs_model::is_empty(v) && v != &Value::Bool(false));
+    let on = |k: &str| {
+        c.ecs
+            .get(k)
+            .is_some_and(|v| !ecs_model::is_empty(v) && v != &Value::Bool(false))
+    };
     if fargate {
-        for k in ["privileged", "links", "dockerSecurityOptions", "systemControls"] {
+        for k in [
+            "privileged",
+            "links",
+            "dockerSecurityOptions",
+            "systemControls",
+        ] {
             if on(k) && !(k == "systemControls" && network_mode == "awsvpc") {
                 out.push(o.diagnostic(
                     &format!("{base}.{k}"),
@@ -196,11 +235,19 @@ fn container(
             }
         }
         if let Some(Value::Object(lp)) = c.ecs.get("linuxParameters") {
-            for k in ["devices", "sharedMemorySize", "tmpfs", "maxSwap", "swappiness"] {
+            for k in [
+                "devices",
+                "sharedMemorySize",
+                "tmpfs",
+                "maxSwap",
+                "swappiness",
+            ] {
                 if lp.get(k).is_some() {
                     out.push(o.diagnostic(
                         &format!("{base}.linuxParameters.{k}"),
-                        format!("Fargate does not support `linuxParameters.{k}` (set `launchType: EC2`)"),
+                        format!(
+                            "Fargate does not support `linuxParameters.{k}` (set `launchType: EC2`)"
+                        ),
                     ));
                 }
             }

@@ -74,23 +74,36 @@ fn input_members(
         if ecs_model::member_shape(input, k).is_some() {
             kept.insert(k.clone(), v.clone());
         } else if ecs_model::member_shape(output, k).is_none() {
-            let at = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            let at = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
             problems.push(problem(&at, ecs_model::unknown_member(input, k)));
         }
     }
     kept
 }
 
+/// A task definition's input members and its tags.
+pub type TaskDefinitionJson = (Map<String, Value>, Vec<Value>);
+
 /// The task definition of `json`: a RegisterTaskDefinition input, or a describe answer
 /// (`{"taskDefinition": {...}, "tags": [...]}` or the bare object).
-pub fn task_definition_json(json: &Value) -> Result<(Map<String, Value>, Vec<Value>), Vec<Problem>> {
+pub fn task_definition_json(json: &Value) -> Result<TaskDefinitionJson, Vec<Problem>> {
     let Value::Object(root) = json else {
-        return Err(vec![problem("", "expected a JSON object (a task definition)")]);
+        return Err(vec![problem(
+            "",
+            "expected a JSON object (a task definition)",
+        )]);
     };
     let (object, tags) = match root.get("taskDefinition") {
         Some(Value::Object(td)) => (
             td.clone(),
-            root.get("tags").and_then(Value::as_array).cloned().unwrap_or_default(),
+            root.get("tags")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
         ),
         _ => (root.clone(), Vec::new()),
     };
@@ -99,10 +112,28 @@ pub fn task_definition_json(json: &Value) -> Result<(Map<String, Value>, Vec<Val
         _ => Map::new(),
     };
     let mut problems = Vec::new();
-    let mut td = input_members(&object, "RegisterTaskDefinitionRequest", "TaskDefinition", "", &mut problems);
-    ecs_model::check(&Value::Object(td.clone()), "RegisterTaskDefinitionRequest", "", &mut problems);
-    if td.get("family").and_then(Value::as_str).is_some_and(str::is_empty) {
-        problems.push(problem("family", "must not be empty (ECS names revisions by their family)"));
+    let mut td = input_members(
+        &object,
+        "RegisterTaskDefinitionRequest",
+        "TaskDefinition",
+        "",
+        &mut problems,
+    );
+    ecs_model::check(
+        &Value::Object(td.clone()),
+        "RegisterTaskDefinitionRequest",
+        "",
+        &mut problems,
+    );
+    if td
+        .get("family")
+        .and_then(Value::as_str)
+        .is_some_and(str::is_empty)
+    {
+        problems.push(problem(
+            "family",
+            "must not be empty (ECS names revisions by their family)",
+        ));
     }
     for (i, c) in td
         .get("containerDefinitions")
@@ -182,7 +213,10 @@ impl Registry {
 }
 
 /// The `spec.taskDefinition` of a manifest for task definition `td` (input members only).
-pub fn task_definition_spec(td: &Map<String, Value>, registry: &mut Registry) -> Map<String, Value> {
+pub fn task_definition_spec(
+    td: &Map<String, Value>,
+    registry: &mut Registry,
+) -> Map<String, Value> {
     let mut spec = Map::new();
     for (k, v) in td {
         match k.as_str() {
@@ -254,9 +288,16 @@ const SERVICE_MAPPED: &[&str] = &[
 /// let Ferry roll them out), classic load balancers.
 pub fn service_spec(json: &Value, name: Option<&str>) -> Result<ImportedService, Vec<Problem>> {
     let Value::Object(root) = json else {
-        return Err(vec![problem("", "expected a JSON object (a service definition)")]);
+        return Err(vec![problem(
+            "",
+            "expected a JSON object (a service definition)",
+        )]);
     };
-    let root = match root.get("services").and_then(Value::as_array).and_then(|s| s.first()) {
+    let root = match root
+        .get("services")
+        .and_then(Value::as_array)
+        .and_then(|s| s.first())
+    {
         Some(Value::Object(s)) => s.clone(),
         _ => match root.get("service") {
             Some(Value::Object(s)) => s.clone(),
@@ -268,9 +309,20 @@ pub fn service_spec(json: &Value, name: Option<&str>) -> Result<ImportedService,
         _ => Map::new(),
     };
     let mut problems = Vec::new();
-    let svc = input_members(&object, "CreateServiceRequest", "Service", "", &mut problems);
+    let svc = input_members(
+        &object,
+        "CreateServiceRequest",
+        "Service",
+        "",
+        &mut problems,
+    );
     // Describe answers name the ARN of the role, CreateService takes `role`.
-    ecs_model::check(&Value::Object(svc.clone()), "CreateServiceRequest", "", &mut problems);
+    ecs_model::check(
+        &Value::Object(svc.clone()),
+        "CreateServiceRequest",
+        "",
+        &mut problems,
+    );
     problems.retain(|p| !p.message.starts_with("missing required field"));
     if let Some(kind) = svc
         .get("deploymentController")
@@ -292,7 +344,10 @@ pub fn service_spec(json: &Value, name: Option<&str>) -> Result<ImportedService,
     }
     let daemon = svc.get("schedulingStrategy").and_then(Value::as_str) == Some("DAEMON");
     if !daemon {
-        spec.insert("desiredCount".into(), svc.get("desiredCount").cloned().unwrap_or(json!(1)));
+        spec.insert(
+            "desiredCount".into(),
+            svc.get("desiredCount").cloned().unwrap_or(json!(1)),
+        );
     }
     for k in [
         "launchType",
@@ -317,9 +372,14 @@ pub fn service_spec(json: &Value, name: Option<&str>) -> Result<ImportedService,
     );
     spec.insert(
         "enableECSManagedTags".into(),
-        svc.get("enableECSManagedTags").cloned().unwrap_or(json!(false)),
+        svc.get("enableECSManagedTags")
+            .cloned()
+            .unwrap_or(json!(false)),
     );
-    if let Some(n) = svc.get("networkConfiguration").and_then(|n| n.get("awsvpcConfiguration")) {
+    if let Some(n) = svc
+        .get("networkConfiguration")
+        .and_then(|n| n.get("awsvpcConfiguration"))
+    {
         network = Some(json!({
             "subnets": n.get("subnets").cloned().unwrap_or(json!([])),
             "securityGroups": n.get("securityGroups").cloned().unwrap_or(json!([])),
@@ -327,7 +387,13 @@ pub fn service_spec(json: &Value, name: Option<&str>) -> Result<ImportedService,
         }));
     }
     let mut lbs = Vec::new();
-    for (i, lb) in svc.get("loadBalancers").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, lb) in svc
+        .get("loadBalancers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let Some(tg) = lb.get("targetGroupArn") else {
             problems.push(problem(
                 &format!("loadBalancers[{i}]"),
@@ -383,13 +449,21 @@ pub fn service_spec(json: &Value, name: Option<&str>) -> Result<ImportedService,
             spec.insert("deployment".into(), Value::Object(dep));
         }
     }
-    if let Some(sc) = svc.get("serviceConnectConfiguration").filter(|v| !ecs_model::is_empty(v)) {
+    if let Some(sc) = svc
+        .get("serviceConnectConfiguration")
+        .filter(|v| !ecs_model::is_empty(v))
+    {
         spec.insert("serviceConnect".into(), sc.clone());
     }
     if let Some(tags) = svc.get("tags").and_then(Value::as_array) {
         let map: Map<String, Value> = tags
             .iter()
-            .filter_map(|t| Some((t.get("key")?.as_str()?.to_owned(), t.get("value").cloned().unwrap_or(json!("")))))
+            .filter_map(|t| {
+                Some((
+                    t.get("key")?.as_str()?.to_owned(),
+                    t.get("value").cloned().unwrap_or(json!("")),
+                ))
+            })
             .filter(|(k, _)| !k.starts_with("ferry.dev/") && !k.starts_with("aws:"))
             .collect();
         if !map.is_empty() {
@@ -401,7 +475,11 @@ pub fn service_spec(json: &Value, name: Option<&str>) -> Result<ImportedService,
     }
     let name = name
         .map(str::to_owned)
-        .or_else(|| svc.get("serviceName").and_then(Value::as_str).map(str::to_owned))
+        .or_else(|| {
+            svc.get("serviceName")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
         .unwrap_or_default();
     Ok(ImportedService {
         name,
@@ -473,14 +551,23 @@ mod tests {
 
     #[test]
     fn literal_dollar_braces_are_escaped() {
-        assert_eq!(escape(&json!({"a": ["${IMAGE}", "x"]})), json!({"a": ["$${IMAGE}", "x"]}));
+        assert_eq!(
+            escape(&json!({"a": ["${IMAGE}", "x"]})),
+            json!({"a": ["$${IMAGE}", "x"]})
+        );
     }
 
     #[test]
     fn ecr_images_become_repository_names_once_per_tag() {
         let mut r = Registry::default();
-        assert_eq!(r.image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.2"), "web");
-        assert_eq!(r.image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.2"), "web");
+        assert_eq!(
+            r.image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.2"),
+            "web"
+        );
+        assert_eq!(
+            r.image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.2"),
+            "web"
+        );
         assert_eq!(
             r.image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.3"),
             "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.3"
@@ -491,15 +578,27 @@ mod tests {
     #[test]
     fn describe_answers_lose_only_what_ecs_reports() {
         let (td, tags) = task_definition_json(&json!({"taskDefinition": {"family": "f", "revision": 4, "status": "ACTIVE", "containerDefinitions": [{"name": "a", "image": "i"}]}, "tags": [{"key": "k", "value": "v"}]})).unwrap();
-        assert_eq!(td.keys().collect::<Vec<_>>(), ["containerDefinitions", "family"]);
+        assert_eq!(
+            td.keys().collect::<Vec<_>>(),
+            ["containerDefinitions", "family"]
+        );
         assert_eq!(tags.len(), 1);
-        let err = task_definition_json(&json!({"family": "f", "containerDefinitions": [], "Tags": []})).unwrap_err();
-        assert_eq!(err[0].message, "unknown field `Tags` (did you mean `tags`?)");
+        let err =
+            task_definition_json(&json!({"family": "f", "containerDefinitions": [], "Tags": []}))
+                .unwrap_err();
+        assert_eq!(
+            err[0].message,
+            "unknown field `Tags` (did you mean `tags`?)"
+        );
     }
 
     #[test]
     fn external_controllers_are_refused_with_the_reason() {
-        let err = service_spec(&json!({"serviceName": "s", "deploymentController": {"type": "CODE_DEPLOY"}}), None).unwrap_err();
+        let err = service_spec(
+            &json!({"serviceName": "s", "deploymentController": {"type": "CODE_DEPLOY"}}),
+            None,
+        )
+        .unwrap_err();
         assert!(err[0].message.contains("CodeDeploy"), "{err:?}");
     }
 }

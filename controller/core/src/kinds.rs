@@ -444,7 +444,11 @@ pub struct ContainerSpec {
     pub depends_on: Vec<ContainerDependency>,
     /// Log configuration, ECS's `logConfiguration` (default: awslogs to the Environment's log
     /// group).
-    #[serde(default, alias = "logConfiguration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "logConfiguration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub logging: Option<LogConfiguration>,
     /// Working directory inside the container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -734,15 +738,21 @@ fn pairs_to_map<E: serde::de::Error>(
     let mut out = BTreeMap::new();
     for item in items {
         let serde_json::Value::Object(mut o) = item else {
-            return Err(E::custom(format!("expected `{{name, {value_key}}}` entries")));
+            return Err(E::custom(format!(
+                "expected `{{name, {value_key}}}` entries"
+            )));
         };
         let name = match o.remove("name") {
             Some(serde_json::Value::String(n)) => n,
             _ => return Err(E::custom("an entry has no `name`")),
         };
-        let value = o.remove(value_key).unwrap_or(serde_json::Value::String(String::new()));
+        let value = o
+            .remove(value_key)
+            .unwrap_or(serde_json::Value::String(String::new()));
         if let Some(k) = o.keys().next() {
-            return Err(E::custom(format!("unknown field `{k}` in `{name}`'s entry")));
+            return Err(E::custom(format!(
+                "unknown field `{k}` in `{name}`'s entry"
+            )));
         }
         if out.insert(name.clone(), value).is_some() {
             return Err(E::custom(format!("`{name}` is listed twice")));

@@ -844,7 +844,10 @@ fn render_service(
         .filter(|(k, _)| crate::ecs_model::member_shape("UpdateServiceRequest", k).is_some())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    update_extra.insert("propagateTags".into(), Value::String(propagate_tags.clone()));
+    update_extra.insert(
+        "propagateTags".into(),
+        Value::String(propagate_tags.clone()),
+    );
     update_extra.insert(
         "enableECSManagedTags".into(),
         Value::Bool(enable_ecs_managed_tags),

@@ -2,20 +2,36 @@
 //! JSON ⇄ `aws-sdk-ecs` conversions for every shape Ferry renders or reads: the JSON is the
 //! ECS API's own (camelCase members), as `aws ecs ... --cli-input-json` takes it.
 
-#![allow(clippy::all, clippy::pedantic, deprecated, unused_mut, unused_variables)]
+#![allow(
+    clippy::all,
+    clippy::pedantic,
+    deprecated,
+    unused_mut,
+    unused_variables
+)]
 
 use aws_sdk_ecs::types as t;
 use serde_json::{Map, Value};
 
-use crate::model_json::{FromJson, Field, JsonError, ToJson, Built, get, object, only};
+use crate::model_json::{Built, Field, FromJson, JsonError, ToJson, get, object, only};
 
-impl ToJson for t::AccessType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::AccessType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::AccessType::from(s.as_str())) } }
+impl ToJson for t::AccessType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::AccessType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::AccessType::from(s.as_str()))
+    }
+}
 impl ToJson for t::AdvancedConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.alternate_target_group_arn.put(&mut m, "alternateTargetGroupArn");
-        self.production_listener_rule.put(&mut m, "productionListenerRule");
+        self.alternate_target_group_arn
+            .put(&mut m, "alternateTargetGroupArn");
+        self.production_listener_rule
+            .put(&mut m, "productionListenerRule");
         self.role_arn.put(&mut m, "roleArn");
         self.test_listener_rule.put(&mut m, "testListenerRule");
         Value::Object(m)
@@ -24,20 +40,46 @@ impl ToJson for t::AdvancedConfiguration {
 impl FromJson for t::AdvancedConfiguration {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["alternateTargetGroupArn", "productionListenerRule", "roleArn", "testListenerRule"], path)?;
+        only(
+            m,
+            &[
+                "alternateTargetGroupArn",
+                "productionListenerRule",
+                "roleArn",
+                "testListenerRule",
+            ],
+            path,
+        )?;
         t::AdvancedConfiguration::builder()
             .set_alternate_target_group_arn(get(m, "alternateTargetGroupArn", path)?)
             .set_production_listener_rule(get(m, "productionListenerRule", path)?)
             .set_role_arn(get(m, "roleArn", path)?)
             .set_test_listener_rule(get(m, "testListenerRule", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::ApplicationProtocol { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::ApplicationProtocol { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::ApplicationProtocol::from(s.as_str())) } }
-impl ToJson for t::AssignPublicIp { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::AssignPublicIp { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::AssignPublicIp::from(s.as_str())) } }
+impl ToJson for t::ApplicationProtocol {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::ApplicationProtocol {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::ApplicationProtocol::from(s.as_str()))
+    }
+}
+impl ToJson for t::AssignPublicIp {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::AssignPublicIp {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::AssignPublicIp::from(s.as_str()))
+    }
+}
 impl ToJson for t::Attribute {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -57,12 +99,21 @@ impl FromJson for t::Attribute {
             .set_target_id(get(m, "targetId", path)?)
             .set_target_type(get(m, "targetType", path)?)
             .set_value(get(m, "value", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::AvailabilityZoneRebalancing { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::AvailabilityZoneRebalancing { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::AvailabilityZoneRebalancing::from(s.as_str())) } }
+impl ToJson for t::AvailabilityZoneRebalancing {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::AvailabilityZoneRebalancing {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::AvailabilityZoneRebalancing::from(s.as_str()))
+    }
+}
 impl ToJson for t::AwsVpcConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -80,16 +131,26 @@ impl FromJson for t::AwsVpcConfiguration {
             .set_assign_public_ip(get(m, "assignPublicIp", path)?)
             .set_security_groups(get(m, "securityGroups", path)?)
             .set_subnets(get(m, "subnets", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::CpuArchitecture { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::CpuArchitecture { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::CpuArchitecture::from(s.as_str())) } }
+impl ToJson for t::CpuArchitecture {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::CpuArchitecture {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::CpuArchitecture::from(s.as_str()))
+    }
+}
 impl ToJson for t::CanaryConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.canary_bake_time_in_minutes.put(&mut m, "canaryBakeTimeInMinutes");
+        self.canary_bake_time_in_minutes
+            .put(&mut m, "canaryBakeTimeInMinutes");
         self.canary_percent.put(&mut m, "canaryPercent");
         Value::Object(m)
     }
@@ -101,7 +162,8 @@ impl FromJson for t::CanaryConfiguration {
         t::CanaryConfiguration::builder()
             .set_canary_bake_time_in_minutes(get(m, "canaryBakeTimeInMinutes", path)?)
             .set_canary_percent(get(m, "canaryPercent", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -122,14 +184,31 @@ impl FromJson for t::CapacityProviderStrategyItem {
             .set_base(get(m, "base", path)?)
             .set_capacity_provider(get(m, "capacityProvider", path)?)
             .set_weight(get(m, "weight", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::Compatibility { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::Compatibility { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::Compatibility::from(s.as_str())) } }
-impl ToJson for t::ContainerCondition { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::ContainerCondition { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::ContainerCondition::from(s.as_str())) } }
+impl ToJson for t::Compatibility {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::Compatibility {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::Compatibility::from(s.as_str()))
+    }
+}
+impl ToJson for t::ContainerCondition {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::ContainerCondition {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::ContainerCondition::from(s.as_str()))
+    }
+}
 impl ToJson for t::ContainerDefinition {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -141,13 +220,15 @@ impl ToJson for t::ContainerDefinition {
         self.dns_search_domains.put(&mut m, "dnsSearchDomains");
         self.dns_servers.put(&mut m, "dnsServers");
         self.docker_labels.put(&mut m, "dockerLabels");
-        self.docker_security_options.put(&mut m, "dockerSecurityOptions");
+        self.docker_security_options
+            .put(&mut m, "dockerSecurityOptions");
         self.entry_point.put(&mut m, "entryPoint");
         self.environment.put(&mut m, "environment");
         self.environment_files.put(&mut m, "environmentFiles");
         self.essential.put(&mut m, "essential");
         self.extra_hosts.put(&mut m, "extraHosts");
-        self.firelens_configuration.put(&mut m, "firelensConfiguration");
+        self.firelens_configuration
+            .put(&mut m, "firelensConfiguration");
         self.health_check.put(&mut m, "healthCheck");
         self.hostname.put(&mut m, "hostname");
         self.image.put(&mut m, "image");
@@ -162,9 +243,12 @@ impl ToJson for t::ContainerDefinition {
         self.port_mappings.put(&mut m, "portMappings");
         self.privileged.put(&mut m, "privileged");
         self.pseudo_terminal.put(&mut m, "pseudoTerminal");
-        self.readonly_root_filesystem.put(&mut m, "readonlyRootFilesystem");
-        self.repository_credentials.put(&mut m, "repositoryCredentials");
-        self.resource_requirements.put(&mut m, "resourceRequirements");
+        self.readonly_root_filesystem
+            .put(&mut m, "readonlyRootFilesystem");
+        self.repository_credentials
+            .put(&mut m, "repositoryCredentials");
+        self.resource_requirements
+            .put(&mut m, "resourceRequirements");
         self.restart_policy.put(&mut m, "restartPolicy");
         self.secrets.put(&mut m, "secrets");
         self.start_timeout.put(&mut m, "startTimeout");
@@ -181,7 +265,54 @@ impl ToJson for t::ContainerDefinition {
 impl FromJson for t::ContainerDefinition {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["command", "cpu", "credentialSpecs", "dependsOn", "disableNetworking", "dnsSearchDomains", "dnsServers", "dockerLabels", "dockerSecurityOptions", "entryPoint", "environment", "environmentFiles", "essential", "extraHosts", "firelensConfiguration", "healthCheck", "hostname", "image", "interactive", "links", "linuxParameters", "logConfiguration", "memory", "memoryReservation", "mountPoints", "name", "portMappings", "privileged", "pseudoTerminal", "readonlyRootFilesystem", "repositoryCredentials", "resourceRequirements", "restartPolicy", "secrets", "startTimeout", "stopTimeout", "systemControls", "ulimits", "user", "versionConsistency", "volumesFrom", "workingDirectory"], path)?;
+        only(
+            m,
+            &[
+                "command",
+                "cpu",
+                "credentialSpecs",
+                "dependsOn",
+                "disableNetworking",
+                "dnsSearchDomains",
+                "dnsServers",
+                "dockerLabels",
+                "dockerSecurityOptions",
+                "entryPoint",
+                "environment",
+                "environmentFiles",
+                "essential",
+                "extraHosts",
+                "firelensConfiguration",
+                "healthCheck",
+                "hostname",
+                "image",
+                "interactive",
+                "links",
+                "linuxParameters",
+                "logConfiguration",
+                "memory",
+                "memoryReservation",
+                "mountPoints",
+                "name",
+                "portMappings",
+                "privileged",
+                "pseudoTerminal",
+                "readonlyRootFilesystem",
+                "repositoryCredentials",
+                "resourceRequirements",
+                "restartPolicy",
+                "secrets",
+                "startTimeout",
+                "stopTimeout",
+                "systemControls",
+                "ulimits",
+                "user",
+                "versionConsistency",
+                "volumesFrom",
+                "workingDirectory",
+            ],
+            path,
+        )?;
         t::ContainerDefinition::builder()
             .set_command(get(m, "command", path)?)
             .set_cpu(get(m, "cpu", path)?)
@@ -225,7 +356,8 @@ impl FromJson for t::ContainerDefinition {
             .set_version_consistency(get(m, "versionConsistency", path)?)
             .set_volumes_from(get(m, "volumesFrom", path)?)
             .set_working_directory(get(m, "workingDirectory", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -244,7 +376,8 @@ impl FromJson for t::ContainerDependency {
         t::ContainerDependency::builder()
             .set_condition(get(m, "condition", path)?)
             .set_container_name(get(m, "containerName", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -258,14 +391,28 @@ impl ToJson for t::ContainerOverride {
         self.memory.put(&mut m, "memory");
         self.memory_reservation.put(&mut m, "memoryReservation");
         self.name.put(&mut m, "name");
-        self.resource_requirements.put(&mut m, "resourceRequirements");
+        self.resource_requirements
+            .put(&mut m, "resourceRequirements");
         Value::Object(m)
     }
 }
 impl FromJson for t::ContainerOverride {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["command", "cpu", "environment", "environmentFiles", "memory", "memoryReservation", "name", "resourceRequirements"], path)?;
+        only(
+            m,
+            &[
+                "command",
+                "cpu",
+                "environment",
+                "environmentFiles",
+                "memory",
+                "memoryReservation",
+                "name",
+                "resourceRequirements",
+            ],
+            path,
+        )?;
         t::ContainerOverride::builder()
             .set_command(get(m, "command", path)?)
             .set_cpu(get(m, "cpu", path)?)
@@ -275,7 +422,8 @@ impl FromJson for t::ContainerOverride {
             .set_memory_reservation(get(m, "memoryReservation", path)?)
             .set_name(get(m, "name", path)?)
             .set_resource_requirements(get(m, "resourceRequirements", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -284,27 +432,71 @@ impl ToJson for t::ContainerRestartPolicy {
         let mut m = Map::new();
         self.enabled.put(&mut m, "enabled");
         self.ignored_exit_codes.put(&mut m, "ignoredExitCodes");
-        self.restart_attempt_period.put(&mut m, "restartAttemptPeriod");
+        self.restart_attempt_period
+            .put(&mut m, "restartAttemptPeriod");
         Value::Object(m)
     }
 }
 impl FromJson for t::ContainerRestartPolicy {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["enabled", "ignoredExitCodes", "restartAttemptPeriod"], path)?;
+        only(
+            m,
+            &["enabled", "ignoredExitCodes", "restartAttemptPeriod"],
+            path,
+        )?;
         t::ContainerRestartPolicy::builder()
             .set_enabled(get(m, "enabled", path)?)
             .set_ignored_exit_codes(get(m, "ignoredExitCodes", path)?)
             .set_restart_attempt_period(get(m, "restartAttemptPeriod", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
 /// Fill `create_service`'s fluent builder from its JSON input.
-pub fn create_service(client: &aws_sdk_ecs::Client, v: &Value) -> Result<aws_sdk_ecs::operation::create_service::builders::CreateServiceFluentBuilder, JsonError> {
+pub fn create_service(
+    client: &aws_sdk_ecs::Client,
+    v: &Value,
+) -> Result<aws_sdk_ecs::operation::create_service::builders::CreateServiceFluentBuilder, JsonError>
+{
     let m = object(v, "")?;
-    only(m, &["availabilityZoneRebalancing", "capacityProviderStrategy", "clientToken", "cluster", "deploymentConfiguration", "deploymentController", "desiredCount", "enableECSManagedTags", "enableExecuteCommand", "gatewayConnectors", "healthCheckGracePeriodSeconds", "launchType", "loadBalancers", "monitoring", "networkConfiguration", "placementConstraints", "placementStrategy", "platformVersion", "propagateTags", "role", "schedulingStrategy", "serviceConnectConfiguration", "serviceName", "serviceRegistries", "tags", "taskDefinition", "volumeConfigurations", "vpcLatticeConfigurations"], "")?;
-    Ok(client.create_service()
+    only(
+        m,
+        &[
+            "availabilityZoneRebalancing",
+            "capacityProviderStrategy",
+            "clientToken",
+            "cluster",
+            "deploymentConfiguration",
+            "deploymentController",
+            "desiredCount",
+            "enableECSManagedTags",
+            "enableExecuteCommand",
+            "gatewayConnectors",
+            "healthCheckGracePeriodSeconds",
+            "launchType",
+            "loadBalancers",
+            "monitoring",
+            "networkConfiguration",
+            "placementConstraints",
+            "placementStrategy",
+            "platformVersion",
+            "propagateTags",
+            "role",
+            "schedulingStrategy",
+            "serviceConnectConfiguration",
+            "serviceName",
+            "serviceRegistries",
+            "tags",
+            "taskDefinition",
+            "volumeConfigurations",
+            "vpcLatticeConfigurations",
+        ],
+        "",
+    )?;
+    Ok(client
+        .create_service()
         .set_availability_zone_rebalancing(get(m, "availabilityZoneRebalancing", "")?)
         .set_capacity_provider_strategy(get(m, "capacityProviderStrategy", "")?)
         .set_client_token(get(m, "clientToken", "")?)
@@ -332,41 +524,73 @@ pub fn create_service(client: &aws_sdk_ecs::Client, v: &Value) -> Result<aws_sdk
         .set_tags(get(m, "tags", "")?)
         .set_task_definition(get(m, "taskDefinition", "")?)
         .set_volume_configurations(get(m, "volumeConfigurations", "")?)
-        .set_vpc_lattice_configurations(get(m, "vpcLatticeConfigurations", "")?)
-    )
+        .set_vpc_lattice_configurations(get(m, "vpcLatticeConfigurations", "")?))
 }
 
 impl ToJson for t::Deployment {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.capacity_provider_strategy.put(&mut m, "capacityProviderStrategy");
+        self.capacity_provider_strategy
+            .put(&mut m, "capacityProviderStrategy");
         self.created_at.put(&mut m, "createdAt");
         self.desired_count.put(&mut m, "desiredCount");
         self.failed_tasks.put(&mut m, "failedTasks");
-        self.fargate_ephemeral_storage.put(&mut m, "fargateEphemeralStorage");
+        self.fargate_ephemeral_storage
+            .put(&mut m, "fargateEphemeralStorage");
         self.id.put(&mut m, "id");
         self.launch_type.put(&mut m, "launchType");
-        self.network_configuration.put(&mut m, "networkConfiguration");
+        self.network_configuration
+            .put(&mut m, "networkConfiguration");
         self.pending_count.put(&mut m, "pendingCount");
         self.platform_family.put(&mut m, "platformFamily");
         self.platform_version.put(&mut m, "platformVersion");
         self.rollout_state.put(&mut m, "rolloutState");
         self.rollout_state_reason.put(&mut m, "rolloutStateReason");
         self.running_count.put(&mut m, "runningCount");
-        self.service_connect_configuration.put(&mut m, "serviceConnectConfiguration");
-        self.service_connect_resources.put(&mut m, "serviceConnectResources");
+        self.service_connect_configuration
+            .put(&mut m, "serviceConnectConfiguration");
+        self.service_connect_resources
+            .put(&mut m, "serviceConnectResources");
         self.status.put(&mut m, "status");
         self.task_definition.put(&mut m, "taskDefinition");
         self.updated_at.put(&mut m, "updatedAt");
-        self.volume_configurations.put(&mut m, "volumeConfigurations");
-        self.vpc_lattice_configurations.put(&mut m, "vpcLatticeConfigurations");
+        self.volume_configurations
+            .put(&mut m, "volumeConfigurations");
+        self.vpc_lattice_configurations
+            .put(&mut m, "vpcLatticeConfigurations");
         Value::Object(m)
     }
 }
 impl FromJson for t::Deployment {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["capacityProviderStrategy", "createdAt", "desiredCount", "failedTasks", "fargateEphemeralStorage", "id", "launchType", "networkConfiguration", "pendingCount", "platformFamily", "platformVersion", "rolloutState", "rolloutStateReason", "runningCount", "serviceConnectConfiguration", "serviceConnectResources", "status", "taskDefinition", "updatedAt", "volumeConfigurations", "vpcLatticeConfigurations"], path)?;
+        only(
+            m,
+            &[
+                "capacityProviderStrategy",
+                "createdAt",
+                "desiredCount",
+                "failedTasks",
+                "fargateEphemeralStorage",
+                "id",
+                "launchType",
+                "networkConfiguration",
+                "pendingCount",
+                "platformFamily",
+                "platformVersion",
+                "rolloutState",
+                "rolloutStateReason",
+                "runningCount",
+                "serviceConnectConfiguration",
+                "serviceConnectResources",
+                "status",
+                "taskDefinition",
+                "updatedAt",
+                "volumeConfigurations",
+                "vpcLatticeConfigurations",
+            ],
+            path,
+        )?;
         t::Deployment::builder()
             .set_capacity_provider_strategy(get(m, "capacityProviderStrategy", path)?)
             .set_created_at(get(m, "createdAt", path)?)
@@ -389,7 +613,8 @@ impl FromJson for t::Deployment {
             .set_updated_at(get(m, "updatedAt", path)?)
             .set_volume_configurations(get(m, "volumeConfigurations", path)?)
             .set_vpc_lattice_configurations(get(m, "vpcLatticeConfigurations", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -410,7 +635,8 @@ impl FromJson for t::DeploymentAlarms {
             .set_alarm_names(get(m, "alarmNames", path)?)
             .set_enable(get(m, "enable", path)?)
             .set_rollback(get(m, "rollback", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -420,20 +646,31 @@ impl ToJson for t::DeploymentCircuitBreaker {
         self.enable.put(&mut m, "enable");
         self.reset_on_healthy_task.put(&mut m, "resetOnHealthyTask");
         self.rollback.put(&mut m, "rollback");
-        self.threshold_configuration.put(&mut m, "thresholdConfiguration");
+        self.threshold_configuration
+            .put(&mut m, "thresholdConfiguration");
         Value::Object(m)
     }
 }
 impl FromJson for t::DeploymentCircuitBreaker {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["enable", "resetOnHealthyTask", "rollback", "thresholdConfiguration"], path)?;
+        only(
+            m,
+            &[
+                "enable",
+                "resetOnHealthyTask",
+                "rollback",
+                "thresholdConfiguration",
+            ],
+            path,
+        )?;
         t::DeploymentCircuitBreaker::builder()
             .set_enable(get(m, "enable", path)?)
             .set_reset_on_healthy_task(get(m, "resetOnHealthyTask", path)?)
             .set_rollback(get(m, "rollback", path)?)
             .set_threshold_configuration(get(m, "thresholdConfiguration", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -443,12 +680,15 @@ impl ToJson for t::DeploymentConfiguration {
         self.alarms.put(&mut m, "alarms");
         self.bake_time_in_minutes.put(&mut m, "bakeTimeInMinutes");
         self.canary_configuration.put(&mut m, "canaryConfiguration");
-        self.deployment_circuit_breaker.put(&mut m, "deploymentCircuitBreaker");
-        self.early_success_criteria.put(&mut m, "earlySuccessCriteria");
+        self.deployment_circuit_breaker
+            .put(&mut m, "deploymentCircuitBreaker");
+        self.early_success_criteria
+            .put(&mut m, "earlySuccessCriteria");
         self.lifecycle_hooks.put(&mut m, "lifecycleHooks");
         self.linear_configuration.put(&mut m, "linearConfiguration");
         self.maximum_percent.put(&mut m, "maximumPercent");
-        self.minimum_healthy_percent.put(&mut m, "minimumHealthyPercent");
+        self.minimum_healthy_percent
+            .put(&mut m, "minimumHealthyPercent");
         self.strategy.put(&mut m, "strategy");
         Value::Object(m)
     }
@@ -456,7 +696,22 @@ impl ToJson for t::DeploymentConfiguration {
 impl FromJson for t::DeploymentConfiguration {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["alarms", "bakeTimeInMinutes", "canaryConfiguration", "deploymentCircuitBreaker", "earlySuccessCriteria", "lifecycleHooks", "linearConfiguration", "maximumPercent", "minimumHealthyPercent", "strategy"], path)?;
+        only(
+            m,
+            &[
+                "alarms",
+                "bakeTimeInMinutes",
+                "canaryConfiguration",
+                "deploymentCircuitBreaker",
+                "earlySuccessCriteria",
+                "lifecycleHooks",
+                "linearConfiguration",
+                "maximumPercent",
+                "minimumHealthyPercent",
+                "strategy",
+            ],
+            path,
+        )?;
         t::DeploymentConfiguration::builder()
             .set_alarms(get(m, "alarms", path)?)
             .set_bake_time_in_minutes(get(m, "bakeTimeInMinutes", path)?)
@@ -468,7 +723,8 @@ impl FromJson for t::DeploymentConfiguration {
             .set_maximum_percent(get(m, "maximumPercent", path)?)
             .set_minimum_healthy_percent(get(m, "minimumHealthyPercent", path)?)
             .set_strategy(get(m, "strategy", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -485,30 +741,45 @@ impl FromJson for t::DeploymentController {
         only(m, &["type"], path)?;
         t::DeploymentController::builder()
             .set_type(get(m, "type", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::DeploymentControllerType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::DeploymentControllerType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::DeploymentControllerType::from(s.as_str())) } }
+impl ToJson for t::DeploymentControllerType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::DeploymentControllerType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::DeploymentControllerType::from(s.as_str()))
+    }
+}
 impl ToJson for t::DeploymentEarlySuccessCriteria {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
         self.enable.put(&mut m, "enable");
         self.healthy_percent.put(&mut m, "healthyPercent");
-        self.source_service_revision_cleanup.put(&mut m, "sourceServiceRevisionCleanup");
+        self.source_service_revision_cleanup
+            .put(&mut m, "sourceServiceRevisionCleanup");
         Value::Object(m)
     }
 }
 impl FromJson for t::DeploymentEarlySuccessCriteria {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["enable", "healthyPercent", "sourceServiceRevisionCleanup"], path)?;
+        only(
+            m,
+            &["enable", "healthyPercent", "sourceServiceRevisionCleanup"],
+            path,
+        )?;
         t::DeploymentEarlySuccessCriteria::builder()
             .set_enable(get(m, "enable", path)?)
             .set_healthy_percent(get(m, "healthyPercent", path)?)
             .set_source_service_revision_cleanup(get(m, "sourceServiceRevisionCleanup", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -525,7 +796,8 @@ impl FromJson for t::DeploymentEphemeralStorage {
         only(m, &["kmsKeyId"], path)?;
         t::DeploymentEphemeralStorage::builder()
             .set_kms_key_id(get(m, "kmsKeyId", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -537,14 +809,26 @@ impl ToJson for t::DeploymentLifecycleHook {
         self.lifecycle_stages.put(&mut m, "lifecycleStages");
         self.role_arn.put(&mut m, "roleArn");
         self.target_type.put(&mut m, "targetType");
-        self.timeout_configuration.put(&mut m, "timeoutConfiguration");
+        self.timeout_configuration
+            .put(&mut m, "timeoutConfiguration");
         Value::Object(m)
     }
 }
 impl FromJson for t::DeploymentLifecycleHook {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["hookDetails", "hookTargetArn", "lifecycleStages", "roleArn", "targetType", "timeoutConfiguration"], path)?;
+        only(
+            m,
+            &[
+                "hookDetails",
+                "hookTargetArn",
+                "lifecycleStages",
+                "roleArn",
+                "targetType",
+                "timeoutConfiguration",
+            ],
+            path,
+        )?;
         t::DeploymentLifecycleHook::builder()
             .set_hook_details(get(m, "hookDetails", path)?)
             .set_hook_target_arn(get(m, "hookTargetArn", path)?)
@@ -552,16 +836,41 @@ impl FromJson for t::DeploymentLifecycleHook {
             .set_role_arn(get(m, "roleArn", path)?)
             .set_target_type(get(m, "targetType", path)?)
             .set_timeout_configuration(get(m, "timeoutConfiguration", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::DeploymentLifecycleHookAction { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::DeploymentLifecycleHookAction { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::DeploymentLifecycleHookAction::from(s.as_str())) } }
-impl ToJson for t::DeploymentLifecycleHookStage { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::DeploymentLifecycleHookStage { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::DeploymentLifecycleHookStage::from(s.as_str())) } }
-impl ToJson for t::DeploymentLifecycleHookTargetType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::DeploymentLifecycleHookTargetType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::DeploymentLifecycleHookTargetType::from(s.as_str())) } }
+impl ToJson for t::DeploymentLifecycleHookAction {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::DeploymentLifecycleHookAction {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::DeploymentLifecycleHookAction::from(s.as_str()))
+    }
+}
+impl ToJson for t::DeploymentLifecycleHookStage {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::DeploymentLifecycleHookStage {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::DeploymentLifecycleHookStage::from(s.as_str()))
+    }
+}
+impl ToJson for t::DeploymentLifecycleHookTargetType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::DeploymentLifecycleHookTargetType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::DeploymentLifecycleHookTargetType::from(s.as_str()))
+    }
+}
 impl ToJson for t::DeploymentLifecycleHookTimeoutConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -577,14 +886,31 @@ impl FromJson for t::DeploymentLifecycleHookTimeoutConfiguration {
         t::DeploymentLifecycleHookTimeoutConfiguration::builder()
             .set_action(get(m, "action", path)?)
             .set_timeout_in_minutes(get(m, "timeoutInMinutes", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::DeploymentRolloutState { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::DeploymentRolloutState { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::DeploymentRolloutState::from(s.as_str())) } }
-impl ToJson for t::DeploymentStrategy { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::DeploymentStrategy { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::DeploymentStrategy::from(s.as_str())) } }
+impl ToJson for t::DeploymentRolloutState {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::DeploymentRolloutState {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::DeploymentRolloutState::from(s.as_str()))
+    }
+}
+impl ToJson for t::DeploymentStrategy {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::DeploymentStrategy {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::DeploymentStrategy::from(s.as_str()))
+    }
+}
 impl ToJson for t::Device {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -602,12 +928,21 @@ impl FromJson for t::Device {
             .set_container_path(get(m, "containerPath", path)?)
             .set_host_path(get(m, "hostPath", path)?)
             .set_permissions(get(m, "permissions", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::DeviceCgroupPermission { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::DeviceCgroupPermission { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::DeviceCgroupPermission::from(s.as_str())) } }
+impl ToJson for t::DeviceCgroupPermission {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::DeviceCgroupPermission {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::DeviceCgroupPermission::from(s.as_str()))
+    }
+}
 impl ToJson for t::DockerVolumeConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -622,19 +957,32 @@ impl ToJson for t::DockerVolumeConfiguration {
 impl FromJson for t::DockerVolumeConfiguration {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["autoprovision", "driver", "driverOpts", "labels", "scope"], path)?;
+        only(
+            m,
+            &["autoprovision", "driver", "driverOpts", "labels", "scope"],
+            path,
+        )?;
         t::DockerVolumeConfiguration::builder()
             .set_autoprovision(get(m, "autoprovision", path)?)
             .set_driver(get(m, "driver", path)?)
             .set_driver_opts(get(m, "driverOpts", path)?)
             .set_labels(get(m, "labels", path)?)
             .set_scope(get(m, "scope", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::EbsResourceType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::EbsResourceType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::EbsResourceType::from(s.as_str())) } }
+impl ToJson for t::EbsResourceType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::EbsResourceType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::EbsResourceType::from(s.as_str()))
+    }
+}
 impl ToJson for t::EbsTagSpecification {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -652,7 +1000,8 @@ impl FromJson for t::EbsTagSpecification {
             .set_propagate_tags(get(m, "propagateTags", path)?)
             .set_resource_type(get(m, "resourceType", path)?)
             .set_tags(get(m, "tags", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -671,14 +1020,31 @@ impl FromJson for t::EfsAuthorizationConfig {
         t::EfsAuthorizationConfig::builder()
             .set_access_point_id(get(m, "accessPointId", path)?)
             .set_iam(get(m, "iam", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::EfsAuthorizationConfigIam { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::EfsAuthorizationConfigIam { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::EfsAuthorizationConfigIam::from(s.as_str())) } }
-impl ToJson for t::EfsTransitEncryption { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::EfsTransitEncryption { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::EfsTransitEncryption::from(s.as_str())) } }
+impl ToJson for t::EfsAuthorizationConfigIam {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::EfsAuthorizationConfigIam {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::EfsAuthorizationConfigIam::from(s.as_str()))
+    }
+}
+impl ToJson for t::EfsTransitEncryption {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::EfsTransitEncryption {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::EfsTransitEncryption::from(s.as_str()))
+    }
+}
 impl ToJson for t::EfsVolumeConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -686,21 +1052,33 @@ impl ToJson for t::EfsVolumeConfiguration {
         self.file_system_id.put(&mut m, "fileSystemId");
         self.root_directory.put(&mut m, "rootDirectory");
         self.transit_encryption.put(&mut m, "transitEncryption");
-        self.transit_encryption_port.put(&mut m, "transitEncryptionPort");
+        self.transit_encryption_port
+            .put(&mut m, "transitEncryptionPort");
         Value::Object(m)
     }
 }
 impl FromJson for t::EfsVolumeConfiguration {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["authorizationConfig", "fileSystemId", "rootDirectory", "transitEncryption", "transitEncryptionPort"], path)?;
+        only(
+            m,
+            &[
+                "authorizationConfig",
+                "fileSystemId",
+                "rootDirectory",
+                "transitEncryption",
+                "transitEncryptionPort",
+            ],
+            path,
+        )?;
         t::EfsVolumeConfiguration::builder()
             .set_authorization_config(get(m, "authorizationConfig", path)?)
             .set_file_system_id(get(m, "fileSystemId", path)?)
             .set_root_directory(get(m, "rootDirectory", path)?)
             .set_transit_encryption(get(m, "transitEncryption", path)?)
             .set_transit_encryption_port(get(m, "transitEncryptionPort", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -719,12 +1097,21 @@ impl FromJson for t::EnvironmentFile {
         t::EnvironmentFile::builder()
             .set_type(get(m, "type", path)?)
             .set_value(get(m, "value", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::EnvironmentFileType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::EnvironmentFileType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::EnvironmentFileType::from(s.as_str())) } }
+impl ToJson for t::EnvironmentFileType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::EnvironmentFileType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::EnvironmentFileType::from(s.as_str()))
+    }
+}
 impl ToJson for t::EphemeralStorage {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -738,14 +1125,16 @@ impl FromJson for t::EphemeralStorage {
         only(m, &["sizeInGiB"], path)?;
         t::EphemeralStorage::builder()
             .set_size_in_gib(get(m, "sizeInGiB", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
 impl ToJson for t::FSxWindowsFileServerAuthorizationConfig {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.credentials_parameter.put(&mut m, "credentialsParameter");
+        self.credentials_parameter
+            .put(&mut m, "credentialsParameter");
         self.domain.put(&mut m, "domain");
         Value::Object(m)
     }
@@ -757,7 +1146,8 @@ impl FromJson for t::FSxWindowsFileServerAuthorizationConfig {
         t::FSxWindowsFileServerAuthorizationConfig::builder()
             .set_credentials_parameter(get(m, "credentialsParameter", path)?)
             .set_domain(get(m, "domain", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -773,12 +1163,17 @@ impl ToJson for t::FSxWindowsFileServerVolumeConfiguration {
 impl FromJson for t::FSxWindowsFileServerVolumeConfiguration {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["authorizationConfig", "fileSystemId", "rootDirectory"], path)?;
+        only(
+            m,
+            &["authorizationConfig", "fileSystemId", "rootDirectory"],
+            path,
+        )?;
         t::FSxWindowsFileServerVolumeConfiguration::builder()
             .set_authorization_config(get(m, "authorizationConfig", path)?)
             .set_file_system_id(get(m, "fileSystemId", path)?)
             .set_root_directory(get(m, "rootDirectory", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -797,12 +1192,21 @@ impl FromJson for t::FirelensConfiguration {
         t::FirelensConfiguration::builder()
             .set_options(get(m, "options", path)?)
             .set_type(get(m, "type", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::FirelensConfigurationType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::FirelensConfigurationType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::FirelensConfigurationType::from(s.as_str())) } }
+impl ToJson for t::FirelensConfigurationType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::FirelensConfigurationType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::FirelensConfigurationType::from(s.as_str()))
+    }
+}
 impl ToJson for t::GatewayConnector {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -820,7 +1224,8 @@ impl FromJson for t::GatewayConnector {
             .set_filters(get(m, "filters", path)?)
             .set_health_check(get(m, "healthCheck", path)?)
             .set_port_name(get(m, "portName", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -837,28 +1242,47 @@ impl FromJson for t::GatewayConnectorFilters {
         only(m, &["accessTypes"], path)?;
         t::GatewayConnectorFilters::builder()
             .set_access_types(get(m, "accessTypes", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
 impl ToJson for t::GatewayConnectorHealthCheck {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.health_check_interval_seconds.put(&mut m, "healthCheckIntervalSeconds");
+        self.health_check_interval_seconds
+            .put(&mut m, "healthCheckIntervalSeconds");
         self.health_check_path.put(&mut m, "healthCheckPath");
         self.health_check_port.put(&mut m, "healthCheckPort");
-        self.health_check_protocol.put(&mut m, "healthCheckProtocol");
-        self.health_check_timeout_seconds.put(&mut m, "healthCheckTimeoutSeconds");
-        self.healthy_threshold_count.put(&mut m, "healthyThresholdCount");
+        self.health_check_protocol
+            .put(&mut m, "healthCheckProtocol");
+        self.health_check_timeout_seconds
+            .put(&mut m, "healthCheckTimeoutSeconds");
+        self.healthy_threshold_count
+            .put(&mut m, "healthyThresholdCount");
         self.matcher.put(&mut m, "matcher");
-        self.unhealthy_threshold_count.put(&mut m, "unhealthyThresholdCount");
+        self.unhealthy_threshold_count
+            .put(&mut m, "unhealthyThresholdCount");
         Value::Object(m)
     }
 }
 impl FromJson for t::GatewayConnectorHealthCheck {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["healthCheckIntervalSeconds", "healthCheckPath", "healthCheckPort", "healthCheckProtocol", "healthCheckTimeoutSeconds", "healthyThresholdCount", "matcher", "unhealthyThresholdCount"], path)?;
+        only(
+            m,
+            &[
+                "healthCheckIntervalSeconds",
+                "healthCheckPath",
+                "healthCheckPort",
+                "healthCheckProtocol",
+                "healthCheckTimeoutSeconds",
+                "healthyThresholdCount",
+                "matcher",
+                "unhealthyThresholdCount",
+            ],
+            path,
+        )?;
         t::GatewayConnectorHealthCheck::builder()
             .set_health_check_interval_seconds(get(m, "healthCheckIntervalSeconds", path)?)
             .set_health_check_path(get(m, "healthCheckPath", path)?)
@@ -868,7 +1292,8 @@ impl FromJson for t::GatewayConnectorHealthCheck {
             .set_healthy_threshold_count(get(m, "healthyThresholdCount", path)?)
             .set_matcher(get(m, "matcher", path)?)
             .set_unhealthy_threshold_count(get(m, "unhealthyThresholdCount", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -887,12 +1312,21 @@ impl FromJson for t::GatewayConnectorHealthCheckMatcher {
         t::GatewayConnectorHealthCheckMatcher::builder()
             .set_grpc_code(get(m, "grpcCode", path)?)
             .set_http_code(get(m, "httpCode", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::GatewayConnectorHealthCheckProtocol { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::GatewayConnectorHealthCheckProtocol { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::GatewayConnectorHealthCheckProtocol::from(s.as_str())) } }
+impl ToJson for t::GatewayConnectorHealthCheckProtocol {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::GatewayConnectorHealthCheckProtocol {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::GatewayConnectorHealthCheckProtocol::from(s.as_str()))
+    }
+}
 impl ToJson for t::HealthCheck {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -907,14 +1341,19 @@ impl ToJson for t::HealthCheck {
 impl FromJson for t::HealthCheck {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["command", "interval", "retries", "startPeriod", "timeout"], path)?;
+        only(
+            m,
+            &["command", "interval", "retries", "startPeriod", "timeout"],
+            path,
+        )?;
         t::HealthCheck::builder()
             .set_command(get(m, "command", path)?)
             .set_interval(get(m, "interval", path)?)
             .set_retries(get(m, "retries", path)?)
             .set_start_period(get(m, "startPeriod", path)?)
             .set_timeout(get(m, "timeout", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -933,7 +1372,8 @@ impl FromJson for t::HostEntry {
         t::HostEntry::builder()
             .set_hostname(get(m, "hostname", path)?)
             .set_ip_address(get(m, "ipAddress", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -950,7 +1390,8 @@ impl FromJson for t::HostVolumeProperties {
         only(m, &["sourcePath"], path)?;
         t::HostVolumeProperties::builder()
             .set_source_path(get(m, "sourcePath", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -969,7 +1410,8 @@ impl FromJson for t::InferenceAccelerator {
         t::InferenceAccelerator::builder()
             .set_device_name(get(m, "deviceName", path)?)
             .set_device_type(get(m, "deviceType", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -988,12 +1430,21 @@ impl FromJson for t::InferenceAcceleratorOverride {
         t::InferenceAcceleratorOverride::builder()
             .set_device_name(get(m, "deviceName", path)?)
             .set_device_type(get(m, "deviceType", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::IpcMode { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::IpcMode { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::IpcMode::from(s.as_str())) } }
+impl ToJson for t::IpcMode {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::IpcMode {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::IpcMode::from(s.as_str()))
+    }
+}
 impl ToJson for t::KernelCapabilities {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -1009,7 +1460,8 @@ impl FromJson for t::KernelCapabilities {
         t::KernelCapabilities::builder()
             .set_add(get(m, "add", path)?)
             .set_drop(get(m, "drop", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1028,16 +1480,26 @@ impl FromJson for t::KeyValuePair {
         t::KeyValuePair::builder()
             .set_name(get(m, "name", path)?)
             .set_value(get(m, "value", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::LaunchType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::LaunchType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::LaunchType::from(s.as_str())) } }
+impl ToJson for t::LaunchType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::LaunchType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::LaunchType::from(s.as_str()))
+    }
+}
 impl ToJson for t::LinearConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.step_bake_time_in_minutes.put(&mut m, "stepBakeTimeInMinutes");
+        self.step_bake_time_in_minutes
+            .put(&mut m, "stepBakeTimeInMinutes");
         self.step_percent.put(&mut m, "stepPercent");
         Value::Object(m)
     }
@@ -1049,7 +1511,8 @@ impl FromJson for t::LinearConfiguration {
         t::LinearConfiguration::builder()
             .set_step_bake_time_in_minutes(get(m, "stepBakeTimeInMinutes", path)?)
             .set_step_percent(get(m, "stepPercent", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1069,7 +1532,19 @@ impl ToJson for t::LinuxParameters {
 impl FromJson for t::LinuxParameters {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["capabilities", "devices", "initProcessEnabled", "maxSwap", "sharedMemorySize", "swappiness", "tmpfs"], path)?;
+        only(
+            m,
+            &[
+                "capabilities",
+                "devices",
+                "initProcessEnabled",
+                "maxSwap",
+                "sharedMemorySize",
+                "swappiness",
+                "tmpfs",
+            ],
+            path,
+        )?;
         t::LinuxParameters::builder()
             .set_capabilities(get(m, "capabilities", path)?)
             .set_devices(get(m, "devices", path)?)
@@ -1078,14 +1553,16 @@ impl FromJson for t::LinuxParameters {
             .set_shared_memory_size(get(m, "sharedMemorySize", path)?)
             .set_swappiness(get(m, "swappiness", path)?)
             .set_tmpfs(get(m, "tmpfs", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
 impl ToJson for t::LoadBalancer {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.advanced_configuration.put(&mut m, "advancedConfiguration");
+        self.advanced_configuration
+            .put(&mut m, "advancedConfiguration");
         self.container_name.put(&mut m, "containerName");
         self.container_port.put(&mut m, "containerPort");
         self.load_balancer_name.put(&mut m, "loadBalancerName");
@@ -1096,14 +1573,25 @@ impl ToJson for t::LoadBalancer {
 impl FromJson for t::LoadBalancer {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["advancedConfiguration", "containerName", "containerPort", "loadBalancerName", "targetGroupArn"], path)?;
+        only(
+            m,
+            &[
+                "advancedConfiguration",
+                "containerName",
+                "containerPort",
+                "loadBalancerName",
+                "targetGroupArn",
+            ],
+            path,
+        )?;
         t::LoadBalancer::builder()
             .set_advanced_configuration(get(m, "advancedConfiguration", path)?)
             .set_container_name(get(m, "containerName", path)?)
             .set_container_port(get(m, "containerPort", path)?)
             .set_load_balancer_name(get(m, "loadBalancerName", path)?)
             .set_target_group_arn(get(m, "targetGroupArn", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1124,12 +1612,21 @@ impl FromJson for t::LogConfiguration {
             .set_log_driver(get(m, "logDriver", path)?)
             .set_options(get(m, "options", path)?)
             .set_secret_options(get(m, "secretOptions", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::LogDriver { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::LogDriver { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::LogDriver::from(s.as_str())) } }
+impl ToJson for t::LogDriver {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::LogDriver {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::LogDriver::from(s.as_str()))
+    }
+}
 impl ToJson for t::MetricConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -1145,14 +1642,16 @@ impl FromJson for t::MetricConfiguration {
         t::MetricConfiguration::builder()
             .set_metric_names(get(m, "metricNames", path)?)
             .set_resolution_seconds(get(m, "resolutionSeconds", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
 impl ToJson for t::MonitoringConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.metric_configurations.put(&mut m, "metricConfigurations");
+        self.metric_configurations
+            .put(&mut m, "metricConfigurations");
         Value::Object(m)
     }
 }
@@ -1162,7 +1661,8 @@ impl FromJson for t::MonitoringConfiguration {
         only(m, &["metricConfigurations"], path)?;
         t::MonitoringConfiguration::builder()
             .set_metric_configurations(get(m, "metricConfigurations", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1183,7 +1683,8 @@ impl FromJson for t::MountPoint {
             .set_container_path(get(m, "containerPath", path)?)
             .set_read_only(get(m, "readOnly", path)?)
             .set_source_volume(get(m, "sourceVolume", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1200,12 +1701,21 @@ impl FromJson for t::NetworkConfiguration {
         only(m, &["awsvpcConfiguration"], path)?;
         t::NetworkConfiguration::builder()
             .set_awsvpc_configuration(get(m, "awsvpcConfiguration", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::NetworkMode { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::NetworkMode { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::NetworkMode::from(s.as_str())) } }
+impl ToJson for t::NetworkMode {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::NetworkMode {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::NetworkMode::from(s.as_str()))
+    }
+}
 impl ToJson for t::NvidiaMpsAllocation {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -1221,14 +1731,31 @@ impl FromJson for t::NvidiaMpsAllocation {
         t::NvidiaMpsAllocation::builder()
             .set_max_compute_percent(get(m, "maxComputePercent", path)?)
             .set_memory(get(m, "memory", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::OsFamily { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::OsFamily { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::OsFamily::from(s.as_str())) } }
-impl ToJson for t::PidMode { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::PidMode { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::PidMode::from(s.as_str())) } }
+impl ToJson for t::OsFamily {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::OsFamily {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::OsFamily::from(s.as_str()))
+    }
+}
+impl ToJson for t::PidMode {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::PidMode {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::PidMode::from(s.as_str()))
+    }
+}
 impl ToJson for t::PlacementConstraint {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -1244,12 +1771,21 @@ impl FromJson for t::PlacementConstraint {
         t::PlacementConstraint::builder()
             .set_expression(get(m, "expression", path)?)
             .set_type(get(m, "type", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::PlacementConstraintType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::PlacementConstraintType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::PlacementConstraintType::from(s.as_str())) } }
+impl ToJson for t::PlacementConstraintType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::PlacementConstraintType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::PlacementConstraintType::from(s.as_str()))
+    }
+}
 impl ToJson for t::PlacementStrategy {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -1265,12 +1801,21 @@ impl FromJson for t::PlacementStrategy {
         t::PlacementStrategy::builder()
             .set_field(get(m, "field", path)?)
             .set_type(get(m, "type", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::PlacementStrategyType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::PlacementStrategyType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::PlacementStrategyType::from(s.as_str())) } }
+impl ToJson for t::PlacementStrategyType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::PlacementStrategyType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::PlacementStrategyType::from(s.as_str()))
+    }
+}
 impl ToJson for t::PortMapping {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -1286,7 +1831,18 @@ impl ToJson for t::PortMapping {
 impl FromJson for t::PortMapping {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["appProtocol", "containerPort", "containerPortRange", "hostPort", "name", "protocol"], path)?;
+        only(
+            m,
+            &[
+                "appProtocol",
+                "containerPort",
+                "containerPortRange",
+                "hostPort",
+                "name",
+                "protocol",
+            ],
+            path,
+        )?;
         t::PortMapping::builder()
             .set_app_protocol(get(m, "appProtocol", path)?)
             .set_container_port(get(m, "containerPort", path)?)
@@ -1294,12 +1850,21 @@ impl FromJson for t::PortMapping {
             .set_host_port(get(m, "hostPort", path)?)
             .set_name(get(m, "name", path)?)
             .set_protocol(get(m, "protocol", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::PropagateTags { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::PropagateTags { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::PropagateTags::from(s.as_str())) } }
+impl ToJson for t::PropagateTags {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::PropagateTags {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::PropagateTags::from(s.as_str()))
+    }
+}
 impl ToJson for t::ProxyConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -1317,17 +1882,56 @@ impl FromJson for t::ProxyConfiguration {
             .set_container_name(get(m, "containerName", path)?)
             .set_properties(get(m, "properties", path)?)
             .set_type(get(m, "type", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::ProxyConfigurationType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::ProxyConfigurationType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::ProxyConfigurationType::from(s.as_str())) } }
+impl ToJson for t::ProxyConfigurationType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::ProxyConfigurationType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::ProxyConfigurationType::from(s.as_str()))
+    }
+}
 /// Fill `register_task_definition`'s fluent builder from its JSON input.
-pub fn register_task_definition(client: &aws_sdk_ecs::Client, v: &Value) -> Result<aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder, JsonError> {
+pub fn register_task_definition(
+    client: &aws_sdk_ecs::Client,
+    v: &Value,
+) -> Result<
+    aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder,
+    JsonError,
+> {
     let m = object(v, "")?;
-    only(m, &["containerDefinitions", "cpu", "enableFaultInjection", "ephemeralStorage", "executionRoleArn", "family", "inferenceAccelerators", "ipcMode", "memory", "networkMode", "pidMode", "placementConstraints", "proxyConfiguration", "requiresCompatibilities", "runtimePlatform", "tags", "taskRoleArn", "volumes"], "")?;
-    Ok(client.register_task_definition()
+    only(
+        m,
+        &[
+            "containerDefinitions",
+            "cpu",
+            "enableFaultInjection",
+            "ephemeralStorage",
+            "executionRoleArn",
+            "family",
+            "inferenceAccelerators",
+            "ipcMode",
+            "memory",
+            "networkMode",
+            "pidMode",
+            "placementConstraints",
+            "proxyConfiguration",
+            "requiresCompatibilities",
+            "runtimePlatform",
+            "tags",
+            "taskRoleArn",
+            "volumes",
+        ],
+        "",
+    )?;
+    Ok(client
+        .register_task_definition()
         .set_container_definitions(get(m, "containerDefinitions", "")?)
         .set_cpu(get(m, "cpu", "")?)
         .set_enable_fault_injection(get(m, "enableFaultInjection", "")?)
@@ -1345,14 +1949,14 @@ pub fn register_task_definition(client: &aws_sdk_ecs::Client, v: &Value) -> Resu
         .set_runtime_platform(get(m, "runtimePlatform", "")?)
         .set_tags(get(m, "tags", "")?)
         .set_task_role_arn(get(m, "taskRoleArn", "")?)
-        .set_volumes(get(m, "volumes", "")?)
-    )
+        .set_volumes(get(m, "volumes", "")?))
 }
 
 impl ToJson for t::RepositoryCredentials {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.credentials_parameter.put(&mut m, "credentialsParameter");
+        self.credentials_parameter
+            .put(&mut m, "credentialsParameter");
         Value::Object(m)
     }
 }
@@ -1362,12 +1966,21 @@ impl FromJson for t::RepositoryCredentials {
         only(m, &["credentialsParameter"], path)?;
         t::RepositoryCredentials::builder()
             .set_credentials_parameter(get(m, "credentialsParameter", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::ResourceManagementType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::ResourceManagementType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::ResourceManagementType::from(s.as_str())) } }
+impl ToJson for t::ResourceManagementType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::ResourceManagementType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::ResourceManagementType::from(s.as_str()))
+    }
+}
 impl ToJson for t::ResourceRequirement {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -1385,17 +1998,54 @@ impl FromJson for t::ResourceRequirement {
             .set_sharing_strategy(get(m, "sharingStrategy", path)?)
             .set_type(get(m, "type", path)?)
             .set_value(get(m, "value", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::ResourceType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::ResourceType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::ResourceType::from(s.as_str())) } }
+impl ToJson for t::ResourceType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::ResourceType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::ResourceType::from(s.as_str()))
+    }
+}
 /// Fill `run_task`'s fluent builder from its JSON input.
-pub fn run_task(client: &aws_sdk_ecs::Client, v: &Value) -> Result<aws_sdk_ecs::operation::run_task::builders::RunTaskFluentBuilder, JsonError> {
+pub fn run_task(
+    client: &aws_sdk_ecs::Client,
+    v: &Value,
+) -> Result<aws_sdk_ecs::operation::run_task::builders::RunTaskFluentBuilder, JsonError> {
     let m = object(v, "")?;
-    only(m, &["capacityProviderStrategy", "clientToken", "cluster", "count", "enableECSManagedTags", "enableExecuteCommand", "group", "launchType", "networkConfiguration", "overrides", "placementConstraints", "placementStrategy", "platformVersion", "propagateTags", "referenceId", "startedBy", "tags", "taskDefinition", "volumeConfigurations"], "")?;
-    Ok(client.run_task()
+    only(
+        m,
+        &[
+            "capacityProviderStrategy",
+            "clientToken",
+            "cluster",
+            "count",
+            "enableECSManagedTags",
+            "enableExecuteCommand",
+            "group",
+            "launchType",
+            "networkConfiguration",
+            "overrides",
+            "placementConstraints",
+            "placementStrategy",
+            "platformVersion",
+            "propagateTags",
+            "referenceId",
+            "startedBy",
+            "tags",
+            "taskDefinition",
+            "volumeConfigurations",
+        ],
+        "",
+    )?;
+    Ok(client
+        .run_task()
         .set_capacity_provider_strategy(get(m, "capacityProviderStrategy", "")?)
         .set_client_token(get(m, "clientToken", "")?)
         .set_cluster(get(m, "cluster", "")?)
@@ -1414,15 +2064,15 @@ pub fn run_task(client: &aws_sdk_ecs::Client, v: &Value) -> Result<aws_sdk_ecs::
         .set_started_by(get(m, "startedBy", "")?)
         .set_tags(get(m, "tags", "")?)
         .set_task_definition(get(m, "taskDefinition", "")?)
-        .set_volume_configurations(get(m, "volumeConfigurations", "")?)
-    )
+        .set_volume_configurations(get(m, "volumeConfigurations", "")?))
 }
 
 impl ToJson for t::RuntimePlatform {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
         self.cpu_architecture.put(&mut m, "cpuArchitecture");
-        self.operating_system_family.put(&mut m, "operatingSystemFamily");
+        self.operating_system_family
+            .put(&mut m, "operatingSystemFamily");
         Value::Object(m)
     }
 }
@@ -1433,7 +2083,8 @@ impl FromJson for t::RuntimePlatform {
         t::RuntimePlatform::builder()
             .set_cpu_architecture(get(m, "cpuArchitecture", path)?)
             .set_operating_system_family(get(m, "operatingSystemFamily", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1443,20 +2094,31 @@ impl ToJson for t::S3FilesVolumeConfiguration {
         self.access_point_arn.put(&mut m, "accessPointArn");
         self.file_system_arn.put(&mut m, "fileSystemArn");
         self.root_directory.put(&mut m, "rootDirectory");
-        self.transit_encryption_port.put(&mut m, "transitEncryptionPort");
+        self.transit_encryption_port
+            .put(&mut m, "transitEncryptionPort");
         Value::Object(m)
     }
 }
 impl FromJson for t::S3FilesVolumeConfiguration {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["accessPointArn", "fileSystemArn", "rootDirectory", "transitEncryptionPort"], path)?;
+        only(
+            m,
+            &[
+                "accessPointArn",
+                "fileSystemArn",
+                "rootDirectory",
+                "transitEncryptionPort",
+            ],
+            path,
+        )?;
         t::S3FilesVolumeConfiguration::builder()
             .set_access_point_arn(get(m, "accessPointArn", path)?)
             .set_file_system_arn(get(m, "fileSystemArn", path)?)
             .set_root_directory(get(m, "rootDirectory", path)?)
             .set_transit_encryption_port(get(m, "transitEncryptionPort", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1475,16 +2137,41 @@ impl FromJson for t::Scale {
         t::Scale::builder()
             .set_unit(get(m, "unit", path)?)
             .set_value(get(m, "value", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::ScaleUnit { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::ScaleUnit { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::ScaleUnit::from(s.as_str())) } }
-impl ToJson for t::SchedulingStrategy { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::SchedulingStrategy { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::SchedulingStrategy::from(s.as_str())) } }
-impl ToJson for t::Scope { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::Scope { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::Scope::from(s.as_str())) } }
+impl ToJson for t::ScaleUnit {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::ScaleUnit {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::ScaleUnit::from(s.as_str()))
+    }
+}
+impl ToJson for t::SchedulingStrategy {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::SchedulingStrategy {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::SchedulingStrategy::from(s.as_str()))
+    }
+}
+impl ToJson for t::Scope {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::Scope {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::Scope::from(s.as_str()))
+    }
+}
 impl ToJson for t::Secret {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -1500,38 +2187,51 @@ impl FromJson for t::Secret {
         t::Secret::builder()
             .set_name(get(m, "name", path)?)
             .set_value_from(get(m, "valueFrom", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
 impl ToJson for t::Service {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.availability_zone_rebalancing.put(&mut m, "availabilityZoneRebalancing");
-        self.capacity_provider_strategy.put(&mut m, "capacityProviderStrategy");
+        self.availability_zone_rebalancing
+            .put(&mut m, "availabilityZoneRebalancing");
+        self.capacity_provider_strategy
+            .put(&mut m, "capacityProviderStrategy");
         self.cluster_arn.put(&mut m, "clusterArn");
         self.created_at.put(&mut m, "createdAt");
         self.created_by.put(&mut m, "createdBy");
-        self.current_service_deployment.put(&mut m, "currentServiceDeployment");
-        self.current_service_revisions.put(&mut m, "currentServiceRevisions");
-        self.deployment_configuration.put(&mut m, "deploymentConfiguration");
-        self.deployment_controller.put(&mut m, "deploymentController");
+        self.current_service_deployment
+            .put(&mut m, "currentServiceDeployment");
+        self.current_service_revisions
+            .put(&mut m, "currentServiceRevisions");
+        self.deployment_configuration
+            .put(&mut m, "deploymentConfiguration");
+        self.deployment_controller
+            .put(&mut m, "deploymentController");
         self.deployments.put(&mut m, "deployments");
         self.desired_count.put(&mut m, "desiredCount");
-        self.enable_ecs_managed_tags.put(&mut m, "enableECSManagedTags");
-        self.enable_execute_command.put(&mut m, "enableExecuteCommand");
+        self.enable_ecs_managed_tags
+            .put(&mut m, "enableECSManagedTags");
+        self.enable_execute_command
+            .put(&mut m, "enableExecuteCommand");
         self.events.put(&mut m, "events");
-        self.health_check_grace_period_seconds.put(&mut m, "healthCheckGracePeriodSeconds");
+        self.health_check_grace_period_seconds
+            .put(&mut m, "healthCheckGracePeriodSeconds");
         self.launch_type.put(&mut m, "launchType");
         self.load_balancers.put(&mut m, "loadBalancers");
-        self.network_configuration.put(&mut m, "networkConfiguration");
+        self.network_configuration
+            .put(&mut m, "networkConfiguration");
         self.pending_count.put(&mut m, "pendingCount");
-        self.placement_constraints.put(&mut m, "placementConstraints");
+        self.placement_constraints
+            .put(&mut m, "placementConstraints");
         self.placement_strategy.put(&mut m, "placementStrategy");
         self.platform_family.put(&mut m, "platformFamily");
         self.platform_version.put(&mut m, "platformVersion");
         self.propagate_tags.put(&mut m, "propagateTags");
-        self.resource_management_type.put(&mut m, "resourceManagementType");
+        self.resource_management_type
+            .put(&mut m, "resourceManagementType");
         self.role_arn.put(&mut m, "roleArn");
         self.running_count.put(&mut m, "runningCount");
         self.scheduling_strategy.put(&mut m, "schedulingStrategy");
@@ -1548,7 +2248,47 @@ impl ToJson for t::Service {
 impl FromJson for t::Service {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["availabilityZoneRebalancing", "capacityProviderStrategy", "clusterArn", "createdAt", "createdBy", "currentServiceDeployment", "currentServiceRevisions", "deploymentConfiguration", "deploymentController", "deployments", "desiredCount", "enableECSManagedTags", "enableExecuteCommand", "events", "healthCheckGracePeriodSeconds", "launchType", "loadBalancers", "networkConfiguration", "pendingCount", "placementConstraints", "placementStrategy", "platformFamily", "platformVersion", "propagateTags", "resourceManagementType", "roleArn", "runningCount", "schedulingStrategy", "serviceArn", "serviceName", "serviceRegistries", "status", "tags", "taskDefinition", "taskSets"], path)?;
+        only(
+            m,
+            &[
+                "availabilityZoneRebalancing",
+                "capacityProviderStrategy",
+                "clusterArn",
+                "createdAt",
+                "createdBy",
+                "currentServiceDeployment",
+                "currentServiceRevisions",
+                "deploymentConfiguration",
+                "deploymentController",
+                "deployments",
+                "desiredCount",
+                "enableECSManagedTags",
+                "enableExecuteCommand",
+                "events",
+                "healthCheckGracePeriodSeconds",
+                "launchType",
+                "loadBalancers",
+                "networkConfiguration",
+                "pendingCount",
+                "placementConstraints",
+                "placementStrategy",
+                "platformFamily",
+                "platformVersion",
+                "propagateTags",
+                "resourceManagementType",
+                "roleArn",
+                "runningCount",
+                "schedulingStrategy",
+                "serviceArn",
+                "serviceName",
+                "serviceRegistries",
+                "status",
+                "tags",
+                "taskDefinition",
+                "taskSets",
+            ],
+            path,
+        )?;
         t::Service::builder()
             .set_availability_zone_rebalancing(get(m, "availabilityZoneRebalancing", path)?)
             .set_capacity_provider_strategy(get(m, "capacityProviderStrategy", path)?)
@@ -1585,7 +2325,8 @@ impl FromJson for t::Service {
             .set_tags(get(m, "tags", path)?)
             .set_task_definition(get(m, "taskDefinition", path)?)
             .set_task_sets(get(m, "taskSets", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1593,7 +2334,8 @@ impl ToJson for t::ServiceConnectAccessLogConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
         self.format.put(&mut m, "format");
-        self.include_query_parameters.put(&mut m, "includeQueryParameters");
+        self.include_query_parameters
+            .put(&mut m, "includeQueryParameters");
         Value::Object(m)
     }
 }
@@ -1604,12 +2346,21 @@ impl FromJson for t::ServiceConnectAccessLogConfiguration {
         t::ServiceConnectAccessLogConfiguration::builder()
             .set_format(get(m, "format", path)?)
             .set_include_query_parameters(get(m, "includeQueryParameters", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::ServiceConnectAccessLoggingFormat { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::ServiceConnectAccessLoggingFormat { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::ServiceConnectAccessLoggingFormat::from(s.as_str())) } }
+impl ToJson for t::ServiceConnectAccessLoggingFormat {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::ServiceConnectAccessLoggingFormat {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::ServiceConnectAccessLoggingFormat::from(s.as_str()))
+    }
+}
 impl ToJson for t::ServiceConnectClientAlias {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -1627,15 +2378,18 @@ impl FromJson for t::ServiceConnectClientAlias {
             .set_dns_name(get(m, "dnsName", path)?)
             .set_port(get(m, "port", path)?)
             .set_test_traffic_rules(get(m, "testTrafficRules", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
 impl ToJson for t::ServiceConnectConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.access_log_configuration.put(&mut m, "accessLogConfiguration");
-        self.container_configurations.put(&mut m, "containerConfigurations");
+        self.access_log_configuration
+            .put(&mut m, "accessLogConfiguration");
+        self.container_configurations
+            .put(&mut m, "containerConfigurations");
         self.enabled.put(&mut m, "enabled");
         self.log_configuration.put(&mut m, "logConfiguration");
         self.namespace.put(&mut m, "namespace");
@@ -1646,7 +2400,18 @@ impl ToJson for t::ServiceConnectConfiguration {
 impl FromJson for t::ServiceConnectConfiguration {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["accessLogConfiguration", "containerConfigurations", "enabled", "logConfiguration", "namespace", "services"], path)?;
+        only(
+            m,
+            &[
+                "accessLogConfiguration",
+                "containerConfigurations",
+                "enabled",
+                "logConfiguration",
+                "namespace",
+                "services",
+            ],
+            path,
+        )?;
         t::ServiceConnectConfiguration::builder()
             .set_access_log_configuration(get(m, "accessLogConfiguration", path)?)
             .set_container_configurations(get(m, "containerConfigurations", path)?)
@@ -1654,7 +2419,8 @@ impl FromJson for t::ServiceConnectConfiguration {
             .set_log_configuration(get(m, "logConfiguration", path)?)
             .set_namespace(get(m, "namespace", path)?)
             .set_services(get(m, "services", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1662,7 +2428,9 @@ impl ToJson for t::ServiceConnectContainerConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
         match self {
-            t::ServiceConnectContainerConfiguration::LogLevel(x) => { m.insert("logLevel".into(), x.to_json()); }
+            t::ServiceConnectContainerConfiguration::LogLevel(x) => {
+                m.insert("logLevel".into(), x.to_json());
+            }
             _ => {}
         }
         Value::Object(m)
@@ -1672,21 +2440,41 @@ impl FromJson for t::ServiceConnectContainerConfiguration {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
         only(m, &["logLevel"], path)?;
-        if let Some(x) = get(m, "logLevel", path)? { return Ok(t::ServiceConnectContainerConfiguration::LogLevel(x)); }
+        if let Some(x) = get(m, "logLevel", path)? {
+            return Ok(t::ServiceConnectContainerConfiguration::LogLevel(x));
+        }
         Err(JsonError::new(path, "needs exactly one member"))
     }
 }
 
-impl ToJson for t::ServiceConnectContainerLogLevel { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::ServiceConnectContainerLogLevel { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::ServiceConnectContainerLogLevel::from(s.as_str())) } }
-impl ToJson for t::ServiceConnectIncludeQueryParameters { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::ServiceConnectIncludeQueryParameters { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::ServiceConnectIncludeQueryParameters::from(s.as_str())) } }
+impl ToJson for t::ServiceConnectContainerLogLevel {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::ServiceConnectContainerLogLevel {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::ServiceConnectContainerLogLevel::from(s.as_str()))
+    }
+}
+impl ToJson for t::ServiceConnectIncludeQueryParameters {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::ServiceConnectIncludeQueryParameters {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path)
+            .map(|s| t::ServiceConnectIncludeQueryParameters::from(s.as_str()))
+    }
+}
 impl ToJson for t::ServiceConnectService {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
         self.client_aliases.put(&mut m, "clientAliases");
         self.discovery_name.put(&mut m, "discoveryName");
-        self.ingress_port_override.put(&mut m, "ingressPortOverride");
+        self.ingress_port_override
+            .put(&mut m, "ingressPortOverride");
         self.port_name.put(&mut m, "portName");
         self.timeout.put(&mut m, "timeout");
         self.tls.put(&mut m, "tls");
@@ -1696,7 +2484,18 @@ impl ToJson for t::ServiceConnectService {
 impl FromJson for t::ServiceConnectService {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["clientAliases", "discoveryName", "ingressPortOverride", "portName", "timeout", "tls"], path)?;
+        only(
+            m,
+            &[
+                "clientAliases",
+                "discoveryName",
+                "ingressPortOverride",
+                "portName",
+                "timeout",
+                "tls",
+            ],
+            path,
+        )?;
         t::ServiceConnectService::builder()
             .set_client_aliases(get(m, "clientAliases", path)?)
             .set_discovery_name(get(m, "discoveryName", path)?)
@@ -1704,7 +2503,8 @@ impl FromJson for t::ServiceConnectService {
             .set_port_name(get(m, "portName", path)?)
             .set_timeout(get(m, "timeout", path)?)
             .set_tls(get(m, "tls", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1723,7 +2523,8 @@ impl FromJson for t::ServiceConnectServiceResource {
         t::ServiceConnectServiceResource::builder()
             .set_discovery_arn(get(m, "discoveryArn", path)?)
             .set_discovery_name(get(m, "discoveryName", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1740,7 +2541,8 @@ impl FromJson for t::ServiceConnectTestTrafficHeaderMatchRules {
         only(m, &["exact"], path)?;
         t::ServiceConnectTestTrafficHeaderMatchRules::builder()
             .set_exact(get(m, "exact", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1759,7 +2561,8 @@ impl FromJson for t::ServiceConnectTestTrafficHeaderRules {
         t::ServiceConnectTestTrafficHeaderRules::builder()
             .set_name(get(m, "name", path)?)
             .set_value(get(m, "value", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1776,7 +2579,8 @@ impl FromJson for t::ServiceConnectTestTrafficRules {
         only(m, &["header"], path)?;
         t::ServiceConnectTestTrafficRules::builder()
             .set_header(get(m, "header", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1793,14 +2597,16 @@ impl FromJson for t::ServiceConnectTlsCertificateAuthority {
         only(m, &["awsPcaAuthorityArn"], path)?;
         t::ServiceConnectTlsCertificateAuthority::builder()
             .set_aws_pca_authority_arn(get(m, "awsPcaAuthorityArn", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
 impl ToJson for t::ServiceConnectTlsConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.issuer_certificate_authority.put(&mut m, "issuerCertificateAuthority");
+        self.issuer_certificate_authority
+            .put(&mut m, "issuerCertificateAuthority");
         self.kms_key.put(&mut m, "kmsKey");
         self.role_arn.put(&mut m, "roleArn");
         Value::Object(m)
@@ -1809,12 +2615,17 @@ impl ToJson for t::ServiceConnectTlsConfiguration {
 impl FromJson for t::ServiceConnectTlsConfiguration {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["issuerCertificateAuthority", "kmsKey", "roleArn"], path)?;
+        only(
+            m,
+            &["issuerCertificateAuthority", "kmsKey", "roleArn"],
+            path,
+        )?;
         t::ServiceConnectTlsConfiguration::builder()
             .set_issuer_certificate_authority(get(m, "issuerCertificateAuthority", path)?)
             .set_kms_key(get(m, "kmsKey", path)?)
             .set_role_arn(get(m, "roleArn", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1831,13 +2642,23 @@ impl ToJson for t::ServiceCurrentRevisionSummary {
 impl FromJson for t::ServiceCurrentRevisionSummary {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["arn", "pendingTaskCount", "requestedTaskCount", "runningTaskCount"], path)?;
+        only(
+            m,
+            &[
+                "arn",
+                "pendingTaskCount",
+                "requestedTaskCount",
+                "runningTaskCount",
+            ],
+            path,
+        )?;
         t::ServiceCurrentRevisionSummary::builder()
             .set_arn(get(m, "arn", path)?)
             .set_pending_task_count(get(m, "pendingTaskCount", path)?)
             .set_requested_task_count(get(m, "requestedTaskCount", path)?)
             .set_running_task_count(get(m, "runningTaskCount", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1858,7 +2679,8 @@ impl FromJson for t::ServiceEvent {
             .set_created_at(get(m, "createdAt", path)?)
             .set_id(get(m, "id", path)?)
             .set_message(get(m, "message", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1874,7 +2696,8 @@ impl ToJson for t::ServiceManagedEbsVolumeConfiguration {
         self.snapshot_id.put(&mut m, "snapshotId");
         self.tag_specifications.put(&mut m, "tagSpecifications");
         self.throughput.put(&mut m, "throughput");
-        self.volume_initialization_rate.put(&mut m, "volumeInitializationRate");
+        self.volume_initialization_rate
+            .put(&mut m, "volumeInitializationRate");
         self.volume_type.put(&mut m, "volumeType");
         Value::Object(m)
     }
@@ -1882,7 +2705,23 @@ impl ToJson for t::ServiceManagedEbsVolumeConfiguration {
 impl FromJson for t::ServiceManagedEbsVolumeConfiguration {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["encrypted", "filesystemType", "iops", "kmsKeyId", "roleArn", "sizeInGiB", "snapshotId", "tagSpecifications", "throughput", "volumeInitializationRate", "volumeType"], path)?;
+        only(
+            m,
+            &[
+                "encrypted",
+                "filesystemType",
+                "iops",
+                "kmsKeyId",
+                "roleArn",
+                "sizeInGiB",
+                "snapshotId",
+                "tagSpecifications",
+                "throughput",
+                "volumeInitializationRate",
+                "volumeType",
+            ],
+            path,
+        )?;
         t::ServiceManagedEbsVolumeConfiguration::builder()
             .set_encrypted(get(m, "encrypted", path)?)
             .set_filesystem_type(get(m, "filesystemType", path)?)
@@ -1895,7 +2734,8 @@ impl FromJson for t::ServiceManagedEbsVolumeConfiguration {
             .set_throughput(get(m, "throughput", path)?)
             .set_volume_initialization_rate(get(m, "volumeInitializationRate", path)?)
             .set_volume_type(get(m, "volumeType", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1912,18 +2752,31 @@ impl ToJson for t::ServiceRegistry {
 impl FromJson for t::ServiceRegistry {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["containerName", "containerPort", "port", "registryArn"], path)?;
+        only(
+            m,
+            &["containerName", "containerPort", "port", "registryArn"],
+            path,
+        )?;
         t::ServiceRegistry::builder()
             .set_container_name(get(m, "containerName", path)?)
             .set_container_port(get(m, "containerPort", path)?)
             .set_port(get(m, "port", path)?)
             .set_registry_arn(get(m, "registryArn", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::ServiceRevisionCleanup { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::ServiceRevisionCleanup { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::ServiceRevisionCleanup::from(s.as_str())) } }
+impl ToJson for t::ServiceRevisionCleanup {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::ServiceRevisionCleanup {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::ServiceRevisionCleanup::from(s.as_str()))
+    }
+}
 impl ToJson for t::ServiceVolumeConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -1939,7 +2792,8 @@ impl FromJson for t::ServiceVolumeConfiguration {
         t::ServiceVolumeConfiguration::builder()
             .set_managed_ebs_volume(get(m, "managedEBSVolume", path)?)
             .set_name(get(m, "name", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1947,7 +2801,9 @@ impl ToJson for t::SharingStrategy {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
         match self {
-            t::SharingStrategy::NvidiaMps(x) => { m.insert("nvidiaMps".into(), x.to_json()); }
+            t::SharingStrategy::NvidiaMps(x) => {
+                m.insert("nvidiaMps".into(), x.to_json());
+            }
             _ => {}
         }
         Value::Object(m)
@@ -1957,13 +2813,23 @@ impl FromJson for t::SharingStrategy {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
         only(m, &["nvidiaMps"], path)?;
-        if let Some(x) = get(m, "nvidiaMps", path)? { return Ok(t::SharingStrategy::NvidiaMps(x)); }
+        if let Some(x) = get(m, "nvidiaMps", path)? {
+            return Ok(t::SharingStrategy::NvidiaMps(x));
+        }
         Err(JsonError::new(path, "needs exactly one member"))
     }
 }
 
-impl ToJson for t::StabilityStatus { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::StabilityStatus { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::StabilityStatus::from(s.as_str())) } }
+impl ToJson for t::StabilityStatus {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::StabilityStatus {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::StabilityStatus::from(s.as_str()))
+    }
+}
 impl ToJson for t::SystemControl {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -1979,7 +2845,8 @@ impl FromJson for t::SystemControl {
         t::SystemControl::builder()
             .set_namespace(get(m, "namespace", path)?)
             .set_value(get(m, "value", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -1998,35 +2865,49 @@ impl FromJson for t::Tag {
         t::Tag::builder()
             .set_key(get(m, "key", path)?)
             .set_value(get(m, "value", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::TargetType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::TargetType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::TargetType::from(s.as_str())) } }
+impl ToJson for t::TargetType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::TargetType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::TargetType::from(s.as_str()))
+    }
+}
 impl ToJson for t::TaskDefinition {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
         self.compatibilities.put(&mut m, "compatibilities");
-        self.container_definitions.put(&mut m, "containerDefinitions");
+        self.container_definitions
+            .put(&mut m, "containerDefinitions");
         self.cpu.put(&mut m, "cpu");
         self.delete_requested_at.put(&mut m, "deleteRequestedAt");
         self.deregistered_at.put(&mut m, "deregisteredAt");
-        self.enable_fault_injection.put(&mut m, "enableFaultInjection");
+        self.enable_fault_injection
+            .put(&mut m, "enableFaultInjection");
         self.ephemeral_storage.put(&mut m, "ephemeralStorage");
         self.execution_role_arn.put(&mut m, "executionRoleArn");
         self.family.put(&mut m, "family");
-        self.inference_accelerators.put(&mut m, "inferenceAccelerators");
+        self.inference_accelerators
+            .put(&mut m, "inferenceAccelerators");
         self.ipc_mode.put(&mut m, "ipcMode");
         self.memory.put(&mut m, "memory");
         self.network_mode.put(&mut m, "networkMode");
         self.pid_mode.put(&mut m, "pidMode");
-        self.placement_constraints.put(&mut m, "placementConstraints");
+        self.placement_constraints
+            .put(&mut m, "placementConstraints");
         self.proxy_configuration.put(&mut m, "proxyConfiguration");
         self.registered_at.put(&mut m, "registeredAt");
         self.registered_by.put(&mut m, "registeredBy");
         self.requires_attributes.put(&mut m, "requiresAttributes");
-        self.requires_compatibilities.put(&mut m, "requiresCompatibilities");
+        self.requires_compatibilities
+            .put(&mut m, "requiresCompatibilities");
         self.revision.put(&mut m, "revision");
         self.runtime_platform.put(&mut m, "runtimePlatform");
         self.status.put(&mut m, "status");
@@ -2039,7 +2920,38 @@ impl ToJson for t::TaskDefinition {
 impl FromJson for t::TaskDefinition {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["compatibilities", "containerDefinitions", "cpu", "deleteRequestedAt", "deregisteredAt", "enableFaultInjection", "ephemeralStorage", "executionRoleArn", "family", "inferenceAccelerators", "ipcMode", "memory", "networkMode", "pidMode", "placementConstraints", "proxyConfiguration", "registeredAt", "registeredBy", "requiresAttributes", "requiresCompatibilities", "revision", "runtimePlatform", "status", "taskDefinitionArn", "taskRoleArn", "volumes"], path)?;
+        only(
+            m,
+            &[
+                "compatibilities",
+                "containerDefinitions",
+                "cpu",
+                "deleteRequestedAt",
+                "deregisteredAt",
+                "enableFaultInjection",
+                "ephemeralStorage",
+                "executionRoleArn",
+                "family",
+                "inferenceAccelerators",
+                "ipcMode",
+                "memory",
+                "networkMode",
+                "pidMode",
+                "placementConstraints",
+                "proxyConfiguration",
+                "registeredAt",
+                "registeredBy",
+                "requiresAttributes",
+                "requiresCompatibilities",
+                "revision",
+                "runtimePlatform",
+                "status",
+                "taskDefinitionArn",
+                "taskRoleArn",
+                "volumes",
+            ],
+            path,
+        )?;
         t::TaskDefinition::builder()
             .set_compatibilities(get(m, "compatibilities", path)?)
             .set_container_definitions(get(m, "containerDefinitions", path)?)
@@ -2067,7 +2979,8 @@ impl FromJson for t::TaskDefinition {
             .set_task_definition_arn(get(m, "taskDefinitionArn", path)?)
             .set_task_role_arn(get(m, "taskRoleArn", path)?)
             .set_volumes(get(m, "volumes", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -2086,16 +2999,42 @@ impl FromJson for t::TaskDefinitionPlacementConstraint {
         t::TaskDefinitionPlacementConstraint::builder()
             .set_expression(get(m, "expression", path)?)
             .set_type(get(m, "type", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::TaskDefinitionPlacementConstraintType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::TaskDefinitionPlacementConstraintType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::TaskDefinitionPlacementConstraintType::from(s.as_str())) } }
-impl ToJson for t::TaskDefinitionStatus { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::TaskDefinitionStatus { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::TaskDefinitionStatus::from(s.as_str())) } }
-impl ToJson for t::TaskFilesystemType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::TaskFilesystemType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::TaskFilesystemType::from(s.as_str())) } }
+impl ToJson for t::TaskDefinitionPlacementConstraintType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::TaskDefinitionPlacementConstraintType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path)
+            .map(|s| t::TaskDefinitionPlacementConstraintType::from(s.as_str()))
+    }
+}
+impl ToJson for t::TaskDefinitionStatus {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::TaskDefinitionStatus {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::TaskDefinitionStatus::from(s.as_str()))
+    }
+}
+impl ToJson for t::TaskFilesystemType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::TaskFilesystemType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::TaskFilesystemType::from(s.as_str()))
+    }
+}
 impl ToJson for t::TaskManagedEbsVolumeConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -2109,7 +3048,8 @@ impl ToJson for t::TaskManagedEbsVolumeConfiguration {
         self.tag_specifications.put(&mut m, "tagSpecifications");
         self.termination_policy.put(&mut m, "terminationPolicy");
         self.throughput.put(&mut m, "throughput");
-        self.volume_initialization_rate.put(&mut m, "volumeInitializationRate");
+        self.volume_initialization_rate
+            .put(&mut m, "volumeInitializationRate");
         self.volume_type.put(&mut m, "volumeType");
         Value::Object(m)
     }
@@ -2117,7 +3057,24 @@ impl ToJson for t::TaskManagedEbsVolumeConfiguration {
 impl FromJson for t::TaskManagedEbsVolumeConfiguration {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["encrypted", "filesystemType", "iops", "kmsKeyId", "roleArn", "sizeInGiB", "snapshotId", "tagSpecifications", "terminationPolicy", "throughput", "volumeInitializationRate", "volumeType"], path)?;
+        only(
+            m,
+            &[
+                "encrypted",
+                "filesystemType",
+                "iops",
+                "kmsKeyId",
+                "roleArn",
+                "sizeInGiB",
+                "snapshotId",
+                "tagSpecifications",
+                "terminationPolicy",
+                "throughput",
+                "volumeInitializationRate",
+                "volumeType",
+            ],
+            path,
+        )?;
         t::TaskManagedEbsVolumeConfiguration::builder()
             .set_encrypted(get(m, "encrypted", path)?)
             .set_filesystem_type(get(m, "filesystemType", path)?)
@@ -2131,14 +3088,16 @@ impl FromJson for t::TaskManagedEbsVolumeConfiguration {
             .set_throughput(get(m, "throughput", path)?)
             .set_volume_initialization_rate(get(m, "volumeInitializationRate", path)?)
             .set_volume_type(get(m, "volumeType", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
 impl ToJson for t::TaskManagedEbsVolumeTerminationPolicy {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.delete_on_termination.put(&mut m, "deleteOnTermination");
+        self.delete_on_termination
+            .put(&mut m, "deleteOnTermination");
         Value::Object(m)
     }
 }
@@ -2148,7 +3107,8 @@ impl FromJson for t::TaskManagedEbsVolumeTerminationPolicy {
         only(m, &["deleteOnTermination"], path)?;
         t::TaskManagedEbsVolumeTerminationPolicy::builder()
             .set_delete_on_termination(get(m, "deleteOnTermination", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -2159,7 +3119,8 @@ impl ToJson for t::TaskOverride {
         self.cpu.put(&mut m, "cpu");
         self.ephemeral_storage.put(&mut m, "ephemeralStorage");
         self.execution_role_arn.put(&mut m, "executionRoleArn");
-        self.inference_accelerator_overrides.put(&mut m, "inferenceAcceleratorOverrides");
+        self.inference_accelerator_overrides
+            .put(&mut m, "inferenceAcceleratorOverrides");
         self.memory.put(&mut m, "memory");
         self.task_role_arn.put(&mut m, "taskRoleArn");
         Value::Object(m)
@@ -2168,7 +3129,19 @@ impl ToJson for t::TaskOverride {
 impl FromJson for t::TaskOverride {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["containerOverrides", "cpu", "ephemeralStorage", "executionRoleArn", "inferenceAcceleratorOverrides", "memory", "taskRoleArn"], path)?;
+        only(
+            m,
+            &[
+                "containerOverrides",
+                "cpu",
+                "ephemeralStorage",
+                "executionRoleArn",
+                "inferenceAcceleratorOverrides",
+                "memory",
+                "taskRoleArn",
+            ],
+            path,
+        )?;
         t::TaskOverride::builder()
             .set_container_overrides(get(m, "containerOverrides", path)?)
             .set_cpu(get(m, "cpu", path)?)
@@ -2177,23 +3150,28 @@ impl FromJson for t::TaskOverride {
             .set_inference_accelerator_overrides(get(m, "inferenceAcceleratorOverrides", path)?)
             .set_memory(get(m, "memory", path)?)
             .set_task_role_arn(get(m, "taskRoleArn", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
 impl ToJson for t::TaskSet {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.capacity_provider_strategy.put(&mut m, "capacityProviderStrategy");
+        self.capacity_provider_strategy
+            .put(&mut m, "capacityProviderStrategy");
         self.cluster_arn.put(&mut m, "clusterArn");
-        self.computed_desired_count.put(&mut m, "computedDesiredCount");
+        self.computed_desired_count
+            .put(&mut m, "computedDesiredCount");
         self.created_at.put(&mut m, "createdAt");
         self.external_id.put(&mut m, "externalId");
-        self.fargate_ephemeral_storage.put(&mut m, "fargateEphemeralStorage");
+        self.fargate_ephemeral_storage
+            .put(&mut m, "fargateEphemeralStorage");
         self.id.put(&mut m, "id");
         self.launch_type.put(&mut m, "launchType");
         self.load_balancers.put(&mut m, "loadBalancers");
-        self.network_configuration.put(&mut m, "networkConfiguration");
+        self.network_configuration
+            .put(&mut m, "networkConfiguration");
         self.pending_count.put(&mut m, "pendingCount");
         self.platform_family.put(&mut m, "platformFamily");
         self.platform_version.put(&mut m, "platformVersion");
@@ -2215,7 +3193,37 @@ impl ToJson for t::TaskSet {
 impl FromJson for t::TaskSet {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["capacityProviderStrategy", "clusterArn", "computedDesiredCount", "createdAt", "externalId", "fargateEphemeralStorage", "id", "launchType", "loadBalancers", "networkConfiguration", "pendingCount", "platformFamily", "platformVersion", "runningCount", "scale", "serviceArn", "serviceRegistries", "stabilityStatus", "stabilityStatusAt", "startedBy", "status", "tags", "taskDefinition", "taskSetArn", "updatedAt"], path)?;
+        only(
+            m,
+            &[
+                "capacityProviderStrategy",
+                "clusterArn",
+                "computedDesiredCount",
+                "createdAt",
+                "externalId",
+                "fargateEphemeralStorage",
+                "id",
+                "launchType",
+                "loadBalancers",
+                "networkConfiguration",
+                "pendingCount",
+                "platformFamily",
+                "platformVersion",
+                "runningCount",
+                "scale",
+                "serviceArn",
+                "serviceRegistries",
+                "stabilityStatus",
+                "stabilityStatusAt",
+                "startedBy",
+                "status",
+                "tags",
+                "taskDefinition",
+                "taskSetArn",
+                "updatedAt",
+            ],
+            path,
+        )?;
         t::TaskSet::builder()
             .set_capacity_provider_strategy(get(m, "capacityProviderStrategy", path)?)
             .set_cluster_arn(get(m, "clusterArn", path)?)
@@ -2242,7 +3250,8 @@ impl FromJson for t::TaskSet {
             .set_task_definition(get(m, "taskDefinition", path)?)
             .set_task_set_arn(get(m, "taskSetArn", path)?)
             .set_updated_at(get(m, "updatedAt", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -2261,7 +3270,8 @@ impl FromJson for t::TaskVolumeConfiguration {
         t::TaskVolumeConfiguration::builder()
             .set_managed_ebs_volume(get(m, "managedEBSVolume", path)?)
             .set_name(get(m, "name", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -2280,17 +3290,27 @@ impl FromJson for t::ThresholdConfiguration {
         t::ThresholdConfiguration::builder()
             .set_type(get(m, "type", path)?)
             .set_value(get(m, "value", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::ThresholdType { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::ThresholdType { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::ThresholdType::from(s.as_str())) } }
+impl ToJson for t::ThresholdType {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::ThresholdType {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::ThresholdType::from(s.as_str()))
+    }
+}
 impl ToJson for t::TimeoutConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
         self.idle_timeout_seconds.put(&mut m, "idleTimeoutSeconds");
-        self.per_request_timeout_seconds.put(&mut m, "perRequestTimeoutSeconds");
+        self.per_request_timeout_seconds
+            .put(&mut m, "perRequestTimeoutSeconds");
         Value::Object(m)
     }
 }
@@ -2301,7 +3321,8 @@ impl FromJson for t::TimeoutConfiguration {
         t::TimeoutConfiguration::builder()
             .set_idle_timeout_seconds(get(m, "idleTimeoutSeconds", path)?)
             .set_per_request_timeout_seconds(get(m, "perRequestTimeoutSeconds", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -2322,12 +3343,21 @@ impl FromJson for t::Tmpfs {
             .set_container_path(get(m, "containerPath", path)?)
             .set_mount_options(get(m, "mountOptions", path)?)
             .set_size(get(m, "size", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::TransportProtocol { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::TransportProtocol { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::TransportProtocol::from(s.as_str())) } }
+impl ToJson for t::TransportProtocol {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::TransportProtocol {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::TransportProtocol::from(s.as_str()))
+    }
+}
 impl ToJson for t::Ulimit {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -2345,17 +3375,60 @@ impl FromJson for t::Ulimit {
             .set_hard_limit(get(m, "hardLimit", path)?)
             .set_name(get(m, "name", path)?)
             .set_soft_limit(get(m, "softLimit", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
-impl ToJson for t::UlimitName { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::UlimitName { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::UlimitName::from(s.as_str())) } }
+impl ToJson for t::UlimitName {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::UlimitName {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::UlimitName::from(s.as_str()))
+    }
+}
 /// Fill `update_service`'s fluent builder from its JSON input.
-pub fn update_service(client: &aws_sdk_ecs::Client, v: &Value) -> Result<aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder, JsonError> {
+pub fn update_service(
+    client: &aws_sdk_ecs::Client,
+    v: &Value,
+) -> Result<aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder, JsonError>
+{
     let m = object(v, "")?;
-    only(m, &["availabilityZoneRebalancing", "capacityProviderStrategy", "cluster", "deploymentConfiguration", "deploymentController", "desiredCount", "enableECSManagedTags", "enableExecuteCommand", "forceNewDeployment", "gatewayConnectors", "healthCheckGracePeriodSeconds", "loadBalancers", "monitoring", "networkConfiguration", "placementConstraints", "placementStrategy", "platformVersion", "propagateTags", "service", "serviceConnectConfiguration", "serviceRegistries", "taskDefinition", "volumeConfigurations", "vpcLatticeConfigurations"], "")?;
-    Ok(client.update_service()
+    only(
+        m,
+        &[
+            "availabilityZoneRebalancing",
+            "capacityProviderStrategy",
+            "cluster",
+            "deploymentConfiguration",
+            "deploymentController",
+            "desiredCount",
+            "enableECSManagedTags",
+            "enableExecuteCommand",
+            "forceNewDeployment",
+            "gatewayConnectors",
+            "healthCheckGracePeriodSeconds",
+            "loadBalancers",
+            "monitoring",
+            "networkConfiguration",
+            "placementConstraints",
+            "placementStrategy",
+            "platformVersion",
+            "propagateTags",
+            "service",
+            "serviceConnectConfiguration",
+            "serviceRegistries",
+            "taskDefinition",
+            "volumeConfigurations",
+            "vpcLatticeConfigurations",
+        ],
+        "",
+    )?;
+    Ok(client
+        .update_service()
         .set_availability_zone_rebalancing(get(m, "availabilityZoneRebalancing", "")?)
         .set_capacity_provider_strategy(get(m, "capacityProviderStrategy", "")?)
         .set_cluster(get(m, "cluster", "")?)
@@ -2379,38 +3452,66 @@ pub fn update_service(client: &aws_sdk_ecs::Client, v: &Value) -> Result<aws_sdk
         .set_service_registries(get(m, "serviceRegistries", "")?)
         .set_task_definition(get(m, "taskDefinition", "")?)
         .set_volume_configurations(get(m, "volumeConfigurations", "")?)
-        .set_vpc_lattice_configurations(get(m, "vpcLatticeConfigurations", "")?)
-    )
+        .set_vpc_lattice_configurations(get(m, "vpcLatticeConfigurations", "")?))
 }
 
-impl ToJson for t::VersionConsistency { fn to_json(&self) -> Value { Value::String(self.as_str().to_owned()) } }
-impl FromJson for t::VersionConsistency { fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> { String::from_json(v, path).map(|s| t::VersionConsistency::from(s.as_str())) } }
+impl ToJson for t::VersionConsistency {
+    fn to_json(&self) -> Value {
+        Value::String(self.as_str().to_owned())
+    }
+}
+impl FromJson for t::VersionConsistency {
+    fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
+        String::from_json(v, path).map(|s| t::VersionConsistency::from(s.as_str()))
+    }
+}
 impl ToJson for t::Volume {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
         self.configured_at_launch.put(&mut m, "configuredAtLaunch");
-        self.docker_volume_configuration.put(&mut m, "dockerVolumeConfiguration");
-        self.efs_volume_configuration.put(&mut m, "efsVolumeConfiguration");
-        self.fsx_windows_file_server_volume_configuration.put(&mut m, "fsxWindowsFileServerVolumeConfiguration");
+        self.docker_volume_configuration
+            .put(&mut m, "dockerVolumeConfiguration");
+        self.efs_volume_configuration
+            .put(&mut m, "efsVolumeConfiguration");
+        self.fsx_windows_file_server_volume_configuration
+            .put(&mut m, "fsxWindowsFileServerVolumeConfiguration");
         self.host.put(&mut m, "host");
         self.name.put(&mut m, "name");
-        self.s3files_volume_configuration.put(&mut m, "s3filesVolumeConfiguration");
+        self.s3files_volume_configuration
+            .put(&mut m, "s3filesVolumeConfiguration");
         Value::Object(m)
     }
 }
 impl FromJson for t::Volume {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["configuredAtLaunch", "dockerVolumeConfiguration", "efsVolumeConfiguration", "fsxWindowsFileServerVolumeConfiguration", "host", "name", "s3filesVolumeConfiguration"], path)?;
+        only(
+            m,
+            &[
+                "configuredAtLaunch",
+                "dockerVolumeConfiguration",
+                "efsVolumeConfiguration",
+                "fsxWindowsFileServerVolumeConfiguration",
+                "host",
+                "name",
+                "s3filesVolumeConfiguration",
+            ],
+            path,
+        )?;
         t::Volume::builder()
             .set_configured_at_launch(get(m, "configuredAtLaunch", path)?)
             .set_docker_volume_configuration(get(m, "dockerVolumeConfiguration", path)?)
             .set_efs_volume_configuration(get(m, "efsVolumeConfiguration", path)?)
-            .set_fsx_windows_file_server_volume_configuration(get(m, "fsxWindowsFileServerVolumeConfiguration", path)?)
+            .set_fsx_windows_file_server_volume_configuration(get(
+                m,
+                "fsxWindowsFileServerVolumeConfiguration",
+                path,
+            )?)
             .set_host(get(m, "host", path)?)
             .set_name(get(m, "name", path)?)
             .set_s3files_volume_configuration(get(m, "s3filesVolumeConfiguration", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
@@ -2429,15 +3530,18 @@ impl FromJson for t::VolumeFrom {
         t::VolumeFrom::builder()
             .set_read_only(get(m, "readOnly", path)?)
             .set_source_container(get(m, "sourceContainer", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
 impl ToJson for t::VpcLatticeAdvancedConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.alternate_target_group_arn.put(&mut m, "alternateTargetGroupArn");
-        self.production_listener_rule.put(&mut m, "productionListenerRule");
+        self.alternate_target_group_arn
+            .put(&mut m, "alternateTargetGroupArn");
+        self.production_listener_rule
+            .put(&mut m, "productionListenerRule");
         self.test_listener_rule.put(&mut m, "testListenerRule");
         Value::Object(m)
     }
@@ -2445,19 +3549,29 @@ impl ToJson for t::VpcLatticeAdvancedConfiguration {
 impl FromJson for t::VpcLatticeAdvancedConfiguration {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["alternateTargetGroupArn", "productionListenerRule", "testListenerRule"], path)?;
+        only(
+            m,
+            &[
+                "alternateTargetGroupArn",
+                "productionListenerRule",
+                "testListenerRule",
+            ],
+            path,
+        )?;
         t::VpcLatticeAdvancedConfiguration::builder()
             .set_alternate_target_group_arn(get(m, "alternateTargetGroupArn", path)?)
             .set_production_listener_rule(get(m, "productionListenerRule", path)?)
             .set_test_listener_rule(get(m, "testListenerRule", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
 
 impl ToJson for t::VpcLatticeConfiguration {
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        self.advanced_configuration.put(&mut m, "advancedConfiguration");
+        self.advanced_configuration
+            .put(&mut m, "advancedConfiguration");
         self.port_name.put(&mut m, "portName");
         self.role_arn.put(&mut m, "roleArn");
         self.target_group_arn.put(&mut m, "targetGroupArn");
@@ -2467,13 +3581,22 @@ impl ToJson for t::VpcLatticeConfiguration {
 impl FromJson for t::VpcLatticeConfiguration {
     fn from_json(v: &Value, path: &str) -> Result<Self, JsonError> {
         let m = object(v, path)?;
-        only(m, &["advancedConfiguration", "portName", "roleArn", "targetGroupArn"], path)?;
+        only(
+            m,
+            &[
+                "advancedConfiguration",
+                "portName",
+                "roleArn",
+                "targetGroupArn",
+            ],
+            path,
+        )?;
         t::VpcLatticeConfiguration::builder()
             .set_advanced_configuration(get(m, "advancedConfiguration", path)?)
             .set_port_name(get(m, "portName", path)?)
             .set_role_arn(get(m, "roleArn", path)?)
             .set_target_group_arn(get(m, "targetGroupArn", path)?)
-            .build().built(path)
+            .build()
+            .built(path)
     }
 }
-

@@ -9,11 +9,11 @@
 pub mod analysis;
 pub mod api;
 mod apply;
-pub mod generated;
-pub mod model_json;
 pub mod autoscaling;
 pub mod diagnose;
 pub mod fake;
+pub mod generated;
+pub mod model_json;
 mod observe;
 pub mod pace;
 pub mod platform;

@@ -256,7 +256,11 @@ impl ToJson for aws_smithy_types::Document {
             D::Object(m) => {
                 let mut keys: Vec<&String> = m.keys().collect();
                 keys.sort();
-                Value::Object(keys.into_iter().map(|k| (k.clone(), m[k].to_json())).collect())
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), m[k].to_json()))
+                        .collect(),
+                )
             }
             D::Array(a) => Value::Array(a.iter().map(ToJson::to_json).collect()),
             D::Number(N::PosInt(n)) => Value::from(*n),

@@ -15,9 +15,8 @@ use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types as ecs;
 use ferry_core::live::{LiveRepository, LiveService};
 use ferry_core::render::{
-    CreateRepository, CreateService,
-    EncryptionConfiguration, ImageScanningConfiguration, RunTask, Tag,
-    TagOut, TaskDefinition, UpdateService,
+    CreateRepository, CreateService, EncryptionConfiguration, ImageScanningConfiguration, RunTask,
+    Tag, TagOut, TaskDefinition, UpdateService,
 };
 
 use crate::api::{ApiError, ApiResult, EcsApi, LiveContainer, LiveTask};
@@ -151,9 +150,6 @@ fn build_error(operation: &'static str, err: impl std::fmt::Display) -> ApiError
     }
 }
 
-
-
-
 /// A described service in ferry-core's shape: every member ECS returns, through the
 /// conversions generated from the ECS API model. Service Connect is read from the PRIMARY
 /// deployment (ECS reports it there).
@@ -207,7 +203,10 @@ fn task_definition_from(td: &ecs::TaskDefinition) -> TaskDefinition {
 const REGISTER: &str = "RegisterTaskDefinition";
 
 /// What ferry-core rendered, as the ECS API's JSON input.
-fn input_json<T: serde::Serialize>(operation: &'static str, input: &T) -> ApiResult<serde_json::Value> {
+fn input_json<T: serde::Serialize>(
+    operation: &'static str,
+    input: &T,
+) -> ApiResult<serde_json::Value> {
     serde_json::to_value(input).map_err(|e| build_error(operation, e))
 }
 
@@ -220,10 +219,6 @@ fn ecs_tags(tags: &[Tag]) -> Vec<ecs::Tag> {
         .map(|t| ecs::Tag::builder().key(&t.key).value(&t.value).build())
         .collect()
 }
-
-
-
-
 
 fn repository_from(r: &ecr::Repository) -> LiveRepository {
     LiveRepository {

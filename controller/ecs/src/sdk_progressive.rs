@@ -10,10 +10,6 @@ use aws_sdk_ecs as ecs;
 use crate::api::{ApiResult, LiveHook, LiveServiceDeployment};
 use crate::sdk::api_error;
 
-
-
-
-
 fn time(t: Option<&ecs::primitives::DateTime>) -> Option<SystemTime> {
     t.and_then(|t| SystemTime::try_from(*t).ok())
 }

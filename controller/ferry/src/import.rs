@@ -51,7 +51,10 @@ pub(crate) struct ImportArgs {
 /// Run `ferry import`.
 pub(crate) fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     if !ferry_core::load::is_environment_name(&args.env) {
-        eprintln!("error: `{}` is not an environment name", ferry_core::printable::escape(&args.env));
+        eprintln!(
+            "error: `{}` is not an environment name",
+            ferry_core::printable::escape(&args.env)
+        );
         return Ok(ExitCode::FAILURE);
     }
     let result = match &args.task_definition {
@@ -100,13 +103,24 @@ fn report(file: &str, problems: &[Problem]) {
 }
 
 fn read_json(path: &Path) -> anyhow::Result<Result<Value, String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(serde_json::from_str(&text).map_err(|e| {
-        format!("{}:{}:{}: not valid JSON: {e}", path.display(), e.line(), e.column())
+        format!(
+            "{}:{}:{}: not valid JSON: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
     }))
 }
 
-fn manifest(svc: &ImportedService, td: &Map<String, Value>, tags: &[Value], registry: &mut Registry) -> Value {
+fn manifest(
+    svc: &ImportedService,
+    td: &Map<String, Value>,
+    tags: &[Value],
+    registry: &mut Registry,
+) -> Value {
     let mut svc = svc.clone();
     let fargate = import::fargate_only(td);
     if !fargate
@@ -122,7 +136,8 @@ fn manifest(svc: &ImportedService, td: &Map<String, Value>, tags: &[Value], regi
             .filter(|(k, _)| !k.starts_with("ferry.dev/") && !k.starts_with("aws:"))
             .collect();
         if !map.is_empty() {
-            svc.spec.insert("tags".into(), import::escape(&Value::Object(map)));
+            svc.spec
+                .insert("tags".into(), import::escape(&Value::Object(map)));
         }
     }
     let mut m = import::service_manifest(&svc, import::task_definition_spec(td, registry));
@@ -219,7 +234,10 @@ fn region_of(td: &Map<String, Value>) -> Option<String> {
 async fn live(args: &ImportArgs) -> anyhow::Result<Written> {
     let cluster = args.cluster.clone().unwrap_or_default();
     let settings = AwsSettings {
-        region: args.region.clone().or_else(|| std::env::var("AWS_REGION").ok()),
+        region: args
+            .region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok()),
         ..AwsSettings::default()
     };
     let api = SdkApi::connect(&settings).await;
@@ -234,8 +252,14 @@ async fn live(args: &ImportArgs) -> anyhow::Result<Written> {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| anyhow::anyhow!(ferry_ecs::sdk::api_error("ListServices", e).to_string()))?;
-            names.extend(out.service_arns().iter().map(|a| a.rsplit('/').next().unwrap_or(a).to_owned()));
+                .map_err(|e| {
+                    anyhow::anyhow!(ferry_ecs::sdk::api_error("ListServices", e).to_string())
+                })?;
+            names.extend(
+                out.service_arns()
+                    .iter()
+                    .map(|a| a.rsplit('/').next().unwrap_or(a).to_owned()),
+            );
             token = out.next_token().map(str::to_owned);
             if token.is_none() {
                 break;
@@ -254,7 +278,9 @@ async fn live(args: &ImportArgs) -> anyhow::Result<Written> {
             .include(aws_sdk_ecs::types::ServiceField::Tags)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(ferry_ecs::sdk::api_error("DescribeServices", e).to_string()))?;
+            .map_err(|e| {
+                anyhow::anyhow!(ferry_ecs::sdk::api_error("DescribeServices", e).to_string())
+            })?;
         for f in out.failures() {
             eprintln!(
                 "service {}: {}",
@@ -270,14 +296,20 @@ async fn live(args: &ImportArgs) -> anyhow::Result<Written> {
             let name = s.service_name().unwrap_or_default().to_owned();
             let mut sjson = s.to_json();
             // What DescribeServices leaves out is on the PRIMARY deployment.
-            if let Some(d) = s.deployments().iter().find(|d| d.status() == Some("PRIMARY"))
+            if let Some(d) = s
+                .deployments()
+                .iter()
+                .find(|d| d.status() == Some("PRIMARY"))
                 && let Some(o) = sjson.as_object_mut()
             {
                 if let Some(sc) = d.service_connect_configuration() {
                     o.insert("serviceConnectConfiguration".into(), sc.to_json());
                 }
                 if !d.volume_configurations().is_empty() {
-                    o.insert("volumeConfigurations".into(), d.volume_configurations().to_vec().to_json());
+                    o.insert(
+                        "volumeConfigurations".into(),
+                        d.volume_configurations().to_vec().to_json(),
+                    );
                 }
             }
             let svc = match import::service_spec(&sjson, Some(&name)) {
@@ -295,7 +327,11 @@ async fn live(args: &ImportArgs) -> anyhow::Result<Written> {
                 .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
                 .send()
                 .await
-                .map_err(|e| anyhow::anyhow!(ferry_ecs::sdk::api_error("DescribeTaskDefinition", e).to_string()))?;
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        ferry_ecs::sdk::api_error("DescribeTaskDefinition", e).to_string()
+                    )
+                })?;
             let td_json = json!({
                 "taskDefinition": td_out.task_definition().map(ToJson::to_json).unwrap_or(Value::Null),
                 "tags": td_out.tags().to_vec().to_json(),
@@ -317,7 +353,11 @@ async fn live(args: &ImportArgs) -> anyhow::Result<Written> {
         return Ok(None);
     }
     // The network every service shares goes to the Environment.
-    let shared = networks.first().cloned().flatten().filter(|n| networks.iter().all(|m| m.as_ref() == Some(n)));
+    let shared = networks
+        .first()
+        .cloned()
+        .flatten()
+        .filter(|n| networks.iter().all(|m| m.as_ref() == Some(n)));
     let mut services = Vec::new();
     for (mut svc, td, tags) in imported {
         let network = svc.network.take();
@@ -330,6 +370,12 @@ async fn live(args: &ImportArgs) -> anyhow::Result<Written> {
         services.push((svc.name.clone(), m));
     }
     let region = settings.region.clone();
-    let env = import::environment_manifest(&args.env, Some(&cluster), region.as_deref(), &registry, shared.as_ref());
+    let env = import::environment_manifest(
+        &args.env,
+        Some(&cluster),
+        region.as_deref(),
+        &registry,
+        shared.as_ref(),
+    );
     Ok(Some((services, env)))
 }

@@ -15,7 +15,9 @@ fn ferry() -> Command {
 }
 
 fn corpus(dir: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ecs-corpus").join(dir);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/ecs-corpus")
+        .join(dir);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .filter_map(Result::ok)
@@ -68,11 +70,13 @@ fn round_trip(file: &Path, out: &Path) -> Outcome {
         return Outcome::Refused(String::from_utf8_lossy(&render.stderr).into_owned());
     }
     let rendered: Value = serde_json::from_slice(&render.stdout).expect("render prints JSON");
-    let td: TaskDefinition = serde_json::from_value(
-        rendered["services"][0]["registerTaskDefinition"].clone(),
-    )
-    .expect("a rendered task definition");
-    let (want, got) = (source(file).expect("the source reads"), normalize_task_definition(&td));
+    let td: TaskDefinition =
+        serde_json::from_value(rendered["services"][0]["registerTaskDefinition"].clone())
+            .expect("a rendered task definition");
+    let (want, got) = (
+        source(file).expect("the source reads"),
+        normalize_task_definition(&td),
+    );
     if want == got {
         Outcome::RoundTrip
     } else {
@@ -95,10 +99,15 @@ fn real_task_definitions_round_trip_or_are_refused_naming_the_field() {
             Outcome::Refused(why) => {
                 // Named: `file: field: message` (import) or `file:line: field: message` (load).
                 assert!(
-                    why.lines().next().is_some_and(|l| l.matches(": ").count() >= 2),
+                    why.lines()
+                        .next()
+                        .is_some_and(|l| l.matches(": ").count() >= 2),
                     "{name} was refused without naming the field: {why}"
                 );
-                refused.push(format!("{name}: {}", why.lines().next().unwrap_or_default()));
+                refused.push(format!(
+                    "{name}: {}",
+                    why.lines().next().unwrap_or_default()
+                ));
             }
             Outcome::Changed(diff) => changed.push(format!("{name}: {diff}")),
         }
@@ -110,8 +119,17 @@ fn real_task_definitions_round_trip_or_are_refused_naming_the_field() {
         refused.len(),
         refused.join("\n  ")
     );
-    assert!(changed.is_empty(), "changed silently:\n{}", changed.join("\n"));
-    assert!(exact.len() >= 55, "only {} of {} round-trip", exact.len(), files.len());
+    assert!(
+        changed.is_empty(),
+        "changed silently:\n{}",
+        changed.join("\n")
+    );
+    assert!(
+        exact.len() >= 55,
+        "only {} of {} round-trip",
+        exact.len(),
+        files.len()
+    );
 }
 
 #[test]
@@ -156,5 +174,8 @@ fn service_definitions_import_with_their_task_definition() {
             }
         }
     }
-    assert!(imported >= 5, "only {imported} service definitions imported");
+    assert!(
+        imported >= 5,
+        "only {imported} service definitions imported"
+    );
 }

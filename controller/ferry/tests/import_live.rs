@@ -34,8 +34,8 @@ fn corpus(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/ecs-corpus/task-definitions")
         .join(format!("{name}.json"));
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("corpus file"))
-        .expect("json");
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("corpus file")).expect("json");
     v.get("taskDefinition").cloned().unwrap_or(v)
 }
 
@@ -71,14 +71,38 @@ async fn a_live_cluster_is_adopted_with_an_empty_plan_and_no_new_revision() {
     // (task definition, service JSON beyond its name and task definition)
     let network = json!({"awsvpcConfiguration": {"subnets": [moto.subnet], "securityGroups": [moto.security_group], "assignPublicIp": "DISABLED"}});
     let cases = [
-        ("agent-extra-hosts", json!({"launchType": "EC2", "desiredCount": 2})),
-        ("agent-datavolume-links-volumesfrom", json!({"launchType": "EC2", "desiredCount": 1, "placementStrategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}]})),
-        ("agent-linux-init-process", json!({"launchType": "EC2", "desiredCount": 1, "propagateTags": "TASK_DEFINITION"})),
-        ("consul-server-host-network", json!({"launchType": "EC2", "schedulingStrategy": "DAEMON"})),
-        ("firelens-fluentbit-metrics-fargate", json!({"launchType": "FARGATE", "desiredCount": 2, "networkConfiguration": network, "enableECSManagedTags": true, "propagateTags": "SERVICE"})),
-        ("firelens-newrelic-fargate-cpu-memory-units", json!({"launchType": "FARGATE", "desiredCount": 1, "networkConfiguration": network, "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 200, "deploymentCircuitBreaker": {"enable": true, "rollback": true}}})),
-        ("agent-nofile-ulimit", json!({"launchType": "EC2", "desiredCount": 3, "tags": [{"key": "team", "value": "core"}]})),
-        ("agent-docker-volume-task-scope-tmpfs", json!({"launchType": "EC2", "desiredCount": 1})),
+        (
+            "agent-extra-hosts",
+            json!({"launchType": "EC2", "desiredCount": 2}),
+        ),
+        (
+            "agent-datavolume-links-volumesfrom",
+            json!({"launchType": "EC2", "desiredCount": 1, "placementStrategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}]}),
+        ),
+        (
+            "agent-linux-init-process",
+            json!({"launchType": "EC2", "desiredCount": 1, "propagateTags": "TASK_DEFINITION"}),
+        ),
+        (
+            "consul-server-host-network",
+            json!({"launchType": "EC2", "schedulingStrategy": "DAEMON"}),
+        ),
+        (
+            "firelens-fluentbit-metrics-fargate",
+            json!({"launchType": "FARGATE", "desiredCount": 2, "networkConfiguration": network, "enableECSManagedTags": true, "propagateTags": "SERVICE"}),
+        ),
+        (
+            "firelens-newrelic-fargate-cpu-memory-units",
+            json!({"launchType": "FARGATE", "desiredCount": 1, "networkConfiguration": network, "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 200, "deploymentCircuitBreaker": {"enable": true, "rollback": true}}}),
+        ),
+        (
+            "agent-nofile-ulimit",
+            json!({"launchType": "EC2", "desiredCount": 3, "tags": [{"key": "team", "value": "core"}]}),
+        ),
+        (
+            "agent-docker-volume-task-scope-tmpfs",
+            json!({"launchType": "EC2", "desiredCount": 1}),
+        ),
     ];
     let mut names = Vec::new();
     for (i, (file, extra)) in cases.iter().enumerate() {
@@ -99,23 +123,51 @@ async fn a_live_cluster_is_adopted_with_an_empty_plan_and_no_new_revision() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let out_dir = dir.path().to_str().expect("utf-8");
-    let out = ferry(&moto, &["import", "--cluster", CLUSTER, "--env", "adopted", "--out", out_dir]);
+    let out = ferry(
+        &moto,
+        &[
+            "import",
+            "--cluster",
+            CLUSTER,
+            "--env",
+            "adopted",
+            "--out",
+            out_dir,
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     for n in &names {
-        assert!(dir.path().join(format!("adopted/{n}.yaml")).is_file(), "{n} written");
+        assert!(
+            dir.path().join(format!("adopted/{n}.yaml")).is_file(),
+            "{n} written"
+        );
     }
 
     // The plan: only the adoption (ownership tags), no task definition, no other field.
-    let out = ferry(&moto, &["plan", "--manifests", out_dir, "--env", "adopted", "-o", "json"]);
-    let plan: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let out = ferry(
+        &moto,
+        &[
+            "plan",
+            "--manifests",
+            out_dir,
+            "--env",
+            "adopted",
+            "-o",
+            "json",
+        ],
+    );
+    let plan: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
     let changes = plan["changes"].as_array().cloned().unwrap_or_default();
     assert_eq!(changes.len(), names.len(), "{plan:#}");
     for c in &changes {
         assert_eq!(c["key"]["kind"], "EcsService", "{c:#}");
         for f in c["fields"].as_array().into_iter().flatten() {
             let path = f["path"].as_str().unwrap_or_default();
-            assert!(path.starts_with("tags.ferry.dev/"), "not only ownership: {c:#}");
+            assert!(
+                path.starts_with("tags.ferry.dev/"),
+                "not only ownership: {c:#}"
+            );
         }
     }
 
@@ -144,9 +196,16 @@ async fn a_live_cluster_is_adopted_with_an_empty_plan_and_no_new_revision() {
         }
     };
     let live_before = described(names.clone()).await;
-    let out = ferry(&moto, &["apply", "--manifests", out_dir, "--env", "adopted"]);
+    let out = ferry(
+        &moto,
+        &["apply", "--manifests", out_dir, "--env", "adopted"],
+    );
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(revisions(client).await, before, "apply registered a revision");
+    assert_eq!(
+        revisions(client).await,
+        before,
+        "apply registered a revision"
+    );
     assert_eq!(described(names.clone()).await, live_before);
     let out = ferry(&moto, &["plan", "--manifests", out_dir, "--env", "adopted"]);
     assert_eq!(out.status.code(), Some(0), "not converged: {}", text(&out));
@@ -156,7 +215,18 @@ async fn a_live_cluster_is_adopted_with_an_empty_plan_and_no_new_revision() {
     let yaml = std::fs::read_to_string(&file).expect("manifest");
     let changed = yaml.replacen("image: ", "image: example.com/", 1);
     std::fs::write(&file, changed).expect("edit");
-    let out = ferry(&moto, &["plan", "--manifests", out_dir, "--env", "adopted", "-o", "json"]);
+    let out = ferry(
+        &moto,
+        &[
+            "plan",
+            "--manifests",
+            out_dir,
+            "--env",
+            "adopted",
+            "-o",
+            "json",
+        ],
+    );
     let plan: Value = serde_json::from_slice(&out.stdout).expect("json plan");
     let td: Vec<&Value> = plan["changes"]
         .as_array()
@@ -188,9 +258,23 @@ async fn a_service_deployed_by_codedeploy_is_refused_with_the_reason() {
         .await
         .expect("created");
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = ferry(&moto, &["import", "--cluster", CLUSTER, "--env", "adopted", "--out", dir.path().to_str().expect("utf-8")]);
+    let out = ferry(
+        &moto,
+        &[
+            "import",
+            "--cluster",
+            CLUSTER,
+            "--env",
+            "adopted",
+            "--out",
+            dir.path().to_str().expect("utf-8"),
+        ],
+    );
     assert!(!out.status.success(), "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains("deploymentController.type") && t.contains("CodeDeploy"), "{t}");
+    assert!(
+        t.contains("deploymentController.type") && t.contains("CodeDeploy"),
+        "{t}"
+    );
     assert!(!dir.path().join("adopted").exists(), "nothing written");
 }

@@ -204,7 +204,12 @@ pub fn check(value: &Value, name: &str, path: &str, out: &mut Vec<Problem>) {
                     path: path.to_owned(),
                     message: format!(
                         "set exactly one of {}",
-                        shape.members.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                        shape
+                            .members
+                            .keys()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 });
             }
@@ -237,7 +242,12 @@ pub fn check(value: &Value, name: &str, path: &str, out: &mut Vec<Problem>) {
                     path,
                     format!(
                         "`{s}` is not one of {}",
-                        shape.values.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+                        shape
+                            .values
+                            .iter()
+                            .map(|e| format!("`{e}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 );
             }
@@ -302,7 +312,11 @@ pub fn project(value: &Value, structure: &str) -> Value {
         }
         ("map", Value::Object(m)) => {
             let item = shape.value.as_deref().unwrap_or_default();
-            Value::Object(m.iter().map(|(k, v)| (k.clone(), project(v, item))).collect())
+            Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), project(v, item)))
+                    .collect(),
+            )
         }
         _ => value.clone(),
     }
@@ -332,7 +346,8 @@ pub fn json_schema(name: &str, defs: &mut Map<String, Value>) -> Value {
                         (k.clone(), p)
                     })
                     .collect();
-                let mut def = json!({"type": "object", "properties": props, "additionalProperties": false});
+                let mut def =
+                    json!({"type": "object", "properties": props, "additionalProperties": false});
                 if !shape.doc.is_empty() {
                     def["description"] = json!(shape.doc);
                 }
@@ -340,8 +355,12 @@ pub fn json_schema(name: &str, defs: &mut Map<String, Value>) -> Value {
             }
             return json!({"$ref": format!("#/$defs/{name}")});
         }
-        "list" => json!({"type": "array", "items": json_schema(shape.member.as_deref().unwrap_or_default(), defs)}),
-        "map" => json!({"type": "object", "additionalProperties": json_schema(shape.value.as_deref().unwrap_or_default(), defs)}),
+        "list" => {
+            json!({"type": "array", "items": json_schema(shape.member.as_deref().unwrap_or_default(), defs)})
+        }
+        "map" => {
+            json!({"type": "object", "additionalProperties": json_schema(shape.value.as_deref().unwrap_or_default(), defs)})
+        }
         "string" if !shape.values.is_empty() => json!({"type": "string", "enum": shape.values}),
         "string" => json!({"type": "string"}),
         "integer" | "long" => json!({"type": "integer"}),
@@ -366,10 +385,18 @@ pub const DEFAULTS: &[(&str, &str, &str)] = &[
     ("DockerVolumeConfiguration", "scope", "\"task\""),
     ("DockerVolumeConfiguration", "autoprovision", "false"),
     ("CreateServiceRequest", "schedulingStrategy", "\"REPLICA\""),
-    ("CreateServiceRequest", "deploymentController", "{\"type\":\"ECS\"}"),
+    (
+        "CreateServiceRequest",
+        "deploymentController",
+        "{\"type\":\"ECS\"}",
+    ),
     ("CreateServiceRequest", "platformVersion", "\"LATEST\""),
     ("CreateServiceRequest", "enableExecuteCommand", "false"),
-    ("RegisterTaskDefinitionRequest", "enableFaultInjection", "false"),
+    (
+        "RegisterTaskDefinitionRequest",
+        "enableFaultInjection",
+        "false",
+    ),
     ("ContainerDefinition", "disableNetworking", "false"),
     ("ContainerDefinition", "privileged", "false"),
     ("ContainerDefinition", "interactive", "false"),
@@ -411,14 +438,21 @@ pub fn normalize(value: &Value, name: &str) -> Value {
         ("list", Value::Array(items)) => {
             let item = shape.member.as_deref().unwrap_or_default();
             let mut items: Vec<Value> = items.iter().map(|v| normalize(v, item)).collect();
-            if items.iter().all(|v| v.get("name").is_some_and(Value::is_string)) {
+            if items
+                .iter()
+                .all(|v| v.get("name").is_some_and(Value::is_string))
+            {
                 items.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
             }
             Value::Array(items)
         }
         ("map", Value::Object(m)) => {
             let item = shape.value.as_deref().unwrap_or_default();
-            Value::Object(m.iter().map(|(k, v)| (k.clone(), normalize(v, item))).collect())
+            Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), normalize(v, item)))
+                    .collect(),
+            )
         }
         _ => value.clone(),
     }
@@ -436,7 +470,11 @@ pub fn is_empty(v: &Value) -> bool {
 }
 
 /// The normalized members of `extra` (members of `structure` only), merged into `into`.
-pub fn merge_normalized(into: &mut Map<String, Value>, extra: &Map<String, Value>, structure: &str) {
+pub fn merge_normalized(
+    into: &mut Map<String, Value>,
+    extra: &Map<String, Value>,
+    structure: &str,
+) {
     if let Value::Object(n) = normalize(&Value::Object(extra.clone()), structure) {
         for (k, v) in n {
             into.insert(k, v);
@@ -453,7 +491,10 @@ pub fn cpu_units(text: &str) -> Option<u32> {
 /// Task-level `memory` as MiB: `2048`, or ECS's `2 gb` / `0.5GB` (converted by ECS at
 /// registration).
 pub fn memory_mib(text: &str) -> Option<u32> {
-    scaled(text, &[("gb", 1024.0), ("mb", 1.0), ("mib", 1.0), ("gib", 1024.0)])
+    scaled(
+        text,
+        &[("gb", 1024.0), ("mb", 1.0), ("mib", 1.0), ("gib", 1024.0)],
+    )
 }
 
 fn scaled(text: &str, units: &[(&str, f64)]) -> Option<u32> {
@@ -475,10 +516,19 @@ mod tests {
     #[test]
     fn the_model_has_every_container_definition_field() {
         let names: Vec<&str> = members("ContainerDefinition").map(|(k, _)| k).collect();
-        for f in ["firelensConfiguration", "linuxParameters", "links", "privileged", "systemControls"] {
+        for f in [
+            "firelensConfiguration",
+            "linuxParameters",
+            "links",
+            "privileged",
+            "systemControls",
+        ] {
             assert!(names.contains(&f), "{f} missing from {names:?}");
         }
-        assert_eq!(member_shape("RegisterTaskDefinitionRequest", "networkMode"), Some("NetworkMode"));
+        assert_eq!(
+            member_shape("RegisterTaskDefinitionRequest", "networkMode"),
+            Some("NetworkMode")
+        );
     }
 
     #[test]
@@ -487,9 +537,25 @@ mod tests {
         let mut out = Vec::new();
         check(&v, "ContainerDefinition", "", &mut out);
         let got: Vec<(String, String)> = out.into_iter().map(|p| (p.path, p.message)).collect();
-        assert!(got.contains(&("memory".into(), "expected a whole number, got a string".into())), "{got:?}");
-        assert!(got.contains(&("privilegd".into(), "unknown field `privilegd` (did you mean `privileged`?)".into())), "{got:?}");
-        assert!(got.iter().any(|(p, m)| p == "portMappings[0].protocol" && m.contains("`tcp`")), "{got:?}");
+        assert!(
+            got.contains(&(
+                "memory".into(),
+                "expected a whole number, got a string".into()
+            )),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(
+                "privilegd".into(),
+                "unknown field `privilegd` (did you mean `privileged`?)".into()
+            )),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|(p, m)| p == "portMappings[0].protocol" && m.contains("`tcp`")),
+            "{got:?}"
+        );
         assert_eq!(got.len(), 3, "{got:?}");
     }
 
