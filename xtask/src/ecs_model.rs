@@ -51,7 +51,7 @@ const SNAKE_OVERRIDES: &[(&str, &str)] = &[("sizeInGiB", "size_in_gib")];
 pub(crate) struct GenArgs {
     /// Check that the committed files are what the generator writes (exit 1 if not).
     #[arg(long)]
-    check: bool,
+    pub(crate) check: bool,
 }
 
 pub(crate) fn run(args: &GenArgs) -> anyhow::Result<()> {
