@@ -98,7 +98,7 @@ pub fn diff(state: &DesiredState, rendered: &Rendered, actual: &ActualState) -> 
                 let live_td = actual.task_definitions.get(&live.task_definition).map(normalize_task_definition);
                 let mut td_fields = Vec::new();
                 match &live_td {
-                    Some(l) => diff_values(&desired_td, l, "", &mut td_fields),
+                    Some(l) => diff_values(&same_pinned_images(&desired_td, l), l, "", &mut td_fields),
                     None => td_fields = created(&desired_td),
                 }
                 let mut fields = Vec::new();
@@ -159,6 +159,36 @@ pub fn diff(state: &DesiredState, rendered: &Rendered, actual: &ActualState) -> 
         }
     }
     plan
+}
+
+/// `desired` with each container image pinned to a digest (`repo:tag@sha256:…`) taken as the
+/// live one where that runs the same `repo:tag` unpinned: the tag resolves to that digest now,
+/// so an adopted service (or one registered before pinning) needs no new revision for it. The
+/// next change of its own registers the pinned image.
+fn same_pinned_images(desired: &Value, live: &Value) -> Value {
+    let mut out = desired.clone();
+    let Some(containers) = out
+        .get_mut("containerDefinitions")
+        .and_then(Value::as_object_mut)
+    else {
+        return out;
+    };
+    for (name, c) in containers.iter_mut() {
+        let live_image = live
+            .pointer(&format!(
+                "/containerDefinitions/{}/image",
+                name.replace('~', "~0").replace('/', "~1")
+            ))
+            .and_then(Value::as_str);
+        if let (Some(Value::String(image)), Some(live_image)) = (c.get("image"), live_image)
+            && let Some((unpinned, digest)) = image.split_once('@')
+            && unpinned == live_image
+            && digest.starts_with("sha256:")
+        {
+            c["image"] = Value::String(live_image.to_owned());
+        }
+    }
+    out
 }
 
 fn adopting(annotations: &BTreeMap<String, String>) -> bool {

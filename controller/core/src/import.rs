@@ -519,6 +519,8 @@ pub fn environment_manifest(
 ) -> Value {
     let mut spec = Map::new();
     spec.insert("platform".into(), json!("ecs"));
+    // Imported images are written as ECS had them: `nginx` is Docker Hub's.
+    spec.insert("bareImages".into(), json!("reference"));
     if let Some(r) = region {
         spec.insert("region".into(), json!(r));
     }

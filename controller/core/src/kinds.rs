@@ -105,6 +105,22 @@ pub struct EnvironmentSpec {
     /// How images run on the local platform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<LocalSpec>,
+    /// What a bare image name that is no repository of the stack (`nginx`) means: `repository`
+    /// (the default: an error, most likely a misspelled repository) or `reference` (an image
+    /// ECS pulls by that name, e.g. from Docker Hub, as imported task definitions have them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bare_images: Option<BareImages>,
+}
+
+/// See [`EnvironmentSpec::bare_images`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BareImages {
+    /// A bare name must be a repository of the stack.
+    #[default]
+    Repository,
+    /// A bare name that is no repository of the stack is an image reference as written.
+    Reference,
 }
 
 /// awsvpc network configuration.

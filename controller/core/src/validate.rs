@@ -463,7 +463,8 @@ fn container(
         && !is_image_reference(&c.image)
         && !local
         && !broken.covers("EcrRepository", &c.image)
-        && looks_like_a_stack_repository(state, &c.image)
+        && (state.environment.spec.bare_images != Some(crate::kinds::BareImages::Reference)
+            || looks_like_a_stack_repository(state, &c.image))
     {
         out.push(d(&image_path, format!(
             "{image} is not an EcrRepository of this stack, a repository pinned in the Environment's spec.images, nor a full image reference (registry/name:tag or name@sha256:...)"

@@ -49,7 +49,9 @@ impl Schemas {
                 .unwrap_or(kind)
                 .to_lowercase();
             crds.push(crd);
-            json_schemas.push((format!("{kind}_v1alpha1.json"), schema.unwrap_or_default()));
+            let mut schema = schema.unwrap_or_default();
+            with_ecs_fields(&mut schema);
+            json_schemas.push((format!("{kind}_v1alpha1.json"), schema));
         }
         Self { crds, json_schemas }
     }
@@ -81,4 +83,67 @@ impl Schemas {
         }
         Ok(written)
     }
+}
+
+/// Ferry's types that take ECS's other members by ECS's name, and the ECS shape of each.
+const ECS_SHAPES: &[(&str, &[&str])] = &[
+    (
+        "EcsServiceSpec",
+        &["CreateServiceRequest", "UpdateServiceRequest"],
+    ),
+    ("TaskDefinitionSpec", &["RegisterTaskDefinitionRequest"]),
+    ("ContainerSpec", &["ContainerDefinition"]),
+    ("PortMapping", &["PortMapping"]),
+    ("LogConfiguration", &["LogConfiguration"]),
+    ("Volume", &["Volume"]),
+];
+
+/// Members Ferry sets itself (or writes its own way) that the schema does not offer.
+const FERRY_OWN: &[&str] = &[
+    "cluster",
+    "serviceName",
+    "service",
+    "clientToken",
+    "networkConfiguration",
+    "deploymentConfiguration",
+    "forceNewDeployment",
+    "tags",
+    "serviceConnectConfiguration",
+];
+
+/// Add every ECS member the kinds accept beyond their typed fields (from the ECS API model),
+/// so editors and kubeconform know them and still refuse a misspelled one.
+fn with_ecs_fields(schema: &mut serde_json::Value) {
+    let mut ecs_defs = serde_json::Map::new();
+    let Some(defs) = schema.get_mut("$defs").and_then(|d| d.as_object_mut()) else {
+        return;
+    };
+    for (ferry, shapes) in ECS_SHAPES {
+        let Some(def) = defs.get_mut(*ferry).and_then(|d| d.as_object_mut()) else {
+            continue;
+        };
+        let props = def
+            .entry("properties")
+            .or_insert_with(|| serde_json::json!({}));
+        let Some(props) = props.as_object_mut() else {
+            continue;
+        };
+        for shape in *shapes {
+            for (name, member) in ferry_core::ecs_model::members(shape) {
+                if props.contains_key(name) || FERRY_OWN.contains(&name) {
+                    continue;
+                }
+                let mut s = ferry_core::ecs_model::json_schema(&member.shape, &mut ecs_defs);
+                if let Some(o) = s.as_object_mut()
+                    && !member.doc.is_empty()
+                    && !o.contains_key("$ref")
+                {
+                    o.insert("description".into(), member.doc.clone().into());
+                }
+                props.insert(name.to_owned(), s);
+            }
+        }
+        def.insert("additionalProperties".into(), false.into());
+    }
+    defs.extend(ecs_defs);
 }

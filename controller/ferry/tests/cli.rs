@@ -209,6 +209,25 @@ fn schema_writes_crds_and_json_schemas() {
         )
         .expect("JSON");
         assert!(schema["properties"]["spec"].is_object(), "{kind}: {schema}");
+        if kind == "ecsservice" {
+            // Every ECS field, from the ECS API model, and nothing else.
+            let defs = &schema["$defs"];
+            let container = &defs["ContainerSpec"];
+            assert!(
+                container["properties"]["firelensConfiguration"].is_object(),
+                "{container}"
+            );
+            assert_eq!(container["additionalProperties"], false);
+            assert!(defs["ecs.LinuxParameters"]["properties"]["capabilities"].is_object());
+            let service = &defs["EcsServiceSpec"]["properties"];
+            assert!(
+                service["schedulingStrategy"]["enum"]
+                    .as_array()
+                    .is_some_and(|e| e.len() == 2),
+                "{service}"
+            );
+            assert!(defs["TaskDefinitionSpec"]["properties"]["proxyConfiguration"].is_object());
+        }
     }
     let out = ferry(&["schema"]);
     assert!(

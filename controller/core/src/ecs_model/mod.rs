@@ -322,7 +322,12 @@ pub fn project(value: &Value, structure: &str) -> Value {
     }
 }
 
-/// JSON Schema of shape `name` (definitions go into `defs`, referenced by name).
+/// Prefix of the ECS shapes' names among a JSON Schema's `$defs` (Ferry's own types use
+/// some of the same names).
+pub const SCHEMA_PREFIX: &str = "ecs.";
+
+/// JSON Schema of shape `name` (definitions go into `defs` as `ecs.<Shape>`, referenced by
+/// that name).
 pub fn json_schema(name: &str, defs: &mut Map<String, Value>) -> Value {
     let Some(shape) = shape(name) else {
         return json!({});
@@ -330,8 +335,9 @@ pub fn json_schema(name: &str, defs: &mut Map<String, Value>) -> Value {
     let mut s = match shape.kind.as_str() {
         _ if shape.document => json!({}),
         "structure" => {
-            if !defs.contains_key(name) {
-                defs.insert(name.to_owned(), json!({}));
+            let key = format!("{SCHEMA_PREFIX}{name}");
+            if !defs.contains_key(&key) {
+                defs.insert(key.clone(), json!({}));
                 let props: Map<String, Value> = shape
                     .members
                     .iter()
@@ -351,9 +357,9 @@ pub fn json_schema(name: &str, defs: &mut Map<String, Value>) -> Value {
                 if !shape.doc.is_empty() {
                     def["description"] = json!(shape.doc);
                 }
-                defs.insert(name.to_owned(), def);
+                defs.insert(key.clone(), def);
             }
-            return json!({"$ref": format!("#/$defs/{name}")});
+            return json!({"$ref": format!("#/$defs/{key}")});
         }
         "list" => {
             json!({"type": "array", "items": json_schema(shape.member.as_deref().unwrap_or_default(), defs)})
