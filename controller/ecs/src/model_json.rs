@@ -1,10 +1,11 @@
-//! The traits behind [`crate::generated`]: ECS's JSON (camelCase, as `--cli-input-json` takes
+//! The traits behind the generated conversions: ECS's JSON (camelCase, as `--cli-input-json` takes
 //! it) to and from the SDK's types. Scalars, lists, maps and timestamps are here; every ECS
 //! structure, union and enum has a generated impl.
 
 use std::collections::HashMap;
 
 use aws_sdk_ecs::primitives::DateTime;
+use ferry_core::ecs_model::{join, kind_of as kind};
 use serde_json::{Map, Number, Value};
 
 /// A JSON value that does not fit the ECS shape it is read as.
@@ -114,25 +115,6 @@ pub fn get<T: FromJson>(
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => T::from_json(v, &join(path, key)).map(Some),
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -231,8 +231,19 @@ fn region_of(td: &Map<String, Value>) -> Option<String> {
     })
 }
 
+/// A failed AWS call as one line with its cause and fix (the same diagnosis as `ferry plan`).
+async fn explained(
+    settings: &AwsSettings,
+    cluster: &str,
+    err: ferry_ecs::ApiError,
+) -> anyhow::Error {
+    match ferry_ecs::diagnose::diagnose(settings, Some(cluster)).await {
+        Some(problem) => anyhow::anyhow!("{problem}"),
+        None => anyhow::anyhow!("{}", ferry_ecs::diagnose::scrub(&err.to_string(), &[])),
+    }
+}
+
 async fn live(args: &ImportArgs) -> anyhow::Result<Written> {
-    let cluster = args.cluster.clone().unwrap_or_default();
     let settings = AwsSettings {
         region: args
             .region
@@ -240,7 +251,19 @@ async fn live(args: &ImportArgs) -> anyhow::Result<Written> {
             .or_else(|| std::env::var("AWS_REGION").ok()),
         ..AwsSettings::default()
     };
-    let api = SdkApi::connect(&settings).await;
+    let cluster = args.cluster.clone().unwrap_or_default();
+    match read_live(args, &settings, &cluster).await {
+        Ok(w) => Ok(w),
+        Err(e) => Err(explained(&settings, &cluster, e).await),
+    }
+}
+
+async fn read_live(
+    args: &ImportArgs,
+    settings: &AwsSettings,
+    cluster: &str,
+) -> Result<Written, ferry_ecs::ApiError> {
+    let api = SdkApi::connect(settings).await;
     let ecs = api.ecs_client();
     let mut names = args.services.clone();
     if names.is_empty() {
@@ -248,13 +271,11 @@ async fn live(args: &ImportArgs) -> anyhow::Result<Written> {
         loop {
             let out = ecs
                 .list_services()
-                .cluster(&cluster)
+                .cluster(cluster)
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!(ferry_ecs::sdk::api_error("ListServices", e).to_string())
-                })?;
+                .map_err(|e| ferry_ecs::sdk::api_error("ListServices", e))?;
             names.extend(
                 out.service_arns()
                     .iter()
@@ -273,14 +294,12 @@ async fn live(args: &ImportArgs) -> anyhow::Result<Written> {
     for chunk in names.chunks(10) {
         let out = ecs
             .describe_services()
-            .cluster(&cluster)
+            .cluster(cluster)
             .set_services(Some(chunk.to_vec()))
             .include(aws_sdk_ecs::types::ServiceField::Tags)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(ferry_ecs::sdk::api_error("DescribeServices", e).to_string())
-            })?;
+            .map_err(|e| ferry_ecs::sdk::api_error("DescribeServices", e))?;
         for f in out.failures() {
             eprintln!(
                 "service {}: {}",
@@ -327,11 +346,7 @@ async fn live(args: &ImportArgs) -> anyhow::Result<Written> {
                 .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        ferry_ecs::sdk::api_error("DescribeTaskDefinition", e).to_string()
-                    )
-                })?;
+                .map_err(|e| ferry_ecs::sdk::api_error("DescribeTaskDefinition", e))?;
             let td_json = json!({
                 "taskDefinition": td_out.task_definition().map(ToJson::to_json).unwrap_or(Value::Null),
                 "tags": td_out.tags().to_vec().to_json(),
@@ -372,7 +387,7 @@ async fn live(args: &ImportArgs) -> anyhow::Result<Written> {
     let region = settings.region.clone();
     let env = import::environment_manifest(
         &args.env,
-        Some(&cluster),
+        Some(cluster),
         region.as_deref(),
         &registry,
         shared.as_ref(),

@@ -110,7 +110,8 @@ pub struct Problem {
     pub message: String,
 }
 
-fn join(path: &str, key: &str) -> String {
+/// `path.key` (or `key` at the root).
+pub fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
     } else {
@@ -118,7 +119,8 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn kind_of(v: &Value) -> &'static str {
+/// What kind of JSON value `v` is, for messages (never the value itself).
+pub fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
