@@ -62,7 +62,13 @@ impl TestApp {
         });
         Self {
             addr,
-            client: reqwest::Client::new(),
+            // A fresh connection per request: after refusing a bad body the server closes its
+            // connection, and a pooled client may race that close (IncompleteMessage, seen once
+            // on a loaded machine).
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("client"),
             database_url,
             _dir: dir,
             server,
