@@ -13,15 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::kinds::DriftMode;
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use crate::kinds::{ADOPT_ANNOTATION, EcsServiceSpec};
-use crate::live::ActualState;
+use crate::kinds::EcsServiceSpec;
 use crate::load::{DesiredState, Diagnostic, Loaded};
-use crate::plan::{Change, FieldDiff, Op, ResourceKey, ResourceKind};
-use crate::render::Rendered;
+use crate::plan::Change;
 
 /// Application Auto Scaling's namespace for ECS.
 pub const ECS_NAMESPACE: &str = "ecs";
@@ -38,117 +35,7 @@ pub const TARGET_TRACKING: &str = "TargetTrackingScaling";
 /// Cooldown Application Auto Scaling applies to ECS when none is given (seconds).
 pub const DEFAULT_COOLDOWN: u32 = 300;
 
-/// `spec.autoscaling`: Application Auto Scaling of the service's desired count.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AutoscalingSpec {
-    /// Fewest tasks.
-    pub min_capacity: u32,
-    /// Most tasks.
-    pub max_capacity: u32,
-    /// Target-tracking policies.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub target_tracking: Vec<TargetTrackingSpec>,
-    /// Scheduled changes of min/max capacity.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scheduled: Vec<ScheduledActionSpec>,
-}
-
-/// What a target-tracking policy follows.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "camelCase")]
-pub enum ScalingMetric {
-    /// Average CPU utilization of the service's tasks, percent.
-    Cpu,
-    /// Average memory utilization of the service's tasks, percent.
-    Memory,
-    /// Requests per target of the service's ALB target group.
-    AlbRequestsPerTarget,
-}
-
-impl ScalingMetric {
-    /// Application Auto Scaling's predefined metric type.
-    pub fn metric_type(self) -> &'static str {
-        match self {
-            Self::Cpu => "ECSServiceAverageCPUUtilization",
-            Self::Memory => "ECSServiceAverageMemoryUtilization",
-            Self::AlbRequestsPerTarget => "ALBRequestCountPerTarget",
-        }
-    }
-
-    /// The manifest's word, also the default policy name.
-    pub fn word(self) -> &'static str {
-        match self {
-            Self::Cpu => "cpu",
-            Self::Memory => "memory",
-            Self::AlbRequestsPerTarget => "albRequestsPerTarget",
-        }
-    }
-}
-
-/// One target-tracking policy.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TargetTrackingSpec {
-    /// Policy name (default: the metric, e.g. `cpu`); unique per service.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// `cpu`, `memory` or `albRequestsPerTarget`.
-    pub metric: ScalingMetric,
-    /// The value to hold: percent for cpu/memory, requests per task for the ALB.
-    pub target: f64,
-    /// Seconds after a scale-in before the next (default 300).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scale_in_cooldown: Option<u32>,
-    /// Seconds after a scale-out before the next (default 300).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scale_out_cooldown: Option<u32>,
-    /// Never remove tasks because of this policy.
-    #[serde(default)]
-    pub disable_scale_in: bool,
-    /// albRequestsPerTarget: which of the service's target groups (default: its only one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_group_arn: Option<String>,
-    /// albRequestsPerTarget: the ARN of the load balancer in front of that target group (e.g.
-    /// `${alb_arn}` from Terraform). A target group ARN does not name its load balancer, and
-    /// CloudWatch's metric needs both.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub load_balancer_arn: Option<String>,
-    /// albRequestsPerTarget: the resource label itself,
-    /// `app/<alb-name>/<alb-id>/targetgroup/<tg-name>/<tg-id>`, instead of `loadBalancerArn`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource_label: Option<String>,
-}
-
-impl TargetTrackingSpec {
-    /// The policy name.
-    pub fn policy_name(&self) -> String {
-        self.name
-            .clone()
-            .unwrap_or_else(|| self.metric.word().to_owned())
-    }
-}
-
-/// A scheduled action: at these times, set min/max capacity.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ScheduledActionSpec {
-    /// Action name, unique per service.
-    pub name: String,
-    /// `cron(m h dom mon dow year)`, `rate(n unit)` or `at(yyyy-mm-ddThh:mm:ss)`.
-    pub schedule: String,
-    /// IANA time zone of the schedule (default UTC), e.g. `Europe/Berlin`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timezone: Option<String>,
-    /// New minimum.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_capacity: Option<u32>,
-    /// New maximum.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_capacity: Option<u32>,
-}
+pub use crate::kinds::autoscaling::*;
 
 /// `RegisterScalableTarget` input (`aws application-autoscaling register-scalable-target
 /// --cli-input-json`).
@@ -319,13 +206,6 @@ pub fn ownership_value(rendered: &RenderedAutoscaling, drift: DriftMode) -> Stri
         DriftMode::Heal => "on".into(),
         DriftMode::Detect => fingerprint(rendered),
     }
-}
-
-/// Whether a live service says Ferry manages its scalable target.
-pub fn managed_by_ferry(service: &crate::live::LiveService) -> bool {
-    service
-        .tag(AUTOSCALING_TAG)
-        .is_some_and(|v| !v.is_empty() && v != AUTOSCALING_OFF)
 }
 
 /// `service/<cluster>/<service>`: the resource id of a service's scalable target.
@@ -500,92 +380,6 @@ pub fn initial_count(spec: &EcsServiceSpec) -> u32 {
     }
 }
 
-fn policy_value(p: &PutScalingPolicy) -> Value {
-    let mut m = Map::new();
-    m.insert("policyType".into(), json!(p.policy_type));
-    if let Some(c) = &p.target_tracking_scaling_policy_configuration {
-        let metric = &c.predefined_metric_specification;
-        m.insert("metric".into(), json!(metric.predefined_metric_type));
-        if let Some(label) = metric.resource_label.as_ref().filter(|l| !l.is_empty()) {
-            m.insert("resourceLabel".into(), json!(label));
-        }
-        m.insert("targetValue".into(), json!(c.target_value));
-        m.insert(
-            "scaleInCooldown".into(),
-            json!(c.scale_in_cooldown.unwrap_or(DEFAULT_COOLDOWN)),
-        );
-        m.insert(
-            "scaleOutCooldown".into(),
-            json!(c.scale_out_cooldown.unwrap_or(DEFAULT_COOLDOWN)),
-        );
-        m.insert(
-            "disableScaleIn".into(),
-            json!(c.disable_scale_in.unwrap_or(false)),
-        );
-    }
-    Value::Object(m)
-}
-
-fn action_value(a: &PutScheduledAction) -> Value {
-    let mut m = Map::new();
-    m.insert("schedule".into(), json!(a.schedule));
-    m.insert(
-        "timezone".into(),
-        json!(a.timezone.clone().unwrap_or_else(|| "UTC".into())),
-    );
-    let t = &a.scalable_target_action;
-    if let Some(min) = t.min_capacity {
-        m.insert("minCapacity".into(), json!(min));
-    }
-    if let Some(max) = t.max_capacity {
-        m.insert("maxCapacity".into(), json!(max));
-    }
-    Value::Object(m)
-}
-
-fn normalized(
-    min: u32,
-    max: u32,
-    policies: &[PutScalingPolicy],
-    actions: &[PutScheduledAction],
-) -> Value {
-    let policies: Map<String, Value> = policies
-        .iter()
-        .map(|p| (p.policy_name.clone(), policy_value(p)))
-        .collect();
-    let actions: Map<String, Value> = actions
-        .iter()
-        .map(|a| (a.scheduled_action_name.clone(), action_value(a)))
-        .collect();
-    json!({
-        "minCapacity": min,
-        "maxCapacity": max,
-        "policies": policies,
-        "scheduledActions": actions,
-    })
-}
-
-/// The desired target in the shape diff compares.
-pub fn normalize_desired(r: &RenderedAutoscaling) -> Value {
-    let t = &r.register_scalable_target;
-    normalized(
-        t.min_capacity,
-        t.max_capacity,
-        &r.put_scaling_policies,
-        &r.put_scheduled_actions,
-    )
-}
-
-/// The live target in the shape diff compares.
-pub fn normalize_live(l: &LiveScalableTarget) -> Value {
-    normalized(
-        l.min_capacity,
-        l.max_capacity,
-        &l.policies,
-        &l.scheduled_actions,
-    )
-}
-
 /// The policy (`policies`) or scheduled action (`scheduledActions`) names a change touches.
 pub fn touched_names(change: &Change, section: &str) -> BTreeSet<String> {
     let prefix = format!("{section}.");
@@ -601,89 +395,6 @@ pub fn touched_names(change: &Change, section: &str) -> BTreeSet<String> {
             rest.rsplit_once('.').map(|(name, _)| name.to_owned())
         })
         .collect()
-}
-
-/// The scalable target changes of a plan: create, update field by field, or deregister (when
-/// the manifest dropped `autoscaling` from a service whose target Ferry registered, or prune
-/// removes the service). Services Ferry may not touch are skipped (their conflict is reported
-/// by the service diff).
-pub fn diff(state: &DesiredState, rendered: &Rendered, actual: &ActualState) -> Vec<Change> {
-    let env = &state.env;
-    let key = |name: &str| ResourceKey {
-        env: env.clone(),
-        kind: ResourceKind::ScalableTarget,
-        name: name.to_owned(),
-    };
-    let field_diffs = |desired: &Value, live: &Value| {
-        let mut out = Vec::new();
-        crate::diff::diff_values(desired, live, "", &mut out);
-        out
-    };
-    let mut changes = Vec::new();
-    for svc in &rendered.services {
-        let live_service = actual.services.get(&svc.name).filter(|s| s.is_active());
-        let adopt = state
-            .services
-            .get(&svc.name)
-            .and_then(|s| s.annotations.get(ADOPT_ANNOTATION))
-            .is_some_and(|v| v == "true");
-        if live_service.is_some_and(|l| !l.owned_by(env) && !adopt) {
-            continue;
-        }
-        let live = actual.scalable_targets.get(&svc.name);
-        match (&svc.autoscaling, live) {
-            (Some(want), None) => changes.push(Change {
-                key: key(&svc.name),
-                op: Op::Create,
-                fields: field_diffs(&normalize_desired(want), &Value::Null),
-            }),
-            (Some(want), Some(live)) => {
-                let fields = field_diffs(&normalize_desired(want), &normalize_live(live));
-                if !fields.is_empty() {
-                    changes.push(Change {
-                        key: key(&svc.name),
-                        op: Op::Update,
-                        fields,
-                    });
-                }
-            }
-            (None, Some(live)) if live_service.is_some_and(managed_by_ferry) => {
-                changes.push(Change {
-                    key: key(&svc.name),
-                    op: Op::Prune,
-                    fields: vec![FieldDiff {
-                        path: "resourceId".into(),
-                        desired: None,
-                        live: Some(json!(live.resource_id)),
-                    }],
-                });
-            }
-            _ => {}
-        }
-    }
-    // Services prune will delete take their scalable target with them.
-    let may_prune = state.environment.spec.prune && !state.services.is_empty();
-    if may_prune {
-        for s in actual.services.values().filter(|s| {
-            s.is_active()
-                && s.owned_by(env)
-                && !state.services.contains_key(&s.service_name)
-                && managed_by_ferry(s)
-        }) {
-            if let Some(live) = actual.scalable_targets.get(&s.service_name) {
-                changes.push(Change {
-                    key: key(&s.service_name),
-                    op: Op::Prune,
-                    fields: vec![FieldDiff {
-                        path: "resourceId".into(),
-                        desired: None,
-                        live: Some(json!(live.resource_id)),
-                    }],
-                });
-            }
-        }
-    }
-    changes
 }
 
 fn is_action_name(name: &str) -> bool {

@@ -5,6 +5,8 @@
 //! environment order...), so an unchanged manifest always gives an empty plan. Ferry never
 //! plans a write to a resource it does not own.
 
+pub mod autoscaling;
+
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
@@ -137,7 +139,7 @@ pub fn diff(state: &DesiredState, rendered: &Rendered, actual: &ActualState) -> 
     plan.changes.extend(pre_deploy);
     plan.changes.extend(services);
     plan.changes
-        .extend(crate::autoscaling::diff(state, rendered, actual));
+        .extend(autoscaling::diff(state, rendered, actual));
 
     let stale: Vec<&LiveService> = actual
         .services

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use crate::autoscaling::{LiveScalableTarget, ScalingMetric, TARGET_TRACKING};
 use crate::ecs_model::{self, Problem};
 use crate::kinds::API_VERSION;
 
@@ -438,12 +439,85 @@ pub fn service_spec(json: &Value, name: Option<&str>) -> Result<ImportedService,
                         );
                     }
                 }
-                "strategy" if v == "ROLLING" => {}
+                "strategy" => match v.as_str() {
+                    Some("ROLLING") => {}
+                    Some("BLUE_GREEN") => {
+                        dep.insert("strategy".into(), json!("blueGreen"));
+                    }
+                    Some("CANARY") => {
+                        dep.insert("strategy".into(), json!("canary"));
+                    }
+                    Some("LINEAR") => {
+                        dep.insert("strategy".into(), json!("linear"));
+                    }
+                    _ => problems.push(problem(
+                        "deploymentConfiguration.strategy",
+                        format!("{v} is not one of ROLLING, BLUE_GREEN, CANARY, LINEAR"),
+                    )),
+                },
+                // ECS's bakes are whole minutes; Ferry writes them as durations.
+                "bakeTimeInMinutes" => {
+                    if let Some(n) = v.as_u64().filter(|n| *n > 0) {
+                        dep.insert("bakeTime".into(), json!(format!("{n}m")));
+                    }
+                }
+                "canaryConfiguration" => {
+                    dep.insert(
+                        "canary".into(),
+                        json!({
+                            "percent": v.get("canaryPercent").cloned().unwrap_or(json!(0)),
+                            "bake": format!("{}m", v.get("canaryBakeTimeInMinutes").and_then(Value::as_u64).unwrap_or(0)),
+                        }),
+                    );
+                }
+                "linearConfiguration" => {
+                    dep.insert(
+                        "linear".into(),
+                        json!({
+                            "stepPercent": v.get("stepPercent").cloned().unwrap_or(json!(0)),
+                            "stepBake": format!("{}m", v.get("stepBakeTimeInMinutes").and_then(Value::as_u64).unwrap_or(0)),
+                        }),
+                    );
+                }
+                // Ferry's own gate is one PAUSE hook; Lambda hooks are not Ferry's to run.
+                "lifecycleHooks" => {
+                    let hooks = v.as_array().cloned().unwrap_or_default();
+                    let stage = |h: &Value| match h.get("lifecycleStages").and_then(Value::as_array)
+                    {
+                        Some(s) if s.len() == 1 => match s[0].as_str() {
+                            Some("POST_TEST_TRAFFIC_SHIFT") => Some("beforeTraffic"),
+                            Some("POST_PRODUCTION_TRAFFIC_SHIFT") => Some("afterTraffic"),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    match hooks.as_slice() {
+                        [] => {}
+                        [h] if h.get("targetType") == Some(&json!("PAUSE")) && stage(h).is_some() => {
+                            dep.insert("pause".into(), json!(stage(h)));
+                        }
+                        _ => problems.push(problem(
+                            "deploymentConfiguration.lifecycleHooks",
+                            "Ferry writes one PAUSE hook after test or production traffic (`deployment.pause`, resumed by `ferry promote`); Lambda hooks and other stages are not imported",
+                        )),
+                    }
+                }
                 _ => problems.push(problem(
                     &format!("deploymentConfiguration.{k}"),
-                    "Ferry imports rolling deployments; write this service's progressive strategy as `deployment.strategy` (see the README) after importing",
+                    "Ferry does not carry this deployment setting",
                 )),
             }
+        }
+        // A rolling deployment has no bake, canary or linear settings (ECS reports them anyway).
+        if !dep.contains_key("strategy") {
+            for k in ["bakeTime", "canary", "linear", "pause"] {
+                dep.remove(k);
+            }
+        } else if dep.get("strategy") != Some(&json!("canary")) {
+            dep.remove("canary");
+        }
+        if dep.get("strategy") != Some(&json!("linear")) {
+            dep.remove("linear");
         }
         if !dep.is_empty() {
             spec.insert("deployment".into(), Value::Object(dep));
@@ -496,14 +570,134 @@ pub fn service_spec(json: &Value, name: Option<&str>) -> Result<ImportedService,
     })
 }
 
+/// `spec.autoscaling` for a live scalable target with its policies and scheduled actions, or
+/// why Ferry cannot express it (step scaling, a custom metric...): then the service is
+/// imported without `autoscaling`, and Ferry leaves that target alone.
+pub fn autoscaling_spec(target: &LiveScalableTarget) -> Result<Value, String> {
+    let mut tracking = Vec::new();
+    for p in &target.policies {
+        let name = &p.policy_name;
+        let config = match &p.target_tracking_scaling_policy_configuration {
+            Some(c) if p.policy_type == TARGET_TRACKING => c,
+            _ => {
+                return Err(format!(
+                    "its policy `{name}` is {} (Ferry writes target tracking only)",
+                    p.policy_type
+                ));
+            }
+        };
+        let metric = &config.predefined_metric_specification;
+        let word = match metric.predefined_metric_type.as_str() {
+            "ECSServiceAverageCPUUtilization" => ScalingMetric::Cpu,
+            "ECSServiceAverageMemoryUtilization" => ScalingMetric::Memory,
+            "ALBRequestCountPerTarget" => ScalingMetric::AlbRequestsPerTarget,
+            "" => {
+                return Err(format!(
+                    "its policy `{name}` follows a custom metric (Ferry writes cpu, memory and albRequestsPerTarget)"
+                ));
+            }
+            other => return Err(format!("its policy `{name}` follows {other}")),
+        };
+        let mut m = Map::new();
+        if name != word.word() {
+            m.insert("name".into(), json!(name));
+        }
+        m.insert("metric".into(), json!(word.word()));
+        m.insert("target".into(), json!(config.target_value));
+        if let Some(c) = config.scale_in_cooldown {
+            m.insert("scaleInCooldown".into(), json!(c));
+        }
+        if let Some(c) = config.scale_out_cooldown {
+            m.insert("scaleOutCooldown".into(), json!(c));
+        }
+        if config.disable_scale_in == Some(true) {
+            m.insert("disableScaleIn".into(), json!(true));
+        }
+        if let Some(label) = metric.resource_label.as_ref().filter(|l| !l.is_empty()) {
+            m.insert("resourceLabel".into(), json!(label));
+        }
+        tracking.push(Value::Object(m));
+    }
+    let scheduled: Vec<Value> = target
+        .scheduled_actions
+        .iter()
+        .map(|a| {
+            let mut m = Map::new();
+            m.insert("name".into(), json!(a.scheduled_action_name));
+            m.insert("schedule".into(), json!(a.schedule));
+            if let Some(tz) = a.timezone.as_ref().filter(|t| !t.is_empty() && *t != "UTC") {
+                m.insert("timezone".into(), json!(tz));
+            }
+            if let Some(n) = a.scalable_target_action.min_capacity {
+                m.insert("minCapacity".into(), json!(n));
+            }
+            if let Some(n) = a.scalable_target_action.max_capacity {
+                m.insert("maxCapacity".into(), json!(n));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let mut spec = Map::new();
+    spec.insert("minCapacity".into(), json!(target.min_capacity));
+    spec.insert("maxCapacity".into(), json!(target.max_capacity));
+    if !tracking.is_empty() {
+        spec.insert("targetTracking".into(), Value::Array(tracking));
+    }
+    if !scheduled.is_empty() {
+        spec.insert("scheduled".into(), Value::Array(scheduled));
+    }
+    Ok(Value::Object(spec))
+}
+
+/// The environment variables of a task definition spec whose names read like secrets but
+/// that hold literal values (`MYSQL_ROOT_PASSWORD: example` in a sample): imported as they
+/// are, listed in [`crate::kinds::PLAINTEXT_ANNOTATION`] so that validation lets them through.
+/// Values that are credentials by their form are not listed (validation refuses them).
+pub fn plaintext_environment(task_definition: &Map<String, Value>) -> Vec<String> {
+    let mut names: Vec<String> = task_definition
+        .get("containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("environment"))
+        .flat_map(|env| match env {
+            Value::Array(list) => list
+                .iter()
+                .filter_map(|e| Some((e.get("name")?.as_str()?, e.get("value")?.as_str()?)))
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect::<Vec<_>>(),
+            Value::Object(map) => map
+                .iter()
+                .filter_map(|(n, v)| Some((n.clone(), v.as_str()?.to_owned())))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .filter(|(n, v)| {
+            crate::validate::looks_secret(n)
+                && !v.is_empty()
+                && crate::printable::secret_kind(v).is_none()
+        })
+        .map(|(n, _)| n)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The `EcsService` manifest of an imported service with its task definition spec.
 pub fn service_manifest(svc: &ImportedService, task_definition: Map<String, Value>) -> Value {
+    let plaintext = plaintext_environment(&task_definition);
     let mut spec = svc.spec.clone();
     spec.insert("taskDefinition".into(), Value::Object(task_definition));
+    let mut metadata = json!({"name": svc.name});
+    if !plaintext.is_empty() {
+        metadata["annotations"] =
+            json!({ crate::kinds::PLAINTEXT_ANNOTATION: plaintext.join(",") });
+    }
     json!({
         "apiVersion": API_VERSION,
         "kind": "EcsService",
-        "metadata": {"name": svc.name},
+        "metadata": metadata,
         "spec": spec,
     })
 }
@@ -592,6 +786,42 @@ mod tests {
             err[0].message,
             "unknown field `Tags` (did you mean `tags`?)"
         );
+    }
+
+    #[test]
+    fn native_progressive_deployments_become_ferrys_deployment_block() {
+        let svc = service_spec(
+            &json!({"serviceName": "s", "deploymentConfiguration": {
+                "strategy": "CANARY", "bakeTimeInMinutes": 10,
+                "canaryConfiguration": {"canaryPercent": 5.0, "canaryBakeTimeInMinutes": 3},
+                "linearConfiguration": {"stepPercent": 10.0, "stepBakeTimeInMinutes": 1},
+                "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}],
+                "minimumHealthyPercent": 100, "maximumPercent": 200}}),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            svc.spec["deployment"],
+            json!({"strategy": "canary", "bakeTime": "10m", "canary": {"percent": 5.0, "bake": "3m"},
+                   "pause": "beforeTraffic", "minimumHealthyPercent": 100, "maximumPercent": 200})
+        );
+        let rolling = service_spec(
+            &json!({"serviceName": "s", "deploymentConfiguration": {"strategy": "ROLLING", "bakeTimeInMinutes": 0}}),
+            None,
+        )
+        .unwrap();
+        assert!(
+            !rolling.spec.contains_key("deployment"),
+            "{:?}",
+            rolling.spec
+        );
+        let lambda = service_spec(
+            &json!({"serviceName": "s", "deploymentConfiguration": {"strategy": "BLUE_GREEN",
+                "lifecycleHooks": [{"targetType": "AWS_LAMBDA", "hookTargetArn": "arn:aws:lambda:x", "lifecycleStages": ["PRE_SCALE_UP"]}]}}),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(lambda[0].path, "deploymentConfiguration.lifecycleHooks");
     }
 
     #[test]

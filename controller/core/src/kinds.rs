@@ -2,6 +2,10 @@
 //! `EcrRepository`. Field names follow ECS's own JSON (camelCase) so users can paste from the
 //! console. Types only: loading is in `load`, rules are in `validate`.
 
+pub mod autoscaling;
+pub mod ecs;
+pub mod progressive;
+
 use std::collections::BTreeMap;
 
 use kube::CustomResource;
@@ -19,6 +23,26 @@ pub const MANAGED_BY_VALUE: &str = "ferry";
 pub const ENVIRONMENT_TAG: &str = "ferry.dev/environment";
 /// Annotation that lets Ferry take over an existing service it did not create.
 pub const ADOPT_ANNOTATION: &str = "ferry.dev/adopt";
+/// Annotation listing environment variables (comma-separated) whose names read like secrets
+/// but whose literal values are meant (a sample's `MYSQL_ROOT_PASSWORD`): validation lets them
+/// through, and plans never print their values. `ferry import` writes it when the source has
+/// such variables. Values that are credentials by their form (AWS keys, tokens) stay refused.
+pub const PLAINTEXT_ANNOTATION: &str = "ferry.dev/plaintext-environment";
+
+/// The variable names listed in a [`PLAINTEXT_ANNOTATION`].
+pub fn plaintext_environment(
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeSet<&str> {
+    annotations
+        .get(PLAINTEXT_ANNOTATION)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// Where an environment runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -248,24 +272,24 @@ pub struct EcsServiceSpec {
     pub depends_on: Vec<String>,
     /// Application Auto Scaling of the desired count (then `desiredCount` is never healed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub autoscaling: Option<crate::autoscaling::AutoscalingSpec>,
+    pub autoscaling: Option<autoscaling::AutoscalingSpec>,
     /// ECS Exec (`aws ecs execute-command`) into the service's tasks; the task role needs the
     /// `ssmmessages:*Channel` permissions.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub enable_execute_command: bool,
     /// Where tasks may be placed (EC2 only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub placement_constraints: Vec<crate::ecs_features::PlacementConstraint>,
+    pub placement_constraints: Vec<ecs::PlacementConstraint>,
     /// How tasks are spread or packed, in order (EC2 only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub placement_strategy: Vec<crate::ecs_features::PlacementStrategy>,
+    pub placement_strategy: Vec<ecs::PlacementStrategy>,
     /// Cloud Map service the tasks register in (at most one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub service_registries: Vec<crate::ecs_features::ServiceRegistry>,
+    pub service_registries: Vec<ecs::ServiceRegistry>,
     /// Service Connect: named ports offered to, and reached from, other services of the
     /// namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_connect: Option<crate::ecs_features::ServiceConnect>,
+    pub service_connect: Option<ecs::ServiceConnect>,
     /// One-off tasks run to completion, in order, before the service gets a new task
     /// definition or is created (e.g. database migrations). See [`PreDeployTask`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -383,13 +407,13 @@ pub struct TaskDefinitionSpec {
     pub containers: Vec<ContainerSpec>,
     /// CPU architecture and operating system (`ARM64` for Graviton; default X86_64 Linux).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runtime_platform: Option<crate::ecs_features::RuntimePlatform>,
+    pub runtime_platform: Option<ecs::RuntimePlatform>,
     /// Volumes the containers mount: EFS, or scratch space shared by the task's containers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub volumes: Vec<crate::ecs_features::Volume>,
+    pub volumes: Vec<ecs::Volume>,
     /// Fargate ephemeral storage above the default 20 GiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ephemeral_storage: Option<crate::ecs_features::EphemeralStorage>,
+    pub ephemeral_storage: Option<ecs::EphemeralStorage>,
     /// Any other field of ECS's RegisterTaskDefinition, by ECS's own name (`networkMode`,
     /// `requiresCompatibilities`, `pidMode`, `proxyConfiguration`, `placementConstraints`...),
     /// checked against the ECS API model.
@@ -477,10 +501,10 @@ pub struct ContainerSpec {
     pub user: Option<String>,
     /// Volumes of the task mounted in this container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mount_points: Vec<crate::ecs_features::MountPoint>,
+    pub mount_points: Vec<ecs::MountPoint>,
     /// Resource limits (`nofile`...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ulimits: Vec<crate::ecs_features::Ulimit>,
+    pub ulimits: Vec<ecs::Ulimit>,
     /// Seconds between SIGTERM and SIGKILL when the task stops (Fargate: at most 120,
     /// default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -624,25 +648,25 @@ pub struct DeploymentSpec {
     pub circuit_breaker: Option<CircuitBreaker>,
     /// `rolling` (default), `blueGreen`, `canary` or `linear` (ECS's native strategies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub strategy: Option<crate::progressive::Strategy>,
+    pub strategy: Option<progressive::Strategy>,
     /// Canary settings (strategy canary).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canary: Option<crate::progressive::CanarySpec>,
+    pub canary: Option<progressive::CanarySpec>,
     /// Linear settings (strategy linear).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub linear: Option<crate::progressive::LinearSpec>,
+    pub linear: Option<progressive::LinearSpec>,
     /// Time both versions stay up after all traffic moved (whole minutes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bake_time: Option<String>,
     /// CloudWatch alarms ECS watches, rolling back when one fires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alarms: Option<crate::progressive::AlarmsSpec>,
+    pub alarms: Option<progressive::AlarmsSpec>,
     /// Hold the deployment at this stage until `ferry promote` (or `ferry abort`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pause: Option<crate::progressive::Pause>,
+    pub pause: Option<progressive::Pause>,
     /// Metric checks Ferry runs while traffic moves; a failure stops and rolls back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub analysis: Option<crate::progressive::AnalysisSpec>,
+    pub analysis: Option<progressive::AnalysisSpec>,
 }
 
 /// ECS deployment circuit breaker.

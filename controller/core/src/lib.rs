@@ -22,8 +22,6 @@ pub mod render;
 pub mod validate;
 pub mod yaml;
 
-pub use load::{
-    DesiredState, Diagnostic, Diagnostics, Discovery, discover, discover_environments,
-    load_environment,
-};
+pub use load::{DesiredState, Diagnostic, Diagnostics, Discovery, discover, discover_environments};
 pub use plan::{Change, Conflict, FieldDiff, Op, Plan, ResourceKey, ResourceKind};
+pub use validate::load_environment;

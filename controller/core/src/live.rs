@@ -79,6 +79,13 @@ pub struct LiveService {
 }
 
 impl LiveService {
+    /// Whether the service says Ferry manages its scalable target (its
+    /// [`AUTOSCALING_TAG`](crate::autoscaling::AUTOSCALING_TAG) is set and not `off`).
+    pub fn scaling_managed_by_ferry(&self) -> bool {
+        self.tag(crate::autoscaling::AUTOSCALING_TAG)
+            .is_some_and(|v| !v.is_empty() && v != crate::autoscaling::AUTOSCALING_OFF)
+    }
+
     /// Tag value by key.
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags

@@ -670,8 +670,13 @@ pub fn is_environment_name(name: &str) -> bool {
 /// Longest environment name: `{env}-x` must fit ECS's 255 characters of a task family.
 pub const MAX_ENVIRONMENT_NAME: usize = 253;
 
-/// Load and validate environment `env` from the manifests folder `root`.
-pub fn load_environment(root: &Path, env: &str) -> Result<DesiredState, Diagnostics> {
+/// An environment as read and typed, before the rules of `validate`: its state, the
+/// documents that already failed (their rules would only repeat the error), and the errors.
+pub type ReadEnvironment = (DesiredState, Broken, Vec<Diagnostic>);
+
+/// Read environment `env` from the manifests folder `root`: files, overlays, patches, values
+/// and types. The rules come after (`validate::load_environment` does both).
+pub fn read_environment(root: &Path, env: &str) -> Result<ReadEnvironment, Diagnostics> {
     let root = root
         .canonicalize()
         .map_err(|e| single(root, format!("cannot open the manifests folder: {e}")))?;
@@ -879,34 +884,19 @@ pub fn load_environment(root: &Path, env: &str) -> Result<DesiredState, Diagnost
         services,
         repositories,
     };
-    let rules = crate::validate::validate_with(&state, &r.broken);
-    // A rule about a field that already has an error would only repeat it.
-    let earlier = r.diags.clone();
-    r.diags.extend(rules.into_iter().filter(|d| {
-        !earlier.iter().any(|e| {
-            e.file == d.file
-                && match (&e.field, &d.field) {
-                    (Some(ef), Some(df)) => is_within(df, ef),
-                    _ => false,
-                }
-        })
-    }));
-    if r.diags.is_empty() {
-        Ok(state)
-    } else {
-        Err(finish(r.diags))
-    }
+    Ok((state, r.broken, r.diags))
 }
 
 /// Whether field path `path` is `ancestor` or below it.
-fn is_within(path: &str, ancestor: &str) -> bool {
+pub fn is_within(path: &str, ancestor: &str) -> bool {
     path == ancestor
         || path
             .strip_prefix(ancestor)
             .is_some_and(|rest| rest.starts_with(['.', '[']))
 }
 
-fn finish(mut diags: Vec<Diagnostic>) -> Diagnostics {
+/// The errors of a load, sorted and deduplicated, as one value.
+pub fn finish(mut diags: Vec<Diagnostic>) -> Diagnostics {
     diags.sort();
     diags.dedup();
     Diagnostics(diags)

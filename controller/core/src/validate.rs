@@ -9,8 +9,36 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::kinds::{
     ContainerSpec, ENVIRONMENT_TAG, EcsServiceSpec, LaunchType, MANAGED_BY_TAG, PlatformKind,
 };
-use crate::load::{Broken, DesiredState, Diagnostic, Loaded, Origins, is_plain_relative};
+use std::path::Path;
+
+use crate::load::{
+    Broken, DesiredState, Diagnostic, Diagnostics, Loaded, Origins, finish, is_plain_relative,
+    is_within,
+};
 use crate::printable::{HIDDEN, quote, secret_kind};
+
+/// Load and validate environment `env` from the manifests folder `root`: read and typed by
+/// `load`, then every rule here. A rule about a field that already has an error is left out
+/// (it would only repeat it).
+pub fn load_environment(root: &Path, env: &str) -> Result<DesiredState, Diagnostics> {
+    let (state, broken, mut diags) = crate::load::read_environment(root, env)?;
+    let rules = validate_with(&state, &broken);
+    let earlier = diags.clone();
+    diags.extend(rules.into_iter().filter(|d| {
+        !earlier.iter().any(|e| {
+            e.file == d.file
+                && match (&e.field, &d.field) {
+                    (Some(ef), Some(df)) => is_within(df, ef),
+                    _ => false,
+                }
+        })
+    }));
+    if diags.is_empty() {
+        Ok(state)
+    } else {
+        Err(finish(diags))
+    }
+}
 
 /// Every rule violation in `state`.
 pub fn validate(state: &DesiredState) -> Vec<Diagnostic> {
@@ -331,8 +359,7 @@ fn service(
                 ),
             ));
         }
-        let awsvpc = svc.spec.task_definition.network_mode() == "awsvpc";
-        container(state, c, &path, &svc.origins, broken, awsvpc, out);
+        container(state, svc, c, &path, broken, out);
     }
     let ports = |name: &str| -> Option<BTreeSet<u16>> {
         td.containers
@@ -431,13 +458,15 @@ fn service(
 
 fn container(
     state: &DesiredState,
+    svc: &Loaded<EcsServiceSpec>,
     c: &ContainerSpec,
     path: &str,
-    origins: &Origins,
     broken: &Broken,
-    awsvpc: bool,
     out: &mut Vec<Diagnostic>,
 ) {
+    let origins = &svc.origins;
+    let awsvpc = svc.spec.task_definition.network_mode() == "awsvpc";
+    let plaintext = crate::kinds::plaintext_environment(&svc.annotations);
     let d = |path: &str, msg: String| origins.diagnostic(path, msg);
     let show = |path: &str, value: &str| shown(origins, path, value);
     let name_path = format!("{path}.name");
@@ -455,8 +484,15 @@ fn container(
     let is_repo = state.repositories.contains_key(&c.image);
     let local = state.environment.spec.platform == PlatformKind::Local;
     if !is_image_text(&c.image) {
+        // ecspresso's and other tools' templates (`{{ must_env `TAG` }}`) are filled in before
+        // ECS sees them; Ferry's manifests hold what ECS registers.
+        let template = if c.image.contains("{{") {
+            "; this is a template: render it first (`ecspresso render taskdef`), or write the repository name and set its tag in the Environment's spec.images"
+        } else {
+            ""
+        };
         out.push(d(&image_path, format!(
-            "image {image} must be 1-255 letters, digits and - _ : . / @ # (no spaces or control characters)"
+            "image {image} must be 1-255 letters, digits and - _ : . / @ # (no spaces or control characters){template}"
         )));
     } else if !is_repo
         && !state.environment.spec.images.contains_key(&c.image)
@@ -491,9 +527,9 @@ fn container(
                 "{} holds what looks like {kind}; a credential never goes in plain `environment`: store it in Secrets Manager or SSM and reference its ARN under `secrets`",
                 quote(name)
             )));
-        } else if looks_secret(name) && !value.is_empty() {
+        } else if looks_secret(name) && !value.is_empty() && !plaintext.contains(name.as_str()) {
             out.push(d(&var, format!(
-                "{} looks like a secret but has a literal value; move it to `secrets` with a Secrets Manager or SSM ARN",
+                "{} looks like a secret but has a literal value; move it to `secrets` with a Secrets Manager or SSM ARN (or, if the literal is meant, list it in the annotation `ferry.dev/plaintext-environment`)",
                 quote(name)
             )));
         }
@@ -789,20 +825,25 @@ fn is_secret_arn(arn: &str) -> bool {
     ) || is_parameter_name(arn)
 }
 
-/// An SSM parameter of the task's region by name, as ECS takes it: a path (`/app/db/password`)
-/// or a name in capitals (`DB_PASSWORD`). Anything else (`hunter2`) reads as a value.
+/// An SSM parameter of the task's region by name, as ECS takes it: SSM's own characters
+/// (letters, digits, `_ . - /`), at most 2048, and shaped like a name: a path
+/// (`/app/db/password`), capitals (`DB_PASSWORD`) or words joined by `_ . -`
+/// (`prod.db-password`). A single lower-case word (`hunter2`) reads as a value.
 fn is_parameter_name(name: &str) -> bool {
-    let path = name.starts_with('/')
-        && name.len() > 1
+    let charset = !name.is_empty()
+        && name.len() <= 2048
+        && name.bytes().any(|b| b.is_ascii_alphanumeric())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b));
-    let capitals = !name.is_empty()
-        && name.bytes().any(|b| b.is_ascii_uppercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b"_.-".contains(&b));
-    path || capitals
+    charset
+        && (name.starts_with('/')
+            || name.bytes().any(|b| b.is_ascii_uppercase())
+            || name
+                .split(['_', '.', '-'])
+                .filter(|w| !w.is_empty())
+                .count()
+                > 1)
 }
 
 /// Whether an environment variable name suggests a secret (`PG_PASSWORD`, `API_KEY`...).
@@ -948,6 +989,16 @@ mod tests {
             "arn:aws:ssm:eu-west-1:123456789012:parameter/x"
         ));
         assert!(!is_secret_arn("hunter2"));
+        assert!(!is_secret_arn("a b"));
+        assert!(!is_secret_arn("$$$SECRET$$$"));
+        for name in [
+            "/app/db/password",
+            "DB_PASSWORD",
+            "prod.db-password",
+            "db_password",
+        ] {
+            assert!(is_secret_arn(name), "{name}");
+        }
         assert!(is_digest(&format!("sha256:{}", "a".repeat(64))));
         assert!(!is_tag("-bad"));
     }

@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use ferry_core::autoscaling::{self, LiveScalableTarget};
 use ferry_core::ecs_model::Problem;
 use ferry_core::import::{self, ImportedService, Registry};
-use ferry_core::kinds::ADOPT_ANNOTATION;
+use ferry_core::kinds::{ADOPT_ANNOTATION, PLAINTEXT_ANNOTATION};
 use ferry_ecs::model_json::ToJson;
-use ferry_ecs::{AwsSettings, SdkApi};
+use ferry_ecs::{AutoscalingApi, AwsSettings, SdkApi};
 use serde_json::{Map, Value, json};
 
 /// `ferry import` arguments.
@@ -141,7 +142,13 @@ fn manifest(
         }
     }
     let mut m = import::service_manifest(&svc, import::task_definition_spec(td, registry));
-    m["metadata"]["annotations"] = json!({ ADOPT_ANNOTATION: "true" });
+    if let Some(plain) = m["metadata"]["annotations"][PLAINTEXT_ANNOTATION].as_str() {
+        eprintln!(
+            "note: {}: {plain} read like secrets but hold literal values; imported as they are and listed in `{PLAINTEXT_ANNOTATION}` (move them to `secrets` when you can)",
+            m["metadata"]["name"].as_str().unwrap_or_default()
+        );
+    }
+    m["metadata"]["annotations"][ADOPT_ANNOTATION] = json!("true");
     m
 }
 
@@ -212,6 +219,61 @@ fn offline(args: &ImportArgs, file: &Path) -> anyhow::Result<Written> {
         network.as_ref(),
     );
     Ok(Some((vec![(svc.name.clone(), m)], env)))
+}
+
+/// The scalable targets of the imported services, by service name, with their policies and
+/// scheduled actions (listed only when one exists).
+async fn scalable_targets(
+    api: &SdkApi,
+    cluster: &str,
+    imported: &[(ImportedService, Map<String, Value>, Vec<Value>)],
+) -> Result<std::collections::BTreeMap<String, LiveScalableTarget>, ferry_ecs::ApiError> {
+    let ids: Vec<String> = imported
+        .iter()
+        .map(|(s, _, _)| autoscaling::resource_id(cluster, &s.name))
+        .collect();
+    let mut targets = std::collections::BTreeMap::new();
+    for batch in ids.chunks(50) {
+        for t in api.describe_scalable_targets(batch).await? {
+            if let Some(name) = autoscaling::service_of(cluster, &t.resource_id) {
+                targets.insert(name.to_owned(), t);
+            }
+        }
+    }
+    if targets.is_empty() {
+        return Ok(targets);
+    }
+    let mut token = None;
+    loop {
+        let (policies, next) = api.describe_scaling_policies(token).await?;
+        for p in policies {
+            if let Some(t) =
+                autoscaling::service_of(cluster, &p.resource_id).and_then(|n| targets.get_mut(n))
+            {
+                t.policies.push(p);
+            }
+        }
+        token = next.filter(|t| !t.is_empty());
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut token = None;
+    loop {
+        let (actions, next) = api.describe_scheduled_actions(token).await?;
+        for a in actions {
+            if let Some(t) =
+                autoscaling::service_of(cluster, &a.resource_id).and_then(|n| targets.get_mut(n))
+            {
+                t.scheduled_actions.push(a);
+            }
+        }
+        token = next.filter(|t| !t.is_empty());
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(targets)
 }
 
 /// The region a task definition names (its ECR images, its awslogs region).
@@ -366,6 +428,22 @@ async fn read_live(
     if failed {
         eprintln!("nothing written: fix or leave out (--service) the services above");
         return Ok(None);
+    }
+    let short = cluster.rsplit('/').next().unwrap_or(cluster);
+    let mut scaling = scalable_targets(&api, short, &imported).await?;
+    for (svc, _, _) in &mut imported {
+        let Some(target) = scaling.remove(&svc.name) else {
+            continue;
+        };
+        match import::autoscaling_spec(&target) {
+            Ok(spec) => {
+                svc.spec.insert("autoscaling".into(), spec);
+            }
+            Err(why) => eprintln!(
+                "note: {}: its autoscaling is left out because {why}; Ferry leaves a scalable target its manifest does not declare alone",
+                svc.name
+            ),
+        }
     }
     // The network every service shares goes to the Environment.
     let shared = networks

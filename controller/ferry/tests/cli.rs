@@ -203,6 +203,27 @@ fn schema_writes_crds_and_json_schemas() {
         .expect("CRD YAML");
         assert_eq!(crd["kind"], "CustomResourceDefinition");
         assert_eq!(crd["spec"]["group"], "ferry.dev");
+        let crd_text = crd.to_string();
+        assert!(!crd_text.contains("$ref"), "{kind}: a CRD takes no $ref");
+        if kind == "ecsservice" {
+            // The ECS fields inline, where Kubernetes and editors reading CRDs see them.
+            let spec =
+                &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+            let td = &spec["properties"]["taskDefinition"];
+            let container = &td["properties"]["containers"]["items"]["properties"];
+            let firelens = &container["firelensConfiguration"];
+            assert_eq!(firelens["type"], "object", "{firelens}");
+            assert!(
+                firelens["properties"]["type"]["enum"].is_array(),
+                "{firelens}"
+            );
+            assert_eq!(
+                container["linuxParameters"]["properties"]["capabilities"]["type"],
+                "object"
+            );
+            assert!(td["properties"]["proxyConfiguration"].is_object(), "{td}");
+            assert!(spec["properties"]["schedulingStrategy"]["enum"].is_array());
+        }
         let schema: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.path().join(format!("{kind}_v1alpha1.json")))
                 .expect("schema"),

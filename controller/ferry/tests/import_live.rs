@@ -2,7 +2,9 @@
 //! (EC2 bridge and host, Fargate awsvpc, a DAEMON, FireLens, links, volumes...) are adopted:
 //! right after the import the plan is only Ferry's ownership tags, apply registers no task
 //! definition revision and changes no service setting, and a later image change is exactly one
-//! field. A service deployed by CodeDeploy is refused with the reason.
+//! field. A scalable target with Ferry's kind of policies is imported as `autoscaling`; one
+//! with a step policy is left out (and alone), saying so. A service deployed by CodeDeploy is
+//! refused with the reason.
 
 #[path = "../../ecs/tests/support/mod.rs"]
 mod support;
@@ -10,6 +12,12 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use ferry_core::autoscaling::{
+    DESIRED_COUNT_DIMENSION, ECS_NAMESPACE, PredefinedMetricSpecification, PutScalingPolicy,
+    PutScheduledAction, RegisterScalableTarget, ScalableTargetAction, TARGET_TRACKING,
+    TargetTrackingConfiguration,
+};
+use ferry_ecs::AutoscalingApi;
 use serde_json::{Value, json};
 use support::{CLUSTER, Moto};
 
@@ -119,6 +127,66 @@ async fn a_live_cluster_is_adopted_with_an_empty_plan_and_no_new_revision() {
             .unwrap_or_else(|e| panic!("create {file}: {e:?}"));
         names.push(name);
     }
+    // svc0 scales by CPU with a night schedule (Ferry's shape); svc6 by a step policy, which
+    // Ferry does not write: imported without autoscaling, its target left alone.
+    let rid = |n: &str| format!("service/{CLUSTER}/{n}");
+    for (name, max) in [("svc0", 4), ("svc6", 5)] {
+        sdk.register_scalable_target(&RegisterScalableTarget {
+            service_namespace: ECS_NAMESPACE.into(),
+            resource_id: rid(name),
+            scalable_dimension: DESIRED_COUNT_DIMENSION.into(),
+            min_capacity: 1,
+            max_capacity: max,
+            tags: Default::default(),
+        })
+        .await
+        .expect("register a scalable target");
+    }
+    let policy = |name: &str, kind: &str, config| PutScalingPolicy {
+        policy_name: name.into(),
+        service_namespace: ECS_NAMESPACE.into(),
+        resource_id: rid(if kind == TARGET_TRACKING {
+            "svc0"
+        } else {
+            "svc6"
+        }),
+        scalable_dimension: DESIRED_COUNT_DIMENSION.into(),
+        policy_type: kind.into(),
+        target_tracking_scaling_policy_configuration: config,
+    };
+    sdk.put_scaling_policy(&policy(
+        "cpu-60",
+        TARGET_TRACKING,
+        Some(TargetTrackingConfiguration {
+            target_value: 60.0,
+            predefined_metric_specification: PredefinedMetricSpecification {
+                predefined_metric_type: "ECSServiceAverageCPUUtilization".into(),
+                resource_label: None,
+            },
+            scale_out_cooldown: Some(60),
+            scale_in_cooldown: None,
+            disable_scale_in: None,
+        }),
+    ))
+    .await
+    .expect("a target-tracking policy");
+    sdk.put_scaling_policy(&policy("steps", "StepScaling", None))
+        .await
+        .expect("a step policy");
+    sdk.put_scheduled_action(&PutScheduledAction {
+        service_namespace: ECS_NAMESPACE.into(),
+        scheduled_action_name: "night".into(),
+        resource_id: rid("svc0"),
+        scalable_dimension: DESIRED_COUNT_DIMENSION.into(),
+        schedule: "cron(0 22 * * ? *)".into(),
+        timezone: None,
+        scalable_target_action: ScalableTargetAction {
+            min_capacity: Some(1),
+            max_capacity: Some(2),
+        },
+    })
+    .await
+    .expect("a scheduled action");
     let before = revisions(client).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -142,6 +210,25 @@ async fn a_live_cluster_is_adopted_with_an_empty_plan_and_no_new_revision() {
             "{n} written"
         );
     }
+    let scaled = std::fs::read_to_string(dir.path().join("adopted/svc0.yaml")).expect("svc0");
+    for part in [
+        "autoscaling:",
+        "cpu-60",
+        "target: 60",
+        "night",
+        "cron(0 22 * * ? *)",
+    ] {
+        assert!(scaled.contains(part), "{part} missing:\n{scaled}");
+    }
+    let stepped = std::fs::read_to_string(dir.path().join("adopted/svc6.yaml")).expect("svc6");
+    assert!(!stepped.contains("autoscaling"), "{stepped}");
+    assert!(
+        text(&out).contains(
+            "svc6: its autoscaling is left out because its policy `steps` is StepScaling"
+        ),
+        "{}",
+        text(&out)
+    );
 
     // The plan: only the adoption (ownership tags), no task definition, no other field.
     let out = ferry(

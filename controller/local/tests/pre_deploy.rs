@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use ferry_core::diff::diff;
-use ferry_core::load::load_environment;
+use ferry_core::load_environment;
 use ferry_core::plan::{Plan, ResourceKind};
 use ferry_core::platform::{ApplyOptions, Platform, ResourceResult, ResultCode};
 use ferry_core::render::render;

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_core::DesiredState;
-use ferry_core::autoscaling::{LiveScalableTarget, managed_by_ferry, resource_id, service_of};
+use ferry_core::autoscaling::{LiveScalableTarget, resource_id, service_of};
 use ferry_core::live::LiveService;
 use ferry_core::platform::PlatformError;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -58,7 +58,7 @@ impl<A: EcsApi> EcsPlatform<A> {
                     .services
                     .get(&s.service_name)
                     .is_some_and(|d| d.spec.autoscaling.is_some())
-                    || (s.owned_by(&desired.env) && managed_by_ferry(s))
+                    || (s.owned_by(&desired.env) && s.scaling_managed_by_ferry())
             })
             .map(|s| s.service_name.as_str())
             .collect();

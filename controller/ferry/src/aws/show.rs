@@ -58,6 +58,19 @@ fn value(v: Option<&Value>) -> String {
     }
 }
 
+/// `value` of the field at `path`, hidden when the field is an environment variable whose
+/// name reads like a secret (a literal the manifest allows with
+/// `ferry.dev/plaintext-environment` is still never printed).
+fn field_value(path: &str, v: Option<&Value>) -> String {
+    let secret = path
+        .rsplit_once(".environment.")
+        .is_some_and(|(_, name)| ferry_core::validate::looks_secret(name));
+    match v {
+        Some(_) if secret => "(hidden)".into(),
+        v => value(v),
+    }
+}
+
 /// A field change identified by resource and path.
 pub(crate) type FieldChange = (ResourceKey, String);
 
@@ -170,9 +183,17 @@ pub(crate) fn plan_markdown(plan: &Plan, drift: &BTreeSet<FieldChange>) -> Strin
                 .take(MARKDOWN_FIELDS)
                 .map(|f| {
                     let what = match (c.op, &f.live, &f.desired) {
-                        (Op::Create, _, _) | (_, None, _) => value(f.desired.as_ref()),
-                        (_, Some(_), None) => format!("{} → (none)", value(f.live.as_ref())),
-                        _ => format!("{} → {}", value(f.live.as_ref()), value(f.desired.as_ref())),
+                        (Op::Create, _, _) | (_, None, _) => {
+                            field_value(&f.path, f.desired.as_ref())
+                        }
+                        (_, Some(_), None) => {
+                            format!("{} → (none)", field_value(&f.path, f.live.as_ref()))
+                        }
+                        _ => format!(
+                            "{} → {}",
+                            field_value(&f.path, f.live.as_ref()),
+                            field_value(&f.path, f.desired.as_ref())
+                        ),
                     };
                     let mark = if drift.contains(&(c.key.clone(), f.path.clone())) {
                         " **⚠ drift**"
@@ -268,20 +289,20 @@ pub(crate) fn plan(plan: &Plan, color: bool) -> String {
                     "      {} {}: {}",
                     p.green("+"),
                     e(&f.path),
-                    value(f.desired.as_ref())
+                    field_value(&f.path, f.desired.as_ref())
                 ),
                 (_, Some(_)) if f.desired.is_none() => format!(
                     "      {} {}: {}",
                     p.red("-"),
                     e(&f.path),
-                    value(f.live.as_ref())
+                    field_value(&f.path, f.live.as_ref())
                 ),
                 _ => format!(
                     "      {} {}: {} → {}",
                     p.yellow("~"),
                     e(&f.path),
-                    value(f.live.as_ref()),
-                    value(f.desired.as_ref())
+                    field_value(&f.path, f.live.as_ref()),
+                    field_value(&f.path, f.desired.as_ref())
                 ),
             };
             let _ = writeln!(out, "{line}");
