@@ -195,6 +195,32 @@ fn secret_looking_variables_with_literal_values_are_refused_with_a_hint() {
 }
 
 #[test]
+fn a_literal_named_in_the_plaintext_annotation_is_let_through_but_a_credential_is_not() {
+    let svc = SERVICE
+        .replace(
+            "  name: web\n",
+            "  name: web\n  annotations:\n    ferry.dev/plaintext-environment: \"PG_PASSWORD, OTHER\"\n",
+        )
+        .replace(
+            "image: app",
+            "image: app\n        environment:\n          PG_PASSWORD: example\n          API_KEY: hunter2",
+        );
+    let dir = stack(&[("base/web.yaml", &svc)]);
+    let errs = errors(dir.path()).join("\n");
+    assert!(!errs.contains("PG_PASSWORD"), "{errs}");
+    // Not listed: still refused.
+    assert!(errs.contains("environment.API_KEY"), "{errs}");
+    let aws = svc.replace("example", "AKIAIOSFODNN7EXAMPLE");
+    let dir = stack(&[("base/web.yaml", &aws)]);
+    assert!(
+        errors(dir.path())
+            .join("\n")
+            .contains("environment.PG_PASSWORD"),
+        "a credential by its form is refused even when listed"
+    );
+}
+
+#[test]
 fn secrets_must_be_arns() {
     let dir = stack(&[(
         "base/web.yaml",

@@ -498,3 +498,31 @@ pub(crate) fn status(env: &str, rows: &[StatusRow], color: bool) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_of_secret_named_variables_are_never_printed() {
+        let v = serde_json::json!("example");
+        assert_eq!(
+            field_value(
+                "containerDefinitions[db].environment.MYSQL_ROOT_PASSWORD",
+                Some(&v)
+            ),
+            "(hidden)"
+        );
+        assert_eq!(
+            field_value(
+                "containerDefinitions[db].environment.MYSQL_DATABASE",
+                Some(&v)
+            ),
+            "\"example\""
+        );
+        assert_eq!(
+            field_value("containerDefinitions[db].environment.DB_TOKEN", None),
+            "(none)"
+        );
+    }
+}
