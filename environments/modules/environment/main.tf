@@ -9,7 +9,9 @@
 #        │                              │    └─ progressive_delivery (5xx + latency alarms)
 #        │                              └─ ferry (Ferry's own ECS service, its ECR repository;
 #        │                                        its history in the database's instance)
-#        └─ github_ci (OIDC provider, CI roles)
+#        ├─ github_ci (OIDC provider, CI roles)
+#        └─ target_account (three accounts only: the deploy and plan-only
+#                           roles a tooling account's Ferry assumes)
 #
 # The root modules (dev, staging, prod) call this module once each, with
 # their sizes and protections, and publish its outputs for the manifests.
@@ -117,6 +119,27 @@ module "iam" {
   ferry_repository_name   = local.ferry_repository_name
 }
 
+# Three accounts: the roles a tooling account's Ferry assumes to work here.
+module "target_account" {
+  source = "../target_account"
+  # One instance, only when a tooling account is set.
+  for_each = var.ferry_tooling_account == null ? {} : { (var.environment) = var.ferry_tooling_account }
+
+  name                    = local.name
+  environment             = var.environment
+  account_id              = local.account_id
+  region                  = var.region
+  partition               = local.partition
+  cluster_name            = module.ecs_cluster.cluster_name
+  ecr_repository_names    = var.ecr_repository_names
+  ferry_service_name      = local.ferry_service_name
+  ferry_repository_name   = local.ferry_repository_name
+  task_role_arns          = [module.iam.task_execution_role_arn, module.iam.task_role_arn]
+  infrastructure_role_arn = module.iam.ecs_infrastructure_role_arn
+  ferry_principal_arns    = each.value.principal_arns
+  external_id             = each.value.external_id
+}
+
 module "load_balancer" {
   source = "../load_balancer"
 
@@ -186,6 +209,7 @@ module "ferry" {
   create_repository        = var.create_ferry_repository
   image_tag                = var.ferry_image_tag
   manifests_repository_url = local.manifests_repository_url
+  assume_role_arns         = var.ferry_assume_role_arns
 
   vpc_id              = module.network.vpc_id
   listener_arn        = module.load_balancer.https_listener_arn

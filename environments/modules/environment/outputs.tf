@@ -250,3 +250,17 @@ output "ferry_plan_policy" {
   description = "Permissions policy (JSON) of the CI role that runs ferry plan on pull requests."
   value       = module.github_ci.ferry_plan_policy
 }
+
+output "ferry_target_roles" {
+  description = "Three accounts: the deploy and plan-only roles of this account (ARNs, names, trust and permissions policies), or null in a one-account layout."
+  value = var.ferry_tooling_account == null ? null : {
+    deploy_role_arn = module.target_account[var.environment].deploy_role_arn
+    plan_role_arn   = module.target_account[var.environment].plan_role_arn
+    roles           = module.target_account[var.environment].roles
+  }
+}
+
+output "ferry_assume_roles_policy" {
+  description = "The policy (JSON) that lets this environment's Ferry assume other accounts' roles, or null."
+  value       = module.ferry.assume_roles_policy
+}

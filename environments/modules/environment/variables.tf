@@ -132,6 +132,30 @@ variable "ferry_trusted_role_arns" {
   default     = []
 }
 
+# --- Three accounts (README: "Three accounts") ------------------------------------
+
+variable "ferry_tooling_account" {
+  description = <<-EOT
+    Set when Ferry runs in another AWS account (the tooling account) and
+    reaches this environment's account through roles: this account then gets
+    <name>-ferry-deploy and <name>-ferry-plan (modules/target_account), which
+    trust exactly principal_arns (Ferry's task role there) with external_id
+    as sts:ExternalId. null (the default): one account, as before; Ferry's
+    own role here is all there is.
+  EOT
+  type = object({
+    principal_arns = list(string)
+    external_id    = string
+  })
+  default = null
+}
+
+variable "ferry_assume_role_arns" {
+  description = "Deploy and plan-only roles of other accounts that this environment's Ferry may assume (when this environment's account is the tooling account). Empty by default."
+  type        = list(string)
+  default     = []
+}
+
 variable "create_ferry_repository" {
   description = "Create the account-wide ECR repository of Ferry's image (false when another environment in the same account already does)."
   type        = bool

@@ -177,3 +177,17 @@ variable "secrets_kms_key_arn" {
   description = "KMS key of Ferry's secrets (the environment's data key)."
   type        = string
 }
+
+variable "assume_role_arns" {
+  description = "Roles of other accounts Ferry may assume (the deploy and plan-only roles of modules/target_account): sts:AssumeRole on exactly these, nothing else. Empty (the default): Ferry acts through its own task role only, in this account. The external IDs are not given to Ferry here: each Environment manifest carries its own (spec.aws.externalId)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for arn in var.assume_role_arns :
+      can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$", arn))
+    ])
+    error_message = "assume_role_arns must be IAM role ARNs (arn:aws:iam::<account>:role/<name>), without wildcards."
+  }
+}
