@@ -117,3 +117,9 @@ variable "ferry_assume_role_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "ferry_additional_environments" {
+  description = "When dev's account is the tooling account: the other environments this Ferry also runs (ferry run --env dev,<these>), reached through ferry_assume_role_arns. Empty by default."
+  type        = list(string)
+  default     = []
+}

@@ -35,8 +35,9 @@ module "numbers" {
   ferry_trusted_role_arns     = var.ferry_trusted_role_arns
 
   # Three accounts (README: "Three accounts"); null and empty by default.
-  ferry_tooling_account  = var.ferry_tooling_account
-  ferry_assume_role_arns = var.ferry_assume_role_arns
+  ferry_tooling_account         = var.ferry_tooling_account
+  ferry_assume_role_arns        = var.ferry_assume_role_arns
+  ferry_additional_environments = var.ferry_additional_environments
 
   # Ferry's own ECS service (modules/ferry).
   create_ferry_repository  = var.create_ferry_repository

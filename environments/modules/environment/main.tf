@@ -8,7 +8,8 @@
 #        │                              │                 production + test listener rules, ACM, DNS, WAF)
 #        │                              │    └─ progressive_delivery (5xx + latency alarms)
 #        │                              └─ ferry (Ferry's own ECS service, its ECR repository;
-#        │                                        its history in the database's instance)
+#        │                                        its history in the database's instance;
+#        │                                        not when a tooling account's Ferry deploys here)
 #        ├─ github_ci (OIDC provider, CI roles)
 #        └─ target_account (three accounts only: the deploy and plan-only
 #                           roles a tooling account's Ferry assumes)
@@ -192,8 +193,11 @@ module "github_ci" {
   terraform_state_key    = var.terraform_state_key
 }
 
+# Ferry's own service runs here unless another account's Ferry deploys this
+# environment (three accounts): one controller per environment.
 module "ferry" {
   source = "../ferry"
+  count  = var.ferry_tooling_account == null ? 1 : 0
 
   name                     = local.name
   environment              = var.environment
@@ -210,6 +214,7 @@ module "ferry" {
   image_tag                = var.ferry_image_tag
   manifests_repository_url = local.manifests_repository_url
   assume_role_arns         = var.ferry_assume_role_arns
+  additional_environments  = var.ferry_additional_environments
 
   vpc_id              = module.network.vpc_id
   listener_arn        = module.load_balancer.https_listener_arn
@@ -224,4 +229,10 @@ module "ferry" {
   database_port       = module.database.port
   database_username   = module.database.master_username
   database_secret_arn = module.database.master_user_secret_arn
+}
+
+# Ferry's service became optional (three accounts): existing state keeps it.
+moved {
+  from = module.ferry
+  to   = module.ferry[0]
 }

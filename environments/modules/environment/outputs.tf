@@ -217,14 +217,14 @@ output "ci_trust_policies" {
 }
 
 output "ferry" {
-  description = "Ferry's own ECS service: service and task settings, container definition, image, repository, ingress and history database."
-  value = {
-    service    = module.ferry.service
-    container  = module.ferry.container
-    image      = module.ferry.image
-    repository = module.ferry.repository
-    ingress    = module.ferry.ingress
-    database   = module.ferry.database
+  description = "Ferry's own ECS service: service and task settings, container definition, image, repository, ingress and history database; null when another account's Ferry deploys this environment."
+  value = length(module.ferry) == 0 ? null : {
+    service    = module.ferry[0].service
+    container  = module.ferry[0].container
+    image      = module.ferry[0].image
+    repository = module.ferry[0].repository
+    ingress    = module.ferry[0].ingress
+    database   = module.ferry[0].database
   }
 }
 
@@ -262,5 +262,5 @@ output "ferry_target_roles" {
 
 output "ferry_assume_roles_policy" {
   description = "The policy (JSON) that lets this environment's Ferry assume other accounts' roles, or null."
-  value       = module.ferry.assume_roles_policy
+  value       = one(module.ferry[*].assume_roles_policy)
 }

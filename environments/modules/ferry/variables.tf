@@ -10,6 +10,19 @@ variable "environment" {
   type        = string
 }
 
+variable "additional_environments" {
+  description = "Further environments this Ferry runs besides its own (`--env <environment>,<these>`): the environments of other accounts that it reaches through assume_role_arns (three-account layout). Empty by default."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for env in var.additional_environments : can(regex("^[a-z0-9][a-z0-9-]*$", env))
+    ]) && length(distinct(var.additional_environments)) == length(var.additional_environments)
+    error_message = "additional_environments must be distinct environment names (lower-case letters, digits and -)."
+  }
+}
+
 variable "region" {
   description = "AWS region (awslogs-region, AWS_REGION)."
   type        = string

@@ -908,6 +908,11 @@ run "target_account" {
   }
 
   assert {
+    condition     = output.ferry == null
+    error_message = "An environment that the tooling account's Ferry deploys must not run a Ferry of its own (two controllers on one environment)."
+  }
+
+  assert {
     condition     = output.ferry_target_roles.roles.deploy.policy == output.ferry_policy
     error_message = "The deploy role must hold exactly Ferry's own policy (this cluster, these task roles, Ferry's own service and repository denied)."
   }
@@ -942,8 +947,8 @@ run "target_account" {
   }
 }
 
-# The tooling account: its Ferry may assume exactly the target accounts'
-# roles it is given.
+# The tooling account: its Ferry runs the other accounts' environments too and
+# may assume exactly the target accounts' roles it is given.
 run "tooling_account" {
   command = apply
 
@@ -952,6 +957,12 @@ run "tooling_account" {
       "arn:aws:iam::222222222222:role/numbers-dev-ferry-deploy",
       "arn:aws:iam::222222222222:role/numbers-dev-ferry-plan",
     ]
+    ferry_additional_environments = ["dev"]
+  }
+
+  assert {
+    condition     = slice(output.ferry.container.command, 7, 9) == ["--env", "staging,dev"]
+    error_message = "The tooling account's Ferry must run its own environment and the ones it reaches through the roles."
   }
 
   assert {
@@ -963,4 +974,18 @@ run "tooling_account" {
     }]
     error_message = "Ferry's task role may assume exactly the listed roles."
   }
+}
+
+run "tooling_account_is_not_a_target" {
+  command = plan
+
+  variables {
+    ferry_tooling_account = {
+      principal_arns = ["arn:aws:iam::111111111111:role/numbers-tooling-ferry"]
+      external_id    = "ferry-staging-5d1e"
+    }
+    ferry_assume_role_arns = ["arn:aws:iam::222222222222:role/numbers-dev-ferry-deploy"]
+  }
+
+  expect_failures = [var.ferry_tooling_account]
 }

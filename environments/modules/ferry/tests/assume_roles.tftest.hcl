@@ -89,3 +89,27 @@ run "refuses_a_wildcard_role" {
 
   expect_failures = [var.assume_role_arns]
 }
+
+run "runs_the_environments_it_reaches" {
+  command = plan
+
+  variables {
+    assume_role_arns        = ["arn:aws:iam::222222222222:role/numbers-dev-ferry-deploy"]
+    additional_environments = ["dev", "staging"]
+  }
+
+  assert {
+    condition     = slice(local.container.command, 7, 9) == ["--env", "test,dev,staging"]
+    error_message = "Ferry must run its own environment and the additional ones, comma separated (ferry run --env)."
+  }
+}
+
+run "refuses_a_repeated_environment" {
+  command = plan
+
+  variables {
+    additional_environments = ["dev", "dev"]
+  }
+
+  expect_failures = [var.additional_environments]
+}
