@@ -126,17 +126,22 @@ module "target_account" {
   # One instance, only when a tooling account is set.
   for_each = var.ferry_tooling_account == null ? {} : { (var.environment) = var.ferry_tooling_account }
 
-  name                    = local.name
-  environment             = var.environment
-  account_id              = local.account_id
-  region                  = var.region
-  partition               = local.partition
-  cluster_name            = module.ecs_cluster.cluster_name
-  ecr_repository_names    = var.ecr_repository_names
-  ferry_service_name      = local.ferry_service_name
-  ferry_repository_name   = local.ferry_repository_name
-  task_role_arns          = [module.iam.task_execution_role_arn, module.iam.task_role_arn]
-  infrastructure_role_arn = module.iam.ecs_infrastructure_role_arn
+  name                  = local.name
+  environment           = var.environment
+  account_id            = local.account_id
+  region                = var.region
+  partition             = local.partition
+  cluster_name          = module.ecs_cluster.cluster_name
+  ecr_repository_names  = var.ecr_repository_names
+  ferry_service_name    = local.ferry_service_name
+  ferry_repository_name = local.ferry_repository_name
+  # The ARNs modules/iam gives these roles, as strings (checkov reads the
+  # policy only then); the target_account test holds them to modules/iam's.
+  task_role_arns = [
+    "arn:${local.partition}:iam::${local.account_id}:role/${local.name}-task-execution",
+    "arn:${local.partition}:iam::${local.account_id}:role/${local.name}-task",
+  ]
+  infrastructure_role_arn = "arn:${local.partition}:iam::${local.account_id}:role/${local.name}-ecs-infrastructure"
   ferry_principal_arns    = each.value.principal_arns
   external_id             = each.value.external_id
 }
