@@ -136,7 +136,7 @@ module "target_account" {
   ferry_service_name    = local.ferry_service_name
   ferry_repository_name = local.ferry_repository_name
   # The ARNs modules/iam gives these roles, as strings (checkov reads the
-  # policy only then); the target_account test holds them to modules/iam's.
+  # policy only then); the test run "target_account" holds them to modules/iam's.
   task_role_arns = [
     "arn:${local.partition}:iam::${local.account_id}:role/${local.name}-task-execution",
     "arn:${local.partition}:iam::${local.account_id}:role/${local.name}-task",
