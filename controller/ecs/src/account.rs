@@ -106,11 +106,17 @@ pub(crate) struct GuardSettings {
     pub(crate) renew_before: Duration,
 }
 
+/// How long a refusal is answered from memory (STS is not asked again at every health check
+/// of a stalled environment).
+const REFUSAL_KEPT: Duration = Duration::from_secs(10);
+
 #[derive(Default)]
 struct State {
     /// The credentials handed out now (already checked).
     current: Option<Credentials>,
-    /// The account of each access key seen (a few, newest last).
+    /// The last refusal and when it happened.
+    refused: Option<(std::time::Instant, AccountError)>,
+    /// The account of each access key seen (at most 8 keys).
     accounts: BTreeMap<String, String>,
 }
 
@@ -191,6 +197,21 @@ impl AccountGuard {
             return Ok(c.clone());
         }
         state.current = None;
+        if let Some((at, e)) = &state.refused
+            && at.elapsed() < REFUSAL_KEPT
+        {
+            return Err(e.clone());
+        }
+        let checked = self.fetch_and_check(&mut state).await;
+        state.refused = checked
+            .as_ref()
+            .err()
+            .map(|e| (std::time::Instant::now(), e.clone()));
+        checked
+    }
+
+    async fn fetch_and_check(&self, state: &mut State) -> Result<Credentials, AccountError> {
+        let inner = &*self.0;
         inner
             .fetched
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -255,7 +276,7 @@ impl AccountGuard {
             None => text,
         };
         let transient = matches!(e, CredentialsError::ProviderTimedOut(_))
-            || crate::pace::is_throttling(Some(&detail))
+            || crate::pace::is_throttling(Some(detail.as_str()))
             || detail.contains("dispatch failure")
             || detail.contains("timeout");
         AccountError::AssumeRole {
