@@ -240,9 +240,11 @@ pub fn validate(state: &DesiredState) -> Vec<Diagnostic> {
 fn is_region(r: &str) -> bool {
     let parts: Vec<&str> = r.split('-').collect();
     parts.len() >= 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
         && parts
             .last()
             .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
@@ -302,7 +304,12 @@ mod tests {
 
     #[test]
     fn region_names_are_recognized() {
-        for good in ["us-east-1", "eu-central-2", "us-gov-west-1", "ap-southeast-4"] {
+        for good in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "ap-southeast-4",
+        ] {
             assert!(is_region(good), "{good}");
         }
         for bad in ["useast1", "US-EAST-1", "us-east-", "us-east-x"] {

@@ -71,7 +71,10 @@ fn an_environment_names_its_account_region_and_role_and_images_come_from_that_ac
     assert_eq!(spec.aws_region(), Some("eu-west-1"));
     assert_eq!(spec.account_id(), Some("333333333333"));
     let rendered = render(&state, &Digests::default());
-    let image = &rendered.services[0].register_task_definition.container_definitions[0].image;
+    let image = &rendered.services[0]
+        .register_task_definition
+        .container_definitions[0]
+        .image;
     assert_eq!(
         image,
         "333333333333.dkr.ecr.eu-west-1.amazonaws.com/web-app:v1"

@@ -162,9 +162,11 @@ impl AccountGuard {
             }
             None => match base.credentials_provider() {
                 Some(p) => p,
-                None => SharedCredentialsProvider::new(aws_credential_types::credential_fn::provide_credentials_fn(
-                    || async { Err(CredentialsError::not_loaded_no_source()) },
-                )),
+                None => SharedCredentialsProvider::new(
+                    aws_credential_types::credential_fn::provide_credentials_fn(|| async {
+                        Err(CredentialsError::not_loaded_no_source())
+                    }),
+                ),
             },
         };
         Self(Arc::new(Inner {
@@ -298,9 +300,12 @@ impl AccountGuard {
             .flatten()
             .collect();
         match sts.get_caller_identity().send().await {
-            Ok(out) => out.account().map(str::to_owned).ok_or_else(|| AccountError::Identity {
-                detail: "the answer names no account".into(),
-            }),
+            Ok(out) => out
+                .account()
+                .map(str::to_owned)
+                .ok_or_else(|| AccountError::Identity {
+                    detail: "the answer names no account".into(),
+                }),
             Err(e) => Err(AccountError::Identity {
                 detail: diagnose::scrub(
                     &e.message()
@@ -314,8 +319,10 @@ impl AccountGuard {
 
 /// Whether `c` lasts longer than `margin` from now (credentials without expiry always do).
 fn fresh(c: &Credentials, margin: Duration) -> bool {
-    c.expiry()
-        .is_none_or(|t| t.duration_since(SystemTime::now()).is_ok_and(|left| left > margin))
+    c.expiry().is_none_or(|t| {
+        t.duration_since(SystemTime::now())
+            .is_ok_and(|left| left > margin)
+    })
 }
 
 impl ProvideCredentials for AccountGuard {
@@ -366,7 +373,10 @@ mod tests {
             via: " of role arn:aws:iam::222222222222:role/ferry".into(),
         };
         let text = e.to_string();
-        assert!(text.contains("111111111111") && text.contains("222222222222"), "{text}");
+        assert!(
+            text.contains("111111111111") && text.contains("222222222222"),
+            "{text}"
+        );
         assert!(text.contains("nothing was read or written"), "{text}");
         assert_eq!(e.reason(), "AccountMismatch");
         assert!(!e.transient());

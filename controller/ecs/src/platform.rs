@@ -213,7 +213,10 @@ impl<A: EcsApi> Platform for EcsPlatform<A> {
 }
 
 /// Every change refused because the account check failed: nothing was attempted.
-fn refused(keys: impl Iterator<Item = (ResourceKey, Op)>, e: &PlatformError) -> Vec<ResourceResult> {
+fn refused(
+    keys: impl Iterator<Item = (ResourceKey, Op)>,
+    e: &PlatformError,
+) -> Vec<ResourceResult> {
     keys.map(|(key, op)| ResourceResult {
         key,
         op,

@@ -126,7 +126,8 @@ impl Recorder {
                 let (log, upstream, client) = (shared.clone(), upstream.clone(), client.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
-                        let (log, upstream, client) = (log.clone(), upstream.clone(), client.clone());
+                        let (log, upstream, client) =
+                            (log.clone(), upstream.clone(), client.clone());
                         async move { forward(req, &log, &upstream, &client).await }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -293,8 +294,15 @@ async fn account_setup(moto: &MotoServer, account: &str, region: &str) -> (Strin
         .access_key_id()
         .to_owned();
     let port = moto.port();
-    let vpc = ec2(port, &key, region, "Action=CreateVpc&CidrBlock=10.0.0.0%2F16");
-    let vpc = between(&vpc, "<vpcId>", "</vpcId>").expect("vpc").to_owned();
+    let vpc = ec2(
+        port,
+        &key,
+        region,
+        "Action=CreateVpc&CidrBlock=10.0.0.0%2F16",
+    );
+    let vpc = between(&vpc, "<vpcId>", "</vpcId>")
+        .expect("vpc")
+        .to_owned();
     let subnet = ec2(
         port,
         &key,
@@ -380,7 +388,10 @@ fn write_manifests(root: &Path, networks: &BTreeMap<&str, (String, String)>) {
         );
         write_environment(root, env.name, &aws, &networks[env.name]);
     }
-    let fake = ("subnet-0123456789abcdef0".to_owned(), "sg-0123456789abcdef0".to_owned());
+    let fake = (
+        "subnet-0123456789abcdef0".to_owned(),
+        "sg-0123456789abcdef0".to_owned(),
+    );
     // Ferry's own credentials act in 123456789012, not in the account this one names.
     write_environment(
         root,
@@ -481,7 +492,10 @@ async fn one_ferry_deploys_three_accounts_in_two_regions_and_refuses_the_wrong_a
     let recorder = Recorder::start(moto.endpoint()).await;
     let mut networks = BTreeMap::new();
     for env in &DEPLOYED {
-        networks.insert(env.name, account_setup(&moto, env.account, env.region).await);
+        networks.insert(
+            env.name,
+            account_setup(&moto, env.account, env.region).await,
+        );
     }
     let dir = tempfile::tempdir().expect("tmp");
     let manifests = dir.path().join("manifests");
@@ -490,21 +504,24 @@ async fn one_ferry_deploys_three_accounts_in_two_regions_and_refuses_the_wrong_a
     let port = ferry_testkit::free_port().expect("port");
     let log = dir.path().join("ferry.log");
     let file = std::fs::File::create(&log).expect("log");
-    let child = aws_env(&mut Command::new(env!("CARGO_BIN_EXE_ferry")), &recorder.endpoint())
-        .arg("run")
-        .arg("--manifests")
-        .arg(&manifests)
-        .args(["--env", "dev,staging,prod,wrong,broken"])
-        .args(["--health-interval", "1s", "--drift-interval", "2s"])
-        .args(["--credentials-renew-before", "896s"])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-        .arg(dir.path().join("state"))
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().expect("log"))
-        .stderr(file)
-        .spawn()
-        .expect("ferry starts");
+    let child = aws_env(
+        &mut Command::new(env!("CARGO_BIN_EXE_ferry")),
+        &recorder.endpoint(),
+    )
+    .arg("run")
+    .arg("--manifests")
+    .arg(&manifests)
+    .args(["--env", "dev,staging,prod,wrong,broken"])
+    .args(["--health-interval", "1s", "--drift-interval", "2s"])
+    .args(["--credentials-renew-before", "896s"])
+    .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
+    .arg(dir.path().join("state"))
+    .env("RUST_LOG", "info")
+    .stdin(Stdio::null())
+    .stdout(file.try_clone().expect("log"))
+    .stderr(file)
+    .spawn()
+    .expect("ferry starts");
     let ferry = Ferry(child, port, log);
 
     // The three good environments converge, each in its own account and region.
@@ -591,8 +608,7 @@ async fn one_ferry_deploys_three_accounts_in_two_regions_and_refuses_the_wrong_a
 
     // The broken role: its own error, the other environments go on; the external ID is never
     // shown.
-    let broken =
-        stalled_with(&all["environments"]["broken"], "AssumeRoleFailed").expect("stalled");
+    let broken = stalled_with(&all["environments"]["broken"], "AssumeRoleFailed").expect("stalled");
     assert!(
         broken.contains("arn:aws:iam::444444444444:role/ferry-broken")
             && broken.contains("AccessDenied"),
@@ -601,7 +617,10 @@ async fn one_ferry_deploys_three_accounts_in_two_regions_and_refuses_the_wrong_a
     assert!(!all.to_string().contains(BROKEN_EXTERNAL_ID));
     assert!(!ferry.log().contains(BROKEN_EXTERNAL_ID));
     let broken_history = all["environments"]["broken"]["history"].to_string();
-    assert!(broken_history.contains("AssumeRoleFailed"), "{broken_history}");
+    assert!(
+        broken_history.contains("AssumeRoleFailed"),
+        "{broken_history}"
+    );
 
     // 15-minute credentials renewed (896 s before they expire: every ~4 s) while staging keeps
     // reconciling (health every second, drift every 2 s): new keys are assumed, each checked
@@ -647,11 +666,14 @@ async fn one_ferry_deploys_three_accounts_in_two_regions_and_refuses_the_wrong_a
     // `ferry plan` refuses the wrong account the same way, with zero ECS calls; and plans the
     // good environments in their own accounts (nothing to change).
     let before = recorder.seen().len();
-    let plan = aws_env(&mut Command::new(env!("CARGO_BIN_EXE_ferry")), &recorder.endpoint())
-        .args(["plan", "--env", "wrong", "--manifests"])
-        .arg(&manifests)
-        .output()
-        .expect("ferry plan");
+    let plan = aws_env(
+        &mut Command::new(env!("CARGO_BIN_EXE_ferry")),
+        &recorder.endpoint(),
+    )
+    .args(["plan", "--env", "wrong", "--manifests"])
+    .arg(&manifests)
+    .output()
+    .expect("ferry plan");
     let text = String::from_utf8_lossy(&plan.stderr).into_owned();
     assert_eq!(plan.status.code(), Some(1), "{text}");
     assert!(
@@ -666,11 +688,14 @@ async fn one_ferry_deploys_three_accounts_in_two_regions_and_refuses_the_wrong_a
         "{after:?}"
     );
     for env in ["dev", "prod"] {
-        let plan = aws_env(&mut Command::new(env!("CARGO_BIN_EXE_ferry")), &recorder.endpoint())
-            .args(["plan", "--env", env, "--manifests"])
-            .arg(&manifests)
-            .output()
-            .expect("ferry plan");
+        let plan = aws_env(
+            &mut Command::new(env!("CARGO_BIN_EXE_ferry")),
+            &recorder.endpoint(),
+        )
+        .args(["plan", "--env", env, "--manifests"])
+        .arg(&manifests)
+        .output()
+        .expect("ferry plan");
         assert_eq!(
             plan.status.code(),
             Some(0),

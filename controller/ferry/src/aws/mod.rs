@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferry_core::diff::diff;
+use ferry_core::kinds::EnvironmentSpec;
 use ferry_core::load::DesiredState;
 use ferry_core::load_environment;
 use ferry_core::plan::Plan;
 use ferry_core::platform::{ApplyOptions, Observed, Platform, ResultCode};
 use ferry_core::render::{Rendered, render};
-use ferry_core::kinds::EnvironmentSpec;
 use ferry_ecs::{AssumeRole, AwsSettings, EcsOptions, EcsPlatform, diagnose};
 
 /// Output of `plan` and `status`.
