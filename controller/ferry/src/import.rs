@@ -247,7 +247,12 @@ async fn explained(
     cluster: &str,
     err: ferry_ecs::ApiError,
 ) -> anyhow::Error {
-    match ferry_ecs::diagnose::diagnose(settings, Some(cluster)).await {
+    let diagnosis = match settings.role {
+        None => ferry_ecs::diagnose::diagnose(settings, Some(cluster)).await,
+        // It would sign with Ferry's own chain, in another account than the role's.
+        Some(_) => None,
+    };
+    match diagnosis {
         Some(problem) => anyhow::anyhow!("{problem}"),
         None => anyhow::anyhow!("{}", ferry_ecs::diagnose::scrub(&err.to_string(), &[])),
     }

@@ -163,7 +163,14 @@ async fn connect(desired: &DesiredState, options: EcsOptions) -> anyhow::Result<
 /// SDK's Debug dump or any secret.
 pub(crate) async fn explain(desired: &DesiredState, what: &str, message: &str) -> anyhow::Error {
     let cluster = desired.environment.spec.cluster.as_deref();
-    match diagnose::diagnose(&settings(desired), cluster).await {
+    let settings = settings(desired);
+    // The diagnosis signs with Ferry's own chain: with an assumed role it would look at
+    // another account than the environment's.
+    let diagnosis = match settings.role {
+        None => diagnose::diagnose(&settings, cluster).await,
+        Some(_) => None,
+    };
+    match diagnosis {
         Some(problem) => anyhow::anyhow!("{problem}"),
         None => anyhow::anyhow!("{what}: {}", diagnose::scrub(message, &[])),
     }
