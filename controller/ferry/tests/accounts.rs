@@ -488,7 +488,9 @@ async fn services_in(moto: &str, account: &str, region: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_ferry_deploys_three_accounts_in_two_regions_and_refuses_the_wrong_account() {
-    let moto = MotoServer::start().unwrap_or_else(|e| panic!("{e}"));
+    // moto reports a service's tasks as running (its rollout COMPLETED) only when told to.
+    let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "1")])
+        .unwrap_or_else(|e| panic!("{e}"));
     let recorder = Recorder::start(moto.endpoint()).await;
     let mut networks = BTreeMap::new();
     for env in &DEPLOYED {
