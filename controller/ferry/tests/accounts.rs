@@ -655,6 +655,18 @@ async fn one_ferry_deploys_three_accounts_in_two_regions_and_refuses_the_wrong_a
             .filter(|s| s.service == "ecs" && keys.contains(&s.access_key))
             .all(|s| s.region == "eu-west-1")
     );
+    eprintln!(
+        "measured: staging keys {before} -> {} in 14 s; ECS calls signed with {} of them; AssumeRole {} GetCallerIdentity {} in all; calls with Ferry's own key outside STS: {}",
+        keys.len(),
+        signed.len(),
+        seen.iter().filter(|s| s.action == "AssumeRole").count(),
+        seen.iter()
+            .filter(|s| s.action == "GetCallerIdentity")
+            .count(),
+        seen.iter()
+            .filter(|s| s.access_key == "testing" && s.service != "sts")
+            .count(),
+    );
     let now = status(ferry.1).expect("status");
     let staging = &now["environments"]["staging"];
     assert_eq!(staging["sync"], "Synced", "{staging:#}");

@@ -833,3 +833,125 @@ async fn shutdown_signal() {
         () = term => {},
     }
 }
+
+#[cfg(test)]
+mod connection_tests {
+    use super::*;
+    use ferry_ecs::fake::FakeEcs;
+
+    /// What the connector was asked for.
+    type Connected = (AwsSettings, Arc<Pace>);
+
+    fn environment(root: &Path, name: &str, aws: &str) -> DesiredState {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(
+            dir.join("environment.yaml"),
+            format!(
+                "apiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata:\n  name: {name}\nspec:\n  aws: {aws}\n  cluster: c\n"
+            ),
+        )
+        .expect("write");
+        ferry_core::load_environment(root, name).unwrap_or_else(|d| panic!("{d}"))
+    }
+
+    #[tokio::test]
+    async fn environments_share_clients_per_role_and_pacing_per_account_and_region() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let made: Arc<std::sync::Mutex<Vec<Connected>>> = Arc::default();
+        let seen = made.clone();
+        let connect: EcsConnector<FakeEcs> = Box::new(move |settings, pace| {
+            if let Ok(mut m) = seen.lock() {
+                m.push((settings, pace));
+            }
+            Box::pin(async {
+                Arc::new(EcsPlatform::new(
+                    FakeEcs::new(&["c"], 1),
+                    EcsOptions::default(),
+                ))
+            })
+        });
+        let platforms = Platforms {
+            local: LocalPlatform::new(LocalOptions {
+                base_dir: dir.path().to_path_buf(),
+                state_dir: dir.path().join("state"),
+            }),
+            ecs: tokio::sync::Mutex::new(BTreeMap::new()),
+            connect,
+            paces: PaceBook::default(),
+            renew_before: Duration::from_secs(60),
+        };
+        let role = |account: &str, name: &str| format!("arn:aws:iam::{account}:role/{name}");
+        let a1 = environment(
+            dir.path(),
+            "a1",
+            &format!(
+                "{{ region: us-east-1, roleArn: {} }}",
+                role("111111111111", "deploy")
+            ),
+        );
+        let a2 = environment(
+            dir.path(),
+            "a2",
+            &format!(
+                "{{ region: us-east-1, roleArn: {} }}",
+                role("111111111111", "deploy")
+            ),
+        );
+        let a3 = environment(
+            dir.path(),
+            "a3",
+            &format!(
+                "{{ region: us-east-1, roleArn: {} }}",
+                role("111111111111", "other")
+            ),
+        );
+        let b = environment(
+            dir.path(),
+            "b",
+            &format!(
+                "{{ region: us-east-1, roleArn: {} }}",
+                role("222222222222", "deploy")
+            ),
+        );
+        let a_west = environment(
+            dir.path(),
+            "aw",
+            &format!(
+                "{{ region: eu-west-1, roleArn: {} }}",
+                role("111111111111", "deploy")
+            ),
+        );
+        let p1 = platforms.ecs(&a1).await;
+        let p2 = platforms.ecs(&a2).await;
+        assert!(Arc::ptr_eq(&p1, &p2), "one role, one set of clients");
+        platforms.ecs(&a3).await;
+        platforms.ecs(&b).await;
+        platforms.ecs(&a_west).await;
+        let made = made.lock().expect("lock").clone();
+        assert_eq!(made.len(), 4, "a1 and a2 share; a3, b and aw each connect");
+        let (s1, pace_a) = &made[0];
+        assert_eq!(s1.account_id.as_deref(), Some("111111111111"));
+        assert_eq!(s1.region.as_deref(), Some("us-east-1"));
+        assert_eq!(s1.renew_before, Duration::from_secs(60));
+        assert_eq!(
+            s1.role.as_ref().map(|r| r.arn.as_str()),
+            Some(role("111111111111", "deploy").as_str())
+        );
+        let (_, pace_a3) = &made[1];
+        let (_, pace_b) = &made[2];
+        let (_, pace_west) = &made[3];
+        assert!(
+            Arc::ptr_eq(pace_a, pace_a3),
+            "one account and region: one pace"
+        );
+        assert!(
+            !Arc::ptr_eq(pace_a, pace_b),
+            "another account: its own pace"
+        );
+        assert!(
+            !Arc::ptr_eq(pace_a, pace_west),
+            "another region: its own pace"
+        );
+    }
+}
