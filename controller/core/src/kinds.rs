@@ -2,6 +2,7 @@
 //! `EcrRepository`. Field names follow ECS's own JSON (camelCase) so users can paste from the
 //! console. Types only: loading is in `load`, rules are in `validate`.
 
+pub mod account;
 pub mod autoscaling;
 pub mod ecs;
 pub mod progressive;
@@ -82,9 +83,9 @@ pub struct EnvironmentSpec {
     /// AWS region (ecs). The older place of `aws.region`, still read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    /// The AWS account, region and role of the environment (ecs): see [`crate::account`].
+    /// The AWS account, region and role of the environment (ecs): see `account`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws: Option<crate::account::AwsSpec>,
+    pub aws: Option<account::AwsSpec>,
     /// ECS cluster name (ecs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
