@@ -35,6 +35,11 @@ module "numbers" {
   terraform_state_key         = local.terraform_state_key
   ferry_trusted_role_arns     = var.ferry_trusted_role_arns
 
+  # Three accounts (README: "Three accounts"); null and empty by default.
+  ferry_tooling_account         = var.ferry_tooling_account
+  ferry_assume_role_arns        = var.ferry_assume_role_arns
+  ferry_additional_environments = var.ferry_additional_environments
+
   # Ferry's own ECS service (modules/ferry).
   create_ferry_repository  = var.create_ferry_repository
   ferry_image_tag          = var.ferry_image_tag

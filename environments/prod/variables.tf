@@ -90,3 +90,38 @@ variable "ferry_oidc_client_secret" {
   default     = null
   sensitive   = true
 }
+
+# --- Accounts (README: "Three accounts") -------------------------------------------
+
+variable "account_id" {
+  description = "The AWS account prod lives in. When set, Terraform refuses credentials of any other account (the provider's allowed_account_ids). null: whatever account the credentials are in (one account, as before)."
+  type        = string
+  default     = null
+}
+
+variable "account_role_arn" {
+  description = "Role Terraform assumes in prod's account, e.g. from the tooling account's CI. null: the credentials at hand already act in prod's account."
+  type        = string
+  default     = null
+}
+
+variable "ferry_tooling_account" {
+  description = "Ferry runs in another account (the tooling account): its task role (principal_arns) may assume prod's numbers-prod-ferry-deploy and numbers-prod-ferry-plan roles with external_id as sts:ExternalId. null: one account, no such roles."
+  type = object({
+    principal_arns = list(string)
+    external_id    = string
+  })
+  default = null
+}
+
+variable "ferry_assume_role_arns" {
+  description = "When prod's account is the tooling account: the other accounts' deploy and plan-only roles that this Ferry may assume (sts:AssumeRole on exactly these). Empty by default."
+  type        = list(string)
+  default     = []
+}
+
+variable "ferry_additional_environments" {
+  description = "When prod's account is the tooling account: the other environments this Ferry also runs (ferry run --env prod,<these>), reached through ferry_assume_role_arns. Empty by default."
+  type        = list(string)
+  default     = []
+}

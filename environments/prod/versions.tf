@@ -27,6 +27,18 @@ terraform {
 provider "aws" {
   region = local.region
 
+  # Three accounts: never act in an account other than prod's, and reach it
+  # through account_role_arn when set (README: "Three accounts").
+  allowed_account_ids = var.account_id == null ? null : [var.account_id]
+
+  dynamic "assume_role" {
+    for_each = var.account_role_arn == null ? [] : [var.account_role_arn]
+    content {
+      role_arn     = assume_role.value
+      session_name = "terraform-prod"
+    }
+  }
+
   default_tags {
     tags = {
       Project     = "ferry"

@@ -10,7 +10,14 @@ use anyhow::Context;
 use crate::tools::{self, output, run as run_cmd};
 
 /// Terraform roots, each planned by `terraform test` (and the ferry module, tested on its own).
-const ROOTS: &[&str] = &["dev", "staging", "prod", "modules/ferry"];
+const ROOTS: &[&str] = &[
+    "dev",
+    "staging",
+    "prod",
+    "modules/ferry",
+    "modules/environment",
+    "modules/target_account",
+];
 
 /// Run every infrastructure check; fail on the first finding.
 pub(crate) fn check(root: &Path) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! `EcrRepository`. Field names follow ECS's own JSON (camelCase) so users can paste from the
 //! console. Types only: loading is in `load`, rules are in `validate`.
 
+pub mod account;
 pub mod autoscaling;
 pub mod ecs;
 pub mod progressive;
@@ -79,14 +80,17 @@ pub struct EnvironmentSpec {
     /// `ecs` (default) or `local`.
     #[serde(default)]
     pub platform: PlatformKind,
-    /// AWS region (ecs).
+    /// AWS region (ecs). The older place of `aws.region`, still read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The AWS account, region and role of the environment (ecs): see `account`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<account::AwsSpec>,
     /// ECS cluster name (ecs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
     /// ECR registry host, e.g. `123456789012.dkr.ecr.us-east-1.amazonaws.com`, used to turn a
-    /// repository name into an image reference.
+    /// repository name into an image reference. Default: that of `aws.accountId` and the region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,
     /// awsvpc networking shared by the environment's services.

@@ -4,6 +4,7 @@
 //! No I/O beyond reading manifest files, no AWS SDK, no async runtime: platforms (`ecs`,
 //! `local`) and the controller build on these types.
 
+pub mod account;
 pub mod autoscaling;
 pub mod diff;
 pub mod ecs_features;

@@ -232,6 +232,9 @@ pub struct PlatformError {
     pub transient: bool,
     /// What failed.
     pub message: String,
+    /// The typed reason status shows when the failure has its own (e.g. `AccountMismatch`);
+    /// else the stage's (`ObserveFailed`).
+    pub reason: Option<&'static str>,
 }
 
 /// Something Ferry can deploy to.

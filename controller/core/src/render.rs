@@ -664,8 +664,8 @@ pub fn image_reference(state: &DesiredState, image: &str, digests: &Digests) -> 
     if !is_registry_image(state, image) || env.platform == PlatformKind::Local {
         return image.to_owned();
     }
-    let base = match env.registry.as_deref() {
-        Some(registry) if !registry.is_empty() => {
+    let base = match env.registry_host().as_deref() {
+        Some(registry) => {
             format!("{}/{image}", registry.trim_end_matches('/'))
         }
         _ => image.to_owned(),
@@ -936,7 +936,7 @@ fn container(
                     ("awslogs-group".to_owned(), group.clone()),
                     (
                         "awslogs-region".to_owned(),
-                        env.region.clone().unwrap_or_default(),
+                        env.aws_region().unwrap_or_default().to_owned(),
                     ),
                     ("awslogs-stream-prefix".to_owned(), service.to_owned()),
                 ]),

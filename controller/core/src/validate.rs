@@ -50,6 +50,7 @@ pub fn validate(state: &DesiredState) -> Vec<Diagnostic> {
 pub fn validate_with(state: &DesiredState, broken: &Broken) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     environment(state, broken, &mut out);
+    out.extend(crate::account::validate(state));
     for service in state.services.values() {
         self::service(state, service, broken, &mut out);
     }
@@ -128,8 +129,11 @@ fn environment(state: &DesiredState, broken: &Broken, out: &mut Vec<Diagnostic>)
     let d = |path: &str, msg: String| env.origins.diagnostic(path, msg);
     let show = |path: &str, value: &str| shown(&env.origins, path, value);
     if spec.platform == PlatformKind::Ecs {
-        if spec.region.as_deref().is_none_or(str::is_empty) {
-            out.push(d("spec.region", "an ecs environment needs a region".into()));
+        if spec.aws_region().is_none() {
+            out.push(d(
+                "spec.aws.region",
+                "an ecs environment needs a region (spec.aws.region)".into(),
+            ));
         }
         match spec.cluster.as_deref() {
             None | Some("") => out.push(d(
@@ -150,8 +154,8 @@ fn environment(state: &DesiredState, broken: &Broken, out: &mut Vec<Diagnostic>)
                 .containers()
                 .any(|c| crate::render::is_registry_image(state, &c.image))
         });
-        if uses_stack_images && spec.registry.as_deref().is_none_or(str::is_empty) {
-            out.push(d("spec.registry", "containers use this stack's ECR repositories, so the environment needs `registry` (e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com)".into()));
+        if uses_stack_images && spec.registry_host().is_none() {
+            out.push(d("spec.registry", "containers use this stack's ECR repositories, so the environment needs `registry` (e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com) or spec.aws.accountId".into()));
         }
         for svc in state.services.values() {
             let net = svc.spec.network.as_ref().or(spec.network.as_ref());

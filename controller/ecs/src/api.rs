@@ -134,6 +134,14 @@ impl LiveServiceDeployment {
 pub trait EcsApi:
     crate::autoscaling::AutoscalingApi + crate::analysis::MetricsApi + Send + Sync + 'static
 {
+    /// Make sure the credentials act in the environment's account (and can be had at all)
+    /// before anything is read or written: a cheap check of cached credentials, a call to STS
+    /// only for new ones. APIs without an account (the fake) have nothing to check.
+    fn verify_account(
+        &self,
+    ) -> impl Future<Output = Result<(), crate::account::AccountError>> + Send {
+        async { Ok(()) }
+    }
     /// `ListServices` of `cluster`, every page: service names.
     fn list_services(&self, cluster: &str) -> impl Future<Output = ApiResult<Vec<String>>> + Send;
     /// `DescribeServices` (at most 10 names, `include: [TAGS]`); names ECS does not know are absent.
@@ -341,7 +349,7 @@ impl CallCounts {
 pub struct Metered<A> {
     inner: A,
     counts: CallCounts,
-    pace: Pace,
+    pace: Arc<Pace>,
 }
 
 impl<A> Metered<A> {
@@ -355,12 +363,17 @@ impl<A> Metered<A> {
         Self {
             inner,
             counts: CallCounts::default(),
-            pace: Pace::new(limits),
+            pace: Arc::new(Pace::new(limits)),
         }
     }
 
+    /// Pace calls with `pace`, shared with every other caller of one account and region.
+    pub fn share_pace(&mut self, pace: Arc<Pace>) {
+        self.pace = pace;
+    }
+
     /// The pace (its current rate).
-    pub fn pace(&self) -> &Pace {
+    pub fn pace(&self) -> &Arc<Pace> {
         &self.pace
     }
 
@@ -392,6 +405,9 @@ impl<A> Metered<A> {
 }
 
 impl<A: EcsApi> EcsApi for Metered<A> {
+    async fn verify_account(&self) -> Result<(), crate::account::AccountError> {
+        self.inner.verify_account().await
+    }
     async fn list_services(&self, cluster: &str) -> ApiResult<Vec<String>> {
         self.call("ListServices", self.inner.list_services(cluster))
             .await

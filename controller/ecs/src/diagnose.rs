@@ -98,7 +98,7 @@ pub enum AwsProblem {
 
 const SET_CREDENTIALS: &str =
     "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run on a role";
-const CHECK_REGION: &str = "AWS_REGION or the Environment's spec.region";
+const CHECK_REGION: &str = "the Environment's spec.aws.region or AWS_REGION";
 
 impl std::fmt::Display for AwsProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -6,6 +6,7 @@
 //! within a call budget (batched describes, cached task definitions, bounded concurrency,
 //! standard SDK retries under Ferry's own request rate limit).
 
+pub mod account;
 pub mod analysis;
 pub mod api;
 mod apply;
@@ -24,6 +25,7 @@ mod sdk_progressive;
 mod settings;
 mod tasks;
 
+pub use account::{AccountError, AccountGuard, AssumeRole};
 pub use analysis::MetricsApi;
 pub use api::{ApiError, CallCounts, EcsApi, Metered, WRITE_APIS};
 pub use apply::{DESIRED_HASH_TAG, TASK_DEFINITION_TAG, desired_hash, task_definition_hash};

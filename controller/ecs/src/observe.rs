@@ -33,6 +33,7 @@ pub(crate) fn platform_error(err: &ApiError) -> PlatformError {
     PlatformError {
         transient: err.transient,
         message: format!("{err}{hint}"),
+        reason: None,
     }
 }
 
@@ -50,6 +51,7 @@ pub(crate) fn cluster(desired: &DesiredState) -> Result<&str, PlatformError> {
                 "environment `{}` has no spec.cluster: the ECS platform needs one",
                 desired.env
             ),
+            reason: None,
         })
 }
 

@@ -4,8 +4,13 @@
 //! ceiling per successful call; at the ceiling it steps aside again. One burst of throttling
 //! slows Ferry for a moment, not for minutes (the SDK's adaptive mode dropped to 0.5
 //! requests/s and stayed there), and an unthrottled reconcile never waits.
+//!
+//! AWS throttles per account and region, shared by every caller: a [`PaceBook`] gives one pace
+//! per account and region, so the environments of one account slow down together and those of
+//! another account do not.
 
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Limits of the pace.
@@ -101,6 +106,34 @@ impl Pace {
     }
 }
 
+/// One [`Pace`] per AWS account and region, made on first use.
+#[derive(Debug, Default)]
+pub struct PaceBook {
+    limits: PaceLimits,
+    paces: Mutex<BTreeMap<(String, String), Arc<Pace>>>,
+}
+
+impl PaceBook {
+    /// Paces within `limits` each.
+    pub fn new(limits: PaceLimits) -> Self {
+        Self {
+            limits,
+            paces: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The pace of `account` (empty: the account of Ferry's own credentials) in `region`.
+    pub fn pace(&self, account: &str, region: &str) -> Arc<Pace> {
+        let Ok(mut paces) = self.paces.lock() else {
+            return Arc::new(Pace::new(self.limits));
+        };
+        paces
+            .entry((account.to_owned(), region.to_owned()))
+            .or_insert_with(|| Arc::new(Pace::new(self.limits)))
+            .clone()
+    }
+}
+
 /// Whether an AWS error code means "slow down".
 pub fn is_throttling(code: Option<&str>) -> bool {
     code.is_some_and(|c| {
@@ -126,6 +159,32 @@ mod tests {
             pace.record(false);
         }
         assert!((pace.rate() - 40.0).abs() < 1e-9, "{}", pace.rate());
+    }
+
+    #[test]
+    fn the_pace_is_shared_by_one_account_and_region_and_separate_across_accounts() {
+        let book = PaceBook::new(PaceLimits {
+            ceiling: 40.0,
+            floor: 2.0,
+        });
+        let dev_a = book.pace("111111111111", "us-east-1");
+        let dev_b = book.pace("111111111111", "us-east-1");
+        let prod = book.pace("222222222222", "us-east-1");
+        let dev_west = book.pace("111111111111", "eu-west-1");
+        assert!(Arc::ptr_eq(&dev_a, &dev_b));
+        // A throttle seen by one environment of the account slows its sibling too...
+        dev_a.record(true);
+        assert!((dev_b.rate() - 20.0).abs() < 1e-9, "{}", dev_b.rate());
+        for _ in 0..20 {
+            assert_eq!(dev_b.try_take(), None);
+        }
+        assert!(dev_a.try_take().is_some(), "the shared bucket is empty");
+        // ...and neither another account nor another region of the same account.
+        assert!((prod.rate() - 40.0).abs() < 1e-9, "{}", prod.rate());
+        assert!((dev_west.rate() - 40.0).abs() < 1e-9, "{}", dev_west.rate());
+        for _ in 0..100 {
+            assert_eq!(prod.try_take(), None);
+        }
     }
 
     #[test]

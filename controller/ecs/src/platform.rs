@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use ferry_core::DesiredState;
 use ferry_core::live::LiveService;
-use ferry_core::plan::Plan;
+use ferry_core::plan::{Op, Plan, ResourceKey, ResourceKind};
 use ferry_core::platform::{
     ApplyOptions, DeploymentAction, Observed, Platform, PlatformError, ResourceHealth,
-    ResourceResult, Rollout,
+    ResourceResult, ResultCode, Rollout,
 };
 use ferry_core::render::{Rendered, TaskDefinition};
 
@@ -103,6 +103,22 @@ impl<A: EcsApi> EcsPlatform<A> {
         }
     }
 
+    /// Pace calls with `pace` (shared by every platform of one account and region).
+    #[must_use]
+    pub fn with_pace(mut self, pace: Arc<crate::pace::Pace>) -> Self {
+        self.api.share_pace(pace);
+        self
+    }
+
+    /// Check the account before anything is read or written (see [`EcsApi::verify_account`]).
+    pub async fn verify_account(&self) -> Result<(), PlatformError> {
+        self.api.verify_account().await.map_err(|e| PlatformError {
+            transient: e.transient(),
+            message: e.to_string(),
+            reason: Some(e.reason()),
+        })
+    }
+
     /// Report progress lines (rollouts being followed, GC) to `f`.
     #[must_use]
     pub fn with_progress(mut self, f: ProgressFn) -> Self {
@@ -140,6 +156,7 @@ impl<A: EcsApi> EcsPlatform<A> {
 
 impl<A: EcsApi> Platform for EcsPlatform<A> {
     async fn observe(&self, desired: &DesiredState) -> Result<Observed, PlatformError> {
+        self.verify_account().await?;
         self.observe_environment(desired).await
     }
 
@@ -150,6 +167,9 @@ impl<A: EcsApi> Platform for EcsPlatform<A> {
         plan: &Plan,
         options: &ApplyOptions,
     ) -> Vec<ResourceResult> {
+        if let Err(e) = self.verify_account().await {
+            return refused(plan.changes.iter().map(|c| (c.key.clone(), c.op)), &e);
+        }
         self.apply_plan(desired, rendered, plan, options).await
     }
 
@@ -158,6 +178,7 @@ impl<A: EcsApi> Platform for EcsPlatform<A> {
         desired: &DesiredState,
         rollouts: &[Rollout],
     ) -> Result<BTreeMap<String, ResourceHealth>, PlatformError> {
+        self.verify_account().await?;
         self.follow_environment(desired, rollouts).await
     }
 
@@ -166,6 +187,17 @@ impl<A: EcsApi> Platform for EcsPlatform<A> {
         desired: &DesiredState,
         revisions: &BTreeMap<String, String>,
     ) -> Vec<ResourceResult> {
+        if let Err(e) = self.verify_account().await {
+            let keys = revisions.keys().map(|name| {
+                let key = ResourceKey {
+                    env: desired.env.clone(),
+                    kind: ResourceKind::EcsService,
+                    name: name.clone(),
+                };
+                (key, Op::Update)
+            });
+            return refused(keys, &e);
+        }
         self.redeploy_services(desired, revisions).await
     }
 
@@ -175,6 +207,22 @@ impl<A: EcsApi> Platform for EcsPlatform<A> {
         service: &str,
         action: DeploymentAction,
     ) -> Result<String, PlatformError> {
+        self.verify_account().await?;
         self.act_on_deployment(desired, service, action).await
     }
+}
+
+/// Every change refused because the account check failed: nothing was attempted.
+fn refused(
+    keys: impl Iterator<Item = (ResourceKey, Op)>,
+    e: &PlatformError,
+) -> Vec<ResourceResult> {
+    keys.map(|(key, op)| ResourceResult {
+        key,
+        op,
+        code: ResultCode::Failed,
+        message: e.message.clone(),
+        rollout: None,
+    })
+    .collect()
 }

@@ -214,6 +214,7 @@ impl<A: EcsApi> EcsPlatform<A> {
         let refused = |message: String| PlatformError {
             transient: false,
             message,
+            reason: None,
         };
         let d = self
             .api

@@ -19,6 +19,10 @@ use ferry_core::render::{
     Tag, TagOut, TaskDefinition, UpdateService,
 };
 
+use aws_config::identity::IdentityCache;
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+use crate::account::{AccountError, AccountGuard, AssumeRole, GuardSettings};
 use crate::api::{ApiError, ApiResult, EcsApi, LiveContainer, LiveTask};
 use crate::model_json::{JsonError, ToJson};
 
@@ -37,6 +41,13 @@ pub struct AwsSettings {
     pub initial_backoff: Duration,
     /// Give up one attempt after this long.
     pub attempt_timeout: Duration,
+    /// The account every call must act in (checked with `sts:GetCallerIdentity` for each new
+    /// access key, before it signs anything).
+    pub account_id: Option<String>,
+    /// The role to assume from the default chain.
+    pub role: Option<AssumeRole>,
+    /// Renew assumed (or expiring) credentials this long before they expire.
+    pub renew_before: Duration,
 }
 
 impl Default for AwsSettings {
@@ -48,9 +59,15 @@ impl Default for AwsSettings {
             max_attempts: 8,
             initial_backoff: Duration::from_millis(25),
             attempt_timeout: Duration::from_secs(30),
+            account_id: None,
+            role: None,
+            renew_before: DEFAULT_RENEW_BEFORE,
         }
     }
 }
+
+/// How long before they expire assumed credentials are renewed by default.
+pub const DEFAULT_RENEW_BEFORE: Duration = Duration::from_secs(300);
 
 /// ECS and ECR clients sharing one configuration.
 #[derive(Clone, Debug)]
@@ -59,6 +76,8 @@ pub struct SdkApi {
     ecr: aws_sdk_ecr::Client,
     pub(crate) autoscaling: aws_sdk_applicationautoscaling::Client,
     pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
+    /// The account guard, when the environment names an account or a role.
+    guard: Option<AccountGuard>,
 }
 
 impl SdkApi {
@@ -88,13 +107,41 @@ impl SdkApi {
                 id, secret, None, None, "ferry",
             ));
         }
-        let config = loader.load().await;
+        let base = loader.load().await;
+        let guard = if settings.account_id.is_some() || settings.role.is_some() {
+            let guard_settings = GuardSettings {
+                expected: settings.account_id.clone(),
+                role: settings.role.clone(),
+                renew_before: settings.renew_before,
+            };
+            Some(AccountGuard::new(guard_settings, &base).await)
+        } else {
+            None
+        };
+        // Every client signs with the guard's credentials. The guard is their cache (it keeps
+        // them until `renew_before` their expiry, then renews and checks them); the SDK's lazy
+        // cache in front of it would add a jittered buffer of its own and sign with keys the
+        // guard has already replaced.
+        let config = match &guard {
+            Some(g) => base
+                .into_builder()
+                .credentials_provider(SharedCredentialsProvider::new(g.clone()))
+                .identity_cache(IdentityCache::no_cache())
+                .build(),
+            None => base,
+        };
         Self {
             ecs: aws_sdk_ecs::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
             autoscaling: aws_sdk_applicationautoscaling::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            guard,
         }
+    }
+
+    /// The account guard, when the environment names an account or a role.
+    pub fn guard(&self) -> Option<&AccountGuard> {
+        self.guard.as_ref()
     }
 
     /// The ECR client (tests push images with it).
@@ -258,6 +305,12 @@ fn ecr_tags(operation: &'static str, tags: &[TagOut]) -> ApiResult<Vec<ecr::Tag>
 }
 
 impl EcsApi for SdkApi {
+    async fn verify_account(&self) -> Result<(), AccountError> {
+        match &self.guard {
+            Some(g) => g.credentials().await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
     async fn list_services(&self, cluster: &str) -> ApiResult<Vec<String>> {
         let mut names = Vec::new();
         let mut token = None;

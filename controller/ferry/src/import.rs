@@ -29,6 +29,16 @@ pub(crate) struct ImportArgs {
     /// AWS region (default: AWS_REGION / the profile's).
     #[arg(long)]
     region: Option<String>,
+    /// With `--cluster`: the account the cluster is in; nothing is read unless the
+    /// credentials act in it (default: the account of `--role-arn`, else unchecked).
+    #[arg(long, requires = "cluster")]
+    account_id: Option<String>,
+    /// With `--cluster`: the IAM role to assume (from Ferry's own credentials) to read it.
+    #[arg(long, requires = "cluster")]
+    role_arn: Option<String>,
+    /// The external ID the role's trust policy requires.
+    #[arg(long, requires = "role_arn")]
+    external_id: Option<String>,
     /// Import offline from a task definition JSON file (RegisterTaskDefinition input,
     /// `describe-task-definition` output, or ecspresso's ecs-task-def.json).
     #[arg(long, required_unless_present = "cluster")]
@@ -299,7 +309,12 @@ async fn explained(
     cluster: &str,
     err: ferry_ecs::ApiError,
 ) -> anyhow::Error {
-    match ferry_ecs::diagnose::diagnose(settings, Some(cluster)).await {
+    let diagnosis = match settings.role {
+        None => ferry_ecs::diagnose::diagnose(settings, Some(cluster)).await,
+        // It would sign with Ferry's own chain, in another account than the role's.
+        Some(_) => None,
+    };
+    match diagnosis {
         Some(problem) => anyhow::anyhow!("{problem}"),
         None => anyhow::anyhow!("{}", ferry_ecs::diagnose::scrub(&err.to_string(), &[])),
     }
@@ -311,9 +326,23 @@ async fn live(args: &ImportArgs) -> anyhow::Result<Written> {
             .region
             .clone()
             .or_else(|| std::env::var("AWS_REGION").ok()),
+        account_id: args.account_id.clone().or_else(|| {
+            let arn = args.role_arn.as_deref()?;
+            ferry_core::account::role_account(arn).map(str::to_owned)
+        }),
+        role: args.role_arn.clone().map(|arn| ferry_ecs::AssumeRole {
+            arn,
+            external_id: args.external_id.clone(),
+            session_name: None,
+            duration: None,
+        }),
         ..AwsSettings::default()
     };
     let cluster = args.cluster.clone().unwrap_or_default();
+    // The account first: nothing is read from another one.
+    if let Some(problem) = crate::aws::account_problem(&settings).await {
+        return Err(problem);
+    }
     match read_live(args, &settings, &cluster).await {
         Ok(w) => Ok(w),
         Err(e) => Err(explained(&settings, &cluster, e).await),

@@ -649,6 +649,7 @@ impl Platform for LocalPlatform {
         Err(PlatformError {
             transient: false,
             message: ferry_core::platform::NO_PROGRESSIVE_DEPLOYMENTS.into(),
+            reason: None,
         })
     }
 }

@@ -8,8 +8,11 @@
 #        │                              │                 production + test listener rules, ACM, DNS, WAF)
 #        │                              │    └─ progressive_delivery (5xx + latency alarms)
 #        │                              └─ ferry (Ferry's own ECS service, its ECR repository;
-#        │                                        its history in the database's instance)
-#        └─ github_ci (OIDC provider, CI roles)
+#        │                                        its history in the database's instance;
+#        │                                        not when a tooling account's Ferry deploys here)
+#        ├─ github_ci (OIDC provider, CI roles)
+#        └─ target_account (three accounts only: the deploy and plan-only
+#                           roles a tooling account's Ferry assumes)
 #
 # The root modules (dev, staging, prod) call this module once each, with
 # their sizes and protections, and publish its outputs for the manifests.
@@ -117,6 +120,32 @@ module "iam" {
   ferry_repository_name   = local.ferry_repository_name
 }
 
+# Three accounts: the roles a tooling account's Ferry assumes to work here.
+module "target_account" {
+  source = "../target_account"
+  # One instance, only when a tooling account is set.
+  for_each = var.ferry_tooling_account == null ? {} : { (var.environment) = var.ferry_tooling_account }
+
+  name                  = local.name
+  environment           = var.environment
+  account_id            = local.account_id
+  region                = var.region
+  partition             = local.partition
+  cluster_name          = module.ecs_cluster.cluster_name
+  ecr_repository_names  = var.ecr_repository_names
+  ferry_service_name    = local.ferry_service_name
+  ferry_repository_name = local.ferry_repository_name
+  # The ARNs modules/iam gives these roles, as strings (checkov reads the
+  # policy only then); the test run "target_account" holds them to modules/iam's.
+  task_role_arns = [
+    "arn:${local.partition}:iam::${local.account_id}:role/${local.name}-task-execution",
+    "arn:${local.partition}:iam::${local.account_id}:role/${local.name}-task",
+  ]
+  infrastructure_role_arn = "arn:${local.partition}:iam::${local.account_id}:role/${local.name}-ecs-infrastructure"
+  ferry_principal_arns    = each.value.principal_arns
+  external_id             = each.value.external_id
+}
+
 module "load_balancer" {
   source = "../load_balancer"
 
@@ -169,8 +198,11 @@ module "github_ci" {
   terraform_state_key    = var.terraform_state_key
 }
 
+# Ferry's own service runs here unless another account's Ferry deploys this
+# environment (three accounts): one controller per environment.
 module "ferry" {
   source = "../ferry"
+  count  = var.ferry_tooling_account == null ? 1 : 0
 
   name                     = local.name
   environment              = var.environment
@@ -186,6 +218,8 @@ module "ferry" {
   create_repository        = var.create_ferry_repository
   image_tag                = var.ferry_image_tag
   manifests_repository_url = local.manifests_repository_url
+  assume_role_arns         = var.ferry_assume_role_arns
+  additional_environments  = var.ferry_additional_environments
 
   vpc_id              = module.network.vpc_id
   listener_arn        = module.load_balancer.https_listener_arn
@@ -200,4 +234,10 @@ module "ferry" {
   database_port       = module.database.port
   database_username   = module.database.master_username
   database_secret_arn = module.database.master_user_secret_arn
+}
+
+# Ferry's service became optional (three accounts): existing state keeps it.
+moved {
+  from = module.ferry
+  to   = module.ferry[0]
 }

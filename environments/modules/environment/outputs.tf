@@ -217,14 +217,14 @@ output "ci_trust_policies" {
 }
 
 output "ferry" {
-  description = "Ferry's own ECS service: service and task settings, container definition, image, repository, ingress and history database."
-  value = {
-    service    = module.ferry.service
-    container  = module.ferry.container
-    image      = module.ferry.image
-    repository = module.ferry.repository
-    ingress    = module.ferry.ingress
-    database   = module.ferry.database
+  description = "Ferry's own ECS service: service and task settings, container definition, image, repository, ingress and history database; null when another account's Ferry deploys this environment."
+  value = length(module.ferry) == 0 ? null : {
+    service    = module.ferry[0].service
+    container  = module.ferry[0].container
+    image      = module.ferry[0].image
+    repository = module.ferry[0].repository
+    ingress    = module.ferry[0].ingress
+    database   = module.ferry[0].database
   }
 }
 
@@ -249,4 +249,18 @@ output "terraform_apply_policy" {
 output "ferry_plan_policy" {
   description = "Permissions policy (JSON) of the CI role that runs ferry plan on pull requests."
   value       = module.github_ci.ferry_plan_policy
+}
+
+output "ferry_target_roles" {
+  description = "Three accounts: the deploy and plan-only roles of this account (ARNs, names, trust and permissions policies), or null in a one-account layout."
+  value = var.ferry_tooling_account == null ? null : {
+    deploy_role_arn = module.target_account[var.environment].deploy_role_arn
+    plan_role_arn   = module.target_account[var.environment].plan_role_arn
+    roles           = module.target_account[var.environment].roles
+  }
+}
+
+output "ferry_assume_roles_policy" {
+  description = "The policy (JSON) that lets this environment's Ferry assume other accounts' roles, or null."
+  value       = one(module.ferry[*].assume_roles_policy)
 }

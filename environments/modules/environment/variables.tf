@@ -132,6 +132,44 @@ variable "ferry_trusted_role_arns" {
   default     = []
 }
 
+# --- Three accounts (README: "Three accounts") ------------------------------------
+
+variable "ferry_tooling_account" {
+  description = <<-EOT
+    Set when Ferry runs in another AWS account (the tooling account) and
+    reaches this environment's account through roles: this account then gets
+    <name>-ferry-deploy and <name>-ferry-plan (modules/target_account), which
+    trust exactly principal_arns (Ferry's task role there) with external_id
+    as sts:ExternalId, and this environment runs no Ferry of its own (one
+    controller per environment). null (the default): one account, as
+    before; Ferry runs here as its own role.
+  EOT
+  type = object({
+    principal_arns = list(string)
+    external_id    = string
+  })
+  default = null
+
+  validation {
+    # An environment is either reached by another account's Ferry or runs
+    # one (which may reach others), never both.
+    condition     = var.ferry_tooling_account == null || (length(var.ferry_assume_role_arns) == 0 && length(var.ferry_additional_environments) == 0)
+    error_message = "ferry_tooling_account excludes ferry_assume_role_arns and ferry_additional_environments: this environment then runs no Ferry."
+  }
+}
+
+variable "ferry_assume_role_arns" {
+  description = "Deploy and plan-only roles of other accounts that this environment's Ferry may assume (when this environment's account is the tooling account). Empty by default."
+  type        = list(string)
+  default     = []
+}
+
+variable "ferry_additional_environments" {
+  description = "Environments of other accounts that this environment's Ferry also runs (`ferry run --env`), through ferry_assume_role_arns. Empty by default."
+  type        = list(string)
+  default     = []
+}
+
 variable "create_ferry_repository" {
   description = "Create the account-wide ECR repository of Ferry's image (false when another environment in the same account already does)."
   type        = bool

@@ -64,7 +64,7 @@ locals {
     "--repo", var.manifests_repository_url,
     "--branch", var.manifests_branch,
     "--path", var.manifests_path,
-    "--env", var.environment,
+    "--env", join(",", concat([var.environment], var.additional_environments)),
     "--interval", var.poll_interval,
     "--listen", "0.0.0.0:${local.status_port}",
     "--state-dir", local.state_dir,

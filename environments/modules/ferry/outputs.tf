@@ -95,3 +95,8 @@ output "ingress" {
     secrets = [for s in local.container.secrets : s.name]
   }
 }
+
+output "assume_roles_policy" {
+  description = "The policy (JSON) that lets Ferry's task role assume the listed roles, or null when there are none."
+  value       = one(aws_iam_role_policy.assume_roles[*].policy)
+}

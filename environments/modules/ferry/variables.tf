@@ -10,6 +10,19 @@ variable "environment" {
   type        = string
 }
 
+variable "additional_environments" {
+  description = "Further environments this Ferry runs besides its own (`--env <environment>,<these>`): the environments of other accounts that it reaches through assume_role_arns (three-account layout). Empty by default."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for env in var.additional_environments : can(regex("^[a-z0-9][a-z0-9-]*$", env))
+    ]) && length(distinct(var.additional_environments)) == length(var.additional_environments)
+    error_message = "additional_environments must be distinct environment names (lower-case letters, digits and -)."
+  }
+}
+
 variable "region" {
   description = "AWS region (awslogs-region, AWS_REGION)."
   type        = string
@@ -176,4 +189,18 @@ variable "oidc_client_secret" {
 variable "secrets_kms_key_arn" {
   description = "KMS key of Ferry's secrets (the environment's data key)."
   type        = string
+}
+
+variable "assume_role_arns" {
+  description = "Roles of other accounts Ferry may assume (the deploy and plan-only roles of modules/target_account): sts:AssumeRole on exactly these, nothing else. Empty (the default): Ferry acts through its own task role only, in this account. The external IDs are not given to Ferry here: each Environment manifest carries its own (spec.aws.externalId)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for arn in var.assume_role_arns :
+      can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$", arn))
+    ])
+    error_message = "assume_role_arns must be IAM role ARNs (arn:aws:iam::<account>:role/<name>), without wildcards."
+  }
 }

@@ -211,6 +211,9 @@ resource "aws_iam_role" "ferry" {
   })
 }
 
+# modules/target_account holds the same statements for the deploy role of a
+# target account (three accounts); keep the two in step (the environment
+# module's test compares them).
 resource "aws_iam_role_policy" "ferry" {
   #checkov:skip=CKV_AWS_355:The one restrictable action on "*" without a condition is ObserveAutoscaling's cloudwatch:DescribeAlarms, read only, which Application Auto Scaling's scaling-policy calls use in the caller's name; every other "*" statement names actions without resource-level permissions or is scoped by a condition (cluster, namespace and dimension, request tag).
   name = "reconcile-${var.environment}"

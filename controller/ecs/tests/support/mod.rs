@@ -181,6 +181,7 @@ pub fn settings(endpoint: &str) -> AwsSettings {
         max_attempts: 6,
         initial_backoff: Duration::from_millis(20),
         attempt_timeout: Duration::from_secs(20),
+        ..AwsSettings::default()
     }
 }
 

@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferry_core::diff::diff;
+use ferry_core::kinds::EnvironmentSpec;
 use ferry_core::load::DesiredState;
 use ferry_core::load_environment;
 use ferry_core::plan::Plan;
 use ferry_core::platform::{ApplyOptions, Observed, Platform, ResultCode};
 use ferry_core::render::{Rendered, render};
-use ferry_ecs::{AwsSettings, EcsOptions, EcsPlatform, diagnose};
+use ferry_ecs::{AssumeRole, AwsSettings, EcsOptions, EcsPlatform, diagnose};
 
 /// Output of `plan` and `status`.
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -110,16 +111,50 @@ fn load(target: &Target) -> Result<DesiredState, ExitCode> {
 
 /// How the commands reach AWS for `desired`'s environment.
 fn settings(desired: &DesiredState) -> AwsSettings {
+    environment_settings(&desired.environment.spec)
+}
+
+/// How Ferry reaches AWS for an environment: its account, its role (assumed from Ferry's own
+/// credential chain) and its region (`spec.aws.region`, else `AWS_REGION`, else the older
+/// `spec.region`).
+pub(crate) fn environment_settings(spec: &EnvironmentSpec) -> AwsSettings {
+    let aws = spec.aws.clone().unwrap_or_default();
     AwsSettings {
-        region: std::env::var("AWS_REGION")
-            .ok()
-            .or_else(|| desired.environment.spec.region.clone()),
+        region: aws
+            .region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .or_else(|| spec.region.clone()),
+        account_id: spec.account_id().map(str::to_owned),
+        role: aws.role_arn.map(|arn| AssumeRole {
+            arn,
+            external_id: aws.external_id,
+            session_name: aws.role_session_name,
+            duration: aws
+                .duration_seconds
+                .map(|s| Duration::from_secs(u64::from(s))),
+        }),
         ..AwsSettings::default()
     }
 }
 
-async fn connect(desired: &DesiredState, options: EcsOptions) -> EcsPlatform {
-    EcsPlatform::connect(&settings(desired), options).await
+/// Why `settings`' credentials may not be used (wrong account, role that cannot be assumed),
+/// checked before anything is read.
+pub(crate) async fn account_problem(settings: &AwsSettings) -> Option<anyhow::Error> {
+    use ferry_ecs::EcsApi;
+    let api = ferry_ecs::SdkApi::connect(settings).await;
+    api.verify_account().await.err().map(anyhow::Error::new)
+}
+
+/// The platform of `desired`'s environment, its account checked: a refusal (wrong account,
+/// role that cannot be assumed) is the error, and nothing was read or written.
+async fn connect(desired: &DesiredState, options: EcsOptions) -> anyhow::Result<EcsPlatform> {
+    let platform = EcsPlatform::connect(&settings(desired), options).await;
+    platform
+        .verify_account()
+        .await
+        .map_err(|e| anyhow::anyhow!("environment `{}`: {}", desired.env, e.message))?;
+    Ok(platform)
 }
 
 /// The error of a failed call to AWS, as one line: when the credentials, the permissions, the
@@ -128,7 +163,14 @@ async fn connect(desired: &DesiredState, options: EcsOptions) -> EcsPlatform {
 /// SDK's Debug dump or any secret.
 pub(crate) async fn explain(desired: &DesiredState, what: &str, message: &str) -> anyhow::Error {
     let cluster = desired.environment.spec.cluster.as_deref();
-    match diagnose::diagnose(&settings(desired), cluster).await {
+    let settings = settings(desired);
+    // The diagnosis signs with Ferry's own chain: with an assumed role it would look at
+    // another account than the environment's.
+    let diagnosis = match settings.role {
+        None => diagnose::diagnose(&settings, cluster).await,
+        Some(_) => None,
+    };
+    match diagnosis {
         Some(problem) => anyhow::anyhow!("{problem}"),
         None => anyhow::anyhow!("{what}: {}", diagnose::scrub(message, &[])),
     }
@@ -181,7 +223,7 @@ pub(crate) fn plan(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .and_then(|dir| load_environment(dir, &args.target.env).ok());
     let (o, drift) = runtime()?.block_on(async {
-        let platform = connect(&desired, EcsOptions::default()).await;
+        let platform = connect(&desired, EcsOptions::default()).await?;
         let o = observe(&platform, desired).await?;
         let drift = match baseline {
             Some(base) => {
@@ -217,7 +259,7 @@ pub(crate) fn apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
             ..EcsOptions::default()
         };
         let platform = connect(&desired, options)
-            .await
+            .await?
             .with_progress(Arc::new(|line: &str| eprintln!("  … {line}")));
         let o = observe(&platform, desired).await?;
         print!("{}", show::plan(&o.plan, colored));
@@ -267,7 +309,7 @@ pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let o = runtime()?.block_on(async {
-        let platform = connect(&desired, EcsOptions::default()).await;
+        let platform = connect(&desired, EcsOptions::default()).await?;
         observe(&platform, desired).await
     })?;
     let rows = show::status_rows(&o.desired, &o.observed, &o.rendered, &o.plan);
@@ -308,7 +350,7 @@ pub(crate) fn deployment_action(
         return Ok(ExitCode::FAILURE);
     }
     runtime()?.block_on(async {
-        let platform = connect(&desired, EcsOptions::default()).await;
+        let platform = connect(&desired, EcsOptions::default()).await?;
         match platform
             .deployment_action(&desired, &args.service, action)
             .await
@@ -381,7 +423,7 @@ async fn rollback_async(args: &RollbackArgs, desired: DesiredState) -> anyhow::R
     let history = History::open(&url)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the history database: {e}"))?;
-    let platform = connect(&desired, EcsOptions::default()).await;
+    let platform = connect(&desired, EcsOptions::default()).await?;
     let remembered = history.remembered(&env).await.unwrap_or_default();
     let except = remembered
         .failed

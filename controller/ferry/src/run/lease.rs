@@ -254,6 +254,7 @@ impl<P: Platform> Platform for Fenced<P> {
             return Err(PlatformError {
                 transient: false,
                 message,
+                reason: None,
             });
         }
         self.inner.deployment_action(desired, service, action).await

@@ -32,6 +32,7 @@ use ferry_core::platform::{
     ApplyOptions, Observed, Platform, PlatformError, ResourceHealth, ResourceResult, Rollout,
 };
 use ferry_core::render::Rendered;
+use ferry_ecs::pace::{Pace, PaceBook};
 use ferry_ecs::{AwsSettings, EcsApi, EcsOptions, EcsPlatform, SdkApi};
 use ferry_local::{LocalOptions, LocalPlatform};
 use tokio::sync::{Notify, mpsc, watch};
@@ -135,62 +136,90 @@ pub(crate) struct RunArgs {
     /// taking environments, so replicas starting together split them without churn.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     lease_join_delay: Duration,
+    /// How long before they expire an environment's assumed credentials (spec.aws.roleArn)
+    /// are renewed (and their account checked again).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    credentials_renew_before: Duration,
 }
 
-/// Makes the ECS platform of a region (the SDK's by default; tests give the fake's).
+/// Makes the ECS platform of an account and region, paced with the pace given (the SDK's by
+/// default; tests give the fake's).
 pub(crate) type EcsConnector<A> = Box<
-    dyn Fn(AwsSettings) -> Pin<Box<dyn Future<Output = Arc<EcsPlatform<A>>> + Send>> + Send + Sync,
+    dyn Fn(AwsSettings, Arc<Pace>) -> Pin<Box<dyn Future<Output = Arc<EcsPlatform<A>>> + Send>>
+        + Send
+        + Sync,
 >;
 
-/// The platforms of this process: local processes, and ECS/ECR clients per region (made on
-/// first use, from the default AWS credential chain; `AWS_ENDPOINT_URL` points them elsewhere).
+/// The platforms of this process: local processes, and ECS/ECR clients per account, role and
+/// region (made on first use from the default AWS credential chain, the role assumed from it;
+/// `AWS_ENDPOINT_URL` points them elsewhere), paced per account and region.
 pub(crate) struct Platforms<A: EcsApi = SdkApi> {
     local: LocalPlatform,
-    ecs: tokio::sync::Mutex<BTreeMap<String, Arc<EcsPlatform<A>>>>,
+    ecs: tokio::sync::Mutex<BTreeMap<Connection, Arc<EcsPlatform<A>>>>,
     connect: EcsConnector<A>,
+    paces: PaceBook,
+    /// Renew assumed credentials this long before they expire.
+    renew_before: Duration,
+}
+
+/// What makes two environments share their ECS clients and credentials: the same region,
+/// account and role (with its external ID, session name and duration).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Connection {
+    region: String,
+    account: Option<String>,
+    role: Option<ferry_ecs::AssumeRole>,
 }
 
 /// The SDK's ECS platform, as `ferry run` uses it.
 fn sdk_connector() -> EcsConnector<SdkApi> {
-    Box::new(|settings| {
-        Box::pin(
-            async move { Arc::new(EcsPlatform::connect(&settings, EcsOptions::default()).await) },
-        )
+    Box::new(|settings, pace| {
+        Box::pin(async move {
+            Arc::new(
+                EcsPlatform::connect(&settings, EcsOptions::default())
+                    .await
+                    .with_pace(pace),
+            )
+        })
     })
 }
 
 impl<A: EcsApi> Platforms<A> {
-    /// Cumulative AWS calls per (region, API) so far.
+    /// Cumulative AWS calls per (region, API) so far, every account together.
     pub(crate) fn ecs_calls(&self) -> Vec<(String, String, u64)> {
         let Ok(clients) = self.ecs.try_lock() else {
             return Vec::new();
         };
-        clients
-            .iter()
-            .flat_map(|(region, p)| {
-                p.calls()
-                    .snapshot()
-                    .into_iter()
-                    .map(move |(api, n)| (region.clone(), api.to_owned(), n))
-            })
+        let mut sums: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for (connection, p) in clients.iter() {
+            for (api, n) in p.calls().snapshot() {
+                *sums
+                    .entry((connection.region.clone(), api.to_owned()))
+                    .or_default() += n;
+            }
+        }
+        sums.into_iter()
+            .map(|((region, api), n)| (region, api, n))
             .collect()
     }
 
     async fn ecs(&self, desired: &DesiredState) -> Arc<EcsPlatform<A>> {
-        let region = std::env::var("AWS_REGION")
-            .ok()
-            .or_else(|| desired.environment.spec.region.clone())
-            .unwrap_or_default();
+        let mut settings = crate::aws::environment_settings(&desired.environment.spec);
+        settings.renew_before = self.renew_before;
+        let key = Connection {
+            region: settings.region.clone().unwrap_or_default(),
+            account: settings.account_id.clone(),
+            role: settings.role.clone(),
+        };
         let mut clients = self.ecs.lock().await;
-        if let Some(p) = clients.get(&region) {
+        if let Some(p) = clients.get(&key) {
             return p.clone();
         }
-        let settings = AwsSettings {
-            region: (!region.is_empty()).then(|| region.clone()),
-            ..AwsSettings::default()
-        };
-        let platform = (self.connect)(settings).await;
-        clients.insert(region, platform.clone());
+        let pace = self
+            .paces
+            .pace(key.account.as_deref().unwrap_or_default(), &key.region);
+        let platform = (self.connect)(settings, pace).await;
+        clients.insert(key, platform.clone());
         platform
     }
 }
@@ -505,6 +534,8 @@ pub(crate) async fn run_with<A: EcsApi>(
         }),
         ecs: tokio::sync::Mutex::new(BTreeMap::new()),
         connect,
+        paces: PaceBook::default(),
+        renew_before: args.credentials_renew_before,
     });
     let metrics = Arc::new(metrics::Metrics::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -800,5 +831,127 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod connection_tests {
+    use super::*;
+    use ferry_ecs::fake::FakeEcs;
+
+    /// What the connector was asked for.
+    type Connected = (AwsSettings, Arc<Pace>);
+
+    fn environment(root: &Path, name: &str, aws: &str) -> DesiredState {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(
+            dir.join("environment.yaml"),
+            format!(
+                "apiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata:\n  name: {name}\nspec:\n  aws: {aws}\n  cluster: c\n"
+            ),
+        )
+        .expect("write");
+        ferry_core::load_environment(root, name).unwrap_or_else(|d| panic!("{d}"))
+    }
+
+    #[tokio::test]
+    async fn environments_share_clients_per_role_and_pacing_per_account_and_region() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let made: Arc<std::sync::Mutex<Vec<Connected>>> = Arc::default();
+        let seen = made.clone();
+        let connect: EcsConnector<FakeEcs> = Box::new(move |settings, pace| {
+            if let Ok(mut m) = seen.lock() {
+                m.push((settings, pace));
+            }
+            Box::pin(async {
+                Arc::new(EcsPlatform::new(
+                    FakeEcs::new(&["c"], 1),
+                    EcsOptions::default(),
+                ))
+            })
+        });
+        let platforms = Platforms {
+            local: LocalPlatform::new(LocalOptions {
+                base_dir: dir.path().to_path_buf(),
+                state_dir: dir.path().join("state"),
+            }),
+            ecs: tokio::sync::Mutex::new(BTreeMap::new()),
+            connect,
+            paces: PaceBook::default(),
+            renew_before: Duration::from_secs(60),
+        };
+        let role = |account: &str, name: &str| format!("arn:aws:iam::{account}:role/{name}");
+        let a1 = environment(
+            dir.path(),
+            "a1",
+            &format!(
+                "{{ region: us-east-1, roleArn: {} }}",
+                role("111111111111", "deploy")
+            ),
+        );
+        let a2 = environment(
+            dir.path(),
+            "a2",
+            &format!(
+                "{{ region: us-east-1, roleArn: {} }}",
+                role("111111111111", "deploy")
+            ),
+        );
+        let a3 = environment(
+            dir.path(),
+            "a3",
+            &format!(
+                "{{ region: us-east-1, roleArn: {} }}",
+                role("111111111111", "other")
+            ),
+        );
+        let b = environment(
+            dir.path(),
+            "b",
+            &format!(
+                "{{ region: us-east-1, roleArn: {} }}",
+                role("222222222222", "deploy")
+            ),
+        );
+        let a_west = environment(
+            dir.path(),
+            "aw",
+            &format!(
+                "{{ region: eu-west-1, roleArn: {} }}",
+                role("111111111111", "deploy")
+            ),
+        );
+        let p1 = platforms.ecs(&a1).await;
+        let p2 = platforms.ecs(&a2).await;
+        assert!(Arc::ptr_eq(&p1, &p2), "one role, one set of clients");
+        platforms.ecs(&a3).await;
+        platforms.ecs(&b).await;
+        platforms.ecs(&a_west).await;
+        let made = made.lock().expect("lock").clone();
+        assert_eq!(made.len(), 4, "a1 and a2 share; a3, b and aw each connect");
+        let (s1, pace_a) = &made[0];
+        assert_eq!(s1.account_id.as_deref(), Some("111111111111"));
+        assert_eq!(s1.region.as_deref(), Some("us-east-1"));
+        assert_eq!(s1.renew_before, Duration::from_secs(60));
+        assert_eq!(
+            s1.role.as_ref().map(|r| r.arn.as_str()),
+            Some(role("111111111111", "deploy").as_str())
+        );
+        let (_, pace_a3) = &made[1];
+        let (_, pace_b) = &made[2];
+        let (_, pace_west) = &made[3];
+        assert!(
+            Arc::ptr_eq(pace_a, pace_a3),
+            "one account and region: one pace"
+        );
+        assert!(
+            !Arc::ptr_eq(pace_a, pace_b),
+            "another account: its own pace"
+        );
+        assert!(
+            !Arc::ptr_eq(pace_a, pace_west),
+            "another region: its own pace"
+        );
     }
 }

@@ -427,25 +427,28 @@ impl<P: Platform> EnvLoop<P> {
             Ok(o) => o,
             Err(e) => {
                 memory.failures += 1;
+                // A refused account or role has its own reason, and stalls the environment
+                // (nothing was read); it is still checked again after the backoff, so fixed
+                // credentials recover without a new revision.
+                let reason = e.reason.unwrap_or("ObserveFailed");
                 attempt.result = "Failed".into();
-                attempt.reason = Some("ObserveFailed".into());
+                attempt.reason = Some(reason.into());
                 attempt.errors.push(format!("observe: {e}"));
                 let retry = super::backoff(memory.failures);
                 self.publish(|s| {
-                    s.conditions = vec![
-                        cond(
-                            "Ready",
-                            false,
-                            "ObserveFailed",
-                            &format!("{e}; retrying in {}s", retry.as_secs()),
-                        ),
-                        cond(
+                    let message = format!("{e}; retrying in {}s", retry.as_secs());
+                    s.conditions = vec![cond("Ready", false, reason, &message)];
+                    if e.reason.is_some() {
+                        s.errors = vec![e.message.clone()];
+                        s.conditions.push(cond("Stalled", true, reason, &message));
+                    } else {
+                        s.conditions.push(cond(
                             "Reconciling",
                             true,
                             "ProgressingWithRetry",
                             "waiting to retry",
-                        ),
-                    ];
+                        ));
+                    }
                 });
                 self.finish(attempt, started, "failed");
                 return None;

@@ -84,7 +84,7 @@ impl Ferry {
         ])
         .args;
         let shared = fake.clone();
-        let connect: EcsConnector<FakeEcs> = Box::new(move |_| {
+        let connect: EcsConnector<FakeEcs> = Box::new(move |_, _| {
             let p = shared.clone();
             Box::pin(async move { p })
         });

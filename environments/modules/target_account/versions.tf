@@ -1,0 +1,11 @@
+# Provider requirements of the target_account module (the caller configures the provider).
+terraform {
+  required_version = ">= 1.11"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.100"
+    }
+  }
+}
