@@ -3,10 +3,7 @@
 //! what follows from them (the region in use, the default ECR registry). Types and rules only:
 //! assuming the role and checking the account is the ECS platform's work.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use crate::kinds::{EnvironmentSpec, PlatformKind};
+use crate::kinds::PlatformKind;
 use crate::load::{DesiredState, Diagnostic};
 use crate::printable::quote;
 
@@ -162,6 +159,7 @@ fn is_region(r: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::EnvironmentSpec;
 
     #[test]
     fn a_role_arn_names_its_account_and_anything_else_is_refused() {
