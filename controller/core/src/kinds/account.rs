@@ -26,7 +26,7 @@ pub struct AwsSpec {
     /// The external ID the role's trust policy requires (never shown in status or errors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
-    /// The role session name (shown in CloudTrail). Default: `ferry-<environment>`.
+    /// The role session name (shown in CloudTrail). Default: `ferry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_session_name: Option<String>,
     /// How long assumed credentials last, 900 to 43200 seconds (the role's maximum session
