@@ -7,14 +7,16 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use crate::tools::{self, repo_root, run as run_cmd};
+use crate::tools::{self, output, repo_root};
 
-/// Make sure the end-to-end browser test can run (idempotent; quick when nothing changed).
-pub(crate) fn ensure_browser_tools() -> anyhow::Result<()> {
-    tools::apt(&[
-        ("/usr/bin/chromium", "chromium"),
-        ("/usr/bin/chromedriver", "chromium-driver"),
-    ])?;
+/// The Debian packages of the browser tests (installed by `cargo xtask test`'s one `apt-get`).
+pub(crate) const DEBIAN_PACKAGES: &[(&str, &str)] = &[
+    ("/usr/bin/chromium", "chromium"),
+    ("/usr/bin/chromedriver", "chromium-driver"),
+];
+
+/// Make sure playwright-core is installed (idempotent; quick when the lock file is unchanged).
+pub(crate) fn ensure_playwright() -> anyhow::Result<()> {
     tools::require(&[("node", "Node.js 20+"), ("npm", "npm (Node.js)")])?;
     let dir = repo_root().join("services/frontend/e2e");
     let lock = std::fs::read(dir.join("package-lock.json"))
@@ -27,7 +29,7 @@ pub(crate) fn ensure_browser_tools() -> anyhow::Result<()> {
     if installed {
         return Ok(());
     }
-    run_cmd(
+    output(
         Command::new("npm")
             .current_dir(&dir)
             .args(["ci", "--no-audit", "--no-fund"])

@@ -8,6 +8,7 @@ mod failover_bench;
 mod infra;
 mod latency_bench;
 mod manifest_bench;
+mod phases;
 mod proxy_bench;
 mod reconcile_bench;
 mod test;

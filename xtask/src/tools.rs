@@ -75,22 +75,25 @@ pub(crate) fn venv(name: &str, packages: &[&str]) -> anyhow::Result<PathBuf> {
         return Ok(bin);
     }
     if !bin.join("python").exists() {
-        run(Command::new("python3").arg("-m").arg("venv").arg(&dir))?;
+        output(Command::new("python3").arg("-m").arg("venv").arg(&dir))?;
     }
-    run(Command::new(bin.join("python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(packages))?;
+    output(
+        Command::new(bin.join("python"))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(packages),
+    )?;
     std::fs::write(&stamp, wanted).context("cannot record the virtualenv's packages")?;
     Ok(bin)
 }
 
-/// Make sure the Debian packages providing `tools` are installed (apt-get as root).
+/// Make sure the Debian packages providing `tools` are installed (apt-get as root), with one
+/// `apt-get install` for every missing one; apt's output is shown only when it fails.
 pub(crate) fn apt(tools: &[(&str, &str)]) -> anyhow::Result<()> {
     let missing: Vec<&str> = tools
         .iter()
@@ -120,10 +123,18 @@ pub(crate) fn apt(tools: &[(&str, &str)]) -> anyhow::Result<()> {
         cmd
     };
     // The package lists may be stale or absent on a fresh machine.
-    run(&mut apt_get(&["update", "-qq"]))?;
+    output(&mut apt_get(&["update", "-qq"]))?;
     let mut install = apt_get(&["install", "-y", "-qq", "--no-install-recommends"]);
     install.args(&missing);
-    run(&mut install).with_context(|| format!("cannot install Debian packages {missing:?}"))
+    output(&mut install).with_context(|| format!("cannot install Debian packages {missing:?}"))?;
+    Ok(())
+}
+
+/// `program` under `nice -n 10`: background work that must not slow the foreground build.
+pub(crate) fn niced(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new("nice");
+    cmd.args(["-n", "10"]).arg(program);
+    cmd
 }
 
 /// `cargo nextest` is available (installing it from crates.io when missing).
