@@ -281,8 +281,11 @@ async fn ferry_killed_during_an_apply_converges_on_restart_and_history_shows_the
     // Restart on the same state: the apply converges, nothing doubled, history kept.
     proxy.set_faults(0, &[]);
     let ferry = Ferry::spawn(&source, &proxy.endpoint(), dir.path());
+    // History rows reach the status through the history writer, just after the sync itself.
     let env = ferry.wait("convergence after the kill", Duration::from_secs(60), |e| {
-        e["sync"] == "Synced" && e["lastAppliedRevision"].is_string()
+        e["sync"] == "Synced"
+            && e["lastAppliedRevision"].is_string()
+            && e["history"][0]["result"] == "Succeeded"
     });
     assert_eq!(active_services(&api).await, names, "{env:#}");
     for name in names {
